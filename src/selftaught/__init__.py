@@ -1,0 +1,32 @@
+"""selftaught: recursively self-improving code generation (STOP), sandboxed, reproducible, resumable.
+
+The public API is this module's ``__all__``; the CLI is a client of it.
+"""
+
+from selftaught.config import RunConfig, load_config
+from selftaught.engine.runner import RunResult, evaluate_improver, resume_run, start_run
+from selftaught.errors import SelftaughtError, UserError
+from selftaught.guest.helpers import extract_code
+from selftaught.store import RunStore
+from selftaught.tasks.base import InvalidAnswer, Task
+
+run = start_run
+resume = resume_run
+evaluate = evaluate_improver
+open_run = RunStore
+
+__all__ = [
+    "InvalidAnswer",
+    "RunConfig",
+    "RunResult",
+    "RunStore",
+    "SelftaughtError",
+    "Task",
+    "UserError",
+    "evaluate",
+    "extract_code",
+    "load_config",
+    "open_run",
+    "resume",
+    "run",
+]

@@ -1,0 +1,65 @@
+"""``selftaught doctor``: prove that each part works on this machine by using it, not by looking."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Annotated, Optional
+
+import typer
+
+from selftaught import plugins
+from selftaught.cli.render import console
+from selftaught.sandbox import Limits
+
+
+def _check(name: str, ok: bool, detail: str) -> bool:
+    console.print(f"{'[green]ok[/]  ' if ok else '[red]FAIL[/]'} {name}: {detail}")
+    return ok
+
+
+def sandbox_probe(executor_name: str = "local") -> tuple[bool, str]:
+    """Run a tiny program through the executor and check the answer comes back."""
+    executor = plugins.load("executor", executor_name)()
+    start = time.monotonic()
+    try:
+        with executor.spawn(Limits(wall_seconds=20)) as worker:
+            loaded = worker.load("import os\ndef algorithm(x):\n    return [x * 2, sorted(os.environ)]\n")
+            res = worker.call("algorithm", [21]) if loaded.ok else loaded
+    finally:
+        executor.close()
+    if not res.ok or res.value[0] != 42:
+        return False, f"a trivial program failed: {res.error}"
+    leaked = [k for k in res.value[1] if "KEY" in k or "TOKEN" in k or "SECRET" in k]
+    if leaked:
+        return False, f"the sandbox saw host secrets: {leaked}"
+    return True, f"tier '{executor.tier}', round trip {1000 * (time.monotonic() - start):.0f} ms"
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def doctor(
+        executor: Annotated[str, typer.Option(help="executor plug-in to probe")] = "local",
+        embedded: Annotated[bool, typer.Option(help="probe the embedded model")] = True,
+        base_url: Annotated[Optional[str], typer.Option(help="also check this OpenAI-compatible endpoint")] = None,
+        model_name: Annotated[str, typer.Option(help="model name at --base-url")] = "default",
+    ) -> None:
+        """Check Python, the sandbox, the embedded model and (optionally) an endpoint."""
+        ok = _check("python", sys.version_info >= (3, 11), sys.version.split()[0])
+        ok &= _check("sandbox", *sandbox_probe(executor))
+        if embedded:
+            try:
+                from selftaught.models.embedded import probe_in_child
+            except ImportError as exc:  # pragma: no cover - the module itself is always importable
+                ok &= _check("embedded model", False, str(exc))
+            else:
+                ok &= _check("embedded model", *probe_in_child())
+        if base_url:
+            from selftaught.models.openai_compat import OpenAICompatModel
+
+            try:
+                OpenAICompatModel(model=model_name, base_url=base_url).check()
+                ok &= _check("endpoint", True, base_url)
+            except Exception as exc:  # noqa: BLE001 - doctor reports, it does not crash
+                ok &= _check("endpoint", False, str(exc))
+        raise typer.Exit(0 if ok else 1)

@@ -1,0 +1,63 @@
+"""Terminal rendering: progress lines while a run goes, and the final table."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from selftaught.engine.runner import RunResult
+from selftaught.store import IterationRecord
+
+console = Console(stderr=False, highlight=False)
+
+
+class ConsoleReporter:
+    """Prints one line per meaningful event: iteration, improver runs, model calls used, best so far."""
+
+    def __init__(self) -> None:
+        self.best = float("-inf")
+        self.iteration = 0
+
+    def event(self, name: str, **f: Any) -> None:
+        if name == "run_start":
+            seeds = ", ".join(f"{t} val {v:.3f} / test {s:.3f}" for t, (v, s) in f["seed_solution"].items())
+            console.print(f"[bold]run[/] {f['run_dir']}  (sandbox tier: {f['tier']})")
+            console.print(f"  seed solution u(s): {seeds}")
+        elif name == "iteration_start":
+            self.iteration = f["iteration"]
+            what = "scoring the starting improver" if f["iteration"] == 0 else "self-improvement step"
+            console.print(f"[bold]iteration {f['iteration']}[/]: {what}  (model calls so far {f['model_calls']})")
+        elif name == "improver_run":
+            console.print(f"  iteration {self.iteration} · {f['scope'].split('/')[0]} run {f['run']} on {f['task']}:"
+                          f" {f['verdict']}, val {f['val']:.3f} · model calls {f['model_calls']}")
+        elif name == "meta_evaluation":
+            self.best = max(self.best, f["val"])
+            console.print(f"  meta-utility of {f['improver'][:8]} ({f['scope'].split('/')[0]}): val {f['val']:.3f}"
+                          f" test {f['test']:.3f} · best val so far {self.best:.3f}")
+        elif name == "iteration_end":
+            rec: IterationRecord = f["record"]
+            console.print(f"  iteration {rec.iteration} done: {rec.verdict}"
+                          + (f" ({rec.error})" if rec.error else "") + f" · val {rec.val:.3f} test {rec.test:.3f}")
+
+
+def iteration_table(iterations: list[IterationRecord], seed_solution: dict[str, tuple[float, float]]) -> Table:
+    table = Table(title="Meta-utility per iteration (val: what improvers see; test: held out)")
+    for col in ("iteration", "improver", "adopted", "val", "test", "candidate val", "model calls", "seconds",
+                "outcome"):
+        table.add_column(col, justify="right" if col not in ("improver", "outcome") else "left")
+    for task, (val, test) in seed_solution.items():
+        table.add_row("u(s)", f"seed solution ({task})", "", f"{val:.3f}", f"{test:.3f}", "", "", "", "")
+    for r in iterations:
+        table.add_row(str(r.iteration), r.improver_hash[:10], "yes" if r.adopted else "no", f"{r.val:.3f}",
+                      f"{r.test:.3f}", "" if r.candidate_val is None else f"{r.candidate_val:.3f}",
+                      str(r.model_calls), f"{r.seconds:.0f}", (r.verdict + (f": {r.error}" if r.error else ""))[:70])
+    return table
+
+
+def print_result(result: RunResult) -> None:
+    console.print(iteration_table(result.iterations, result.seed_solution))
+    console.print(f"model completions: {result.model_calls_sent} sent, {result.model_calls_replayed} replayed "
+                  "from the run's cache")
+    console.print(f"run directory: [bold]{result.run_dir}[/]  (improvers in {result.run_dir}/improvers/)")

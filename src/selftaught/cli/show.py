@@ -1,0 +1,34 @@
+"""``selftaught show RUN_DIR``: the essentials of a run, read from its store (nothing is re-run)."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from selftaught.cli.render import console, iteration_table
+from selftaught.store import RunStore
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def show(run_dir: Annotated[Path, typer.Argument(help="a run directory")]) -> None:
+        """Print a run's iteration table, model usage and evaluation verdicts."""
+        store = RunStore(run_dir)
+        cfg = store.get_meta("config") or {}
+        console.print(f"run {run_dir}: task {cfg.get('task')}, model {cfg.get('model', {}).get('provider')}"
+                      f" / {cfg.get('model', {}).get('name')}, status {store.get_meta('status')}")
+        seeds = {k: tuple(v) for k, v in (store.get_meta("seed_solution") or {}).items()}
+        console.print(iteration_table(store.iterations(), seeds))
+        completions = store.completions()
+        counts = store.model_event_counts()
+        console.print(f"model completions: {len(completions)} recorded, "
+                      f"{sum(c.prompt_tokens for c in completions)} prompt + "
+                      f"{sum(c.completion_tokens for c in completions)} completion tokens; "
+                      f"requests: {counts['misses']} sent, {counts['hits']} replayed")
+        verdicts = Counter(i["verdict"] for ev in store.evaluations() for i in ev.instances)
+        console.print("instance verdicts: " + ", ".join(f"{k} {v}" for k, v in verdicts.most_common()))
+        tiers = Counter(ev.tier for ev in store.evaluations())
+        console.print("sandbox tiers: " + ", ".join(f"{k} {v}" for k, v in tiers.items()))

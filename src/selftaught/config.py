@@ -1,0 +1,122 @@
+"""Validated configuration: one TOML file plus ``--set section.key=value`` overrides.
+
+Validated once at the edge (pydantic, unknown keys rejected with a "did you mean"), then only frozen
+typed objects move inward. Defaults are the paper's budgets (stop.md).
+"""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from selftaught.errors import ConfigError
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ModelConfig(_Section):
+    """Which model answers ``language_model`` calls."""
+
+    provider: str = Field("embedded", description="model plug-in: embedded, openai, scripted, ...")
+    name: str = Field("smollm2-135m", description="model name sent to the endpoint")
+    base_url: str | None = Field(None, description="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
+    api_key_env: str = Field("OPENAI_API_KEY", description="environment variable holding the API key")
+    max_tokens: int = Field(1024, ge=1, description="max tokens per reply")
+    concurrency: int = Field(6, ge=1, description="concurrent requests to the endpoint")
+    timeout: float = Field(300.0, gt=0, description="seconds per request")
+    max_retries: int = Field(4, ge=0, description="retries on 429/5xx/timeouts")
+
+
+class BudgetConfig(_Section):
+    """Per-run budgets of the paper, enforced in the host."""
+
+    language_model_calls: int = Field(4, ge=1, description="model calls per improver run")
+    max_responses_per_call: int = Field(6, ge=1, description="responses per model call")
+    utility_calls: int = Field(25, ge=1, description="downstream utility calls per improver run")
+    meta_utility_calls: int = Field(25, ge=1, description="meta-utility calls per self-improvement step")
+    meta_utility_tests: int = Field(5, ge=1, description="improver runs averaged by one meta-utility")
+    improver_seconds: float = Field(900.0, gt=0, description="wall-clock limit of one improver run "
+                                    "(excluding time the host spends serving its calls)")
+
+
+class SandboxConfig(_Section):
+    executor: str = Field("local", description="executor plug-in")
+    memory_mb: int = Field(4096, ge=64, description="address-space limit per sandboxed process")
+    parallel: int = Field(1, ge=1, description="meta-utility runs evaluated at once")
+
+
+class RunConfig(_Section):
+    """Everything that defines a run. Stored in the run directory; ``--resume`` reads it back."""
+
+    task: str = Field("max_list", description="built-in task name or path to a task file")
+    improver: str = Field("seed", description="'seed' (the paper's), 'compact' (short prompt, keeps the "
+                          "input when nothing beats it), or a path to an improver .py file")
+    iterations: int = Field(2, ge=0, description="self-improvement iterations T")
+    adoption: Literal["improves", "nonzero"] = Field(
+        "improves", description="'improves': adopt only a real gain over the parent; 'nonzero': the reference")
+    seed: int = Field(0, description="run seed: instances, sampling seeds")
+    runs_dir: str = Field("runs", description="where run directories are created")
+    model: ModelConfig = ModelConfig()
+    budget: BudgetConfig = BudgetConfig()
+    sandbox: SandboxConfig = SandboxConfig()
+
+
+def _did_you_mean(loc: tuple, model: type[BaseModel]) -> str:
+    target: Any = model
+    for part in loc[:-1]:
+        field = target.model_fields.get(part) if isinstance(target, type) else None
+        target = field.annotation if field else None
+    known = list(target.model_fields) if isinstance(target, type) and issubclass(target, BaseModel) else []
+    close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+    return f" (did you mean '{close[0]}'?)" if close else f" (known keys: {', '.join(known)})" if known else ""
+
+
+def _translate(exc: ValidationError, origin: str) -> ConfigError:
+    err = exc.errors()[0]
+    key = ".".join(str(p) for p in err["loc"])
+    if err["type"] == "extra_forbidden":
+        return ConfigError(f"{origin}: unknown key '{key}'{_did_you_mean(err['loc'], RunConfig)}")
+    return ConfigError(f"{origin}: {key}: {err['msg']} (got {err.get('input')!r})")
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``budget.utility_calls=10`` -> (["budget", "utility_calls"], 10). Values are parsed as TOML."""
+    if "=" not in text:
+        raise ConfigError(f"--set {text!r}: expected KEY=VALUE, e.g. --set budget.utility_calls=10")
+    key, raw = text.split("=", 1)
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw  # a bare word: treat as a string
+    return key.strip().split("."), value
+
+
+def load_config(path: Path | None = None, overrides: dict[str, Any] | None = None,
+                sets: list[str] | None = None) -> RunConfig:
+    """Build a RunConfig from an optional TOML file, then flags, then ``--set`` overrides."""
+    data: dict[str, Any] = {}
+    if path is not None:
+        try:
+            data = tomllib.loads(Path(path).read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} not found; pass an existing TOML file") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+    for keys, value in [(k.split("."), v) for k, v in (overrides or {}).items() if v is not None] + \
+            [parse_override(s) for s in sets or []]:
+        node = data
+        for k in keys[:-1]:
+            node = node.setdefault(k, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"{'.'.join(keys)}: '{k}' is not a section")
+        node[keys[-1]] = value
+    try:
+        return RunConfig.model_validate(data)
+    except ValidationError as exc:
+        raise _translate(exc, str(path) if path else "configuration") from None

@@ -1,0 +1,35 @@
+"""When a self-modification replaces its parent.
+
+``nonzero`` is the reference's rule: adopt whenever the candidate ran and its meta-utility is not 0
+(it never compares with the parent). ``improves`` (default) adopts only a real gain: the candidate must
+beat the parent on the validation instances both in the screening evaluation that picked it and in a
+fresh confirmation evaluation (new model samples), so a lucky draw among many candidates (a false elite)
+is not adopted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from selftaught.store import MetaEvaluationRecord
+
+
+@dataclass(frozen=True)
+class Decision:
+    adopted: bool
+    evaluation: MetaEvaluationRecord  # the evaluation that decided (reported for the candidate)
+    reason: str
+
+
+def decide(rule: str, parent_val: float, screening: MetaEvaluationRecord,
+           confirm: Callable[[], MetaEvaluationRecord]) -> Decision:
+    if rule == "nonzero":
+        ok = screening.val != 0
+        return Decision(ok, screening, "meta-utility is not 0" if ok else "meta-utility is 0")
+    if screening.val <= parent_val:
+        return Decision(False, screening, f"screening {screening.val:.3f} <= parent {parent_val:.3f}")
+    confirmed = confirm()
+    if confirmed.val <= parent_val:
+        return Decision(False, confirmed, f"confirmation {confirmed.val:.3f} <= parent {parent_val:.3f}")
+    return Decision(True, confirmed, f"confirmed {confirmed.val:.3f} > parent {parent_val:.3f}")

@@ -1,0 +1,65 @@
+"""One improver run: ``improve_algorithm(initial_solution, utility, language_model)`` in a sandboxed
+child, with both arguments served by the host under their budgets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from selftaught.engine.language_model import LanguageModelService
+from selftaught.sandbox import Executor, Limits, Verdict
+from selftaught.sandbox.executor import RefusedCall
+
+
+class ScoringService(Protocol):
+    budget: int
+    uses: int
+
+    @property
+    def description(self) -> str: ...
+
+    def __call__(self, solution: Any) -> float: ...
+
+
+@dataclass(frozen=True)
+class ImproverOutcome:
+    result: str | None
+    verdict: str
+    error: str | None
+    lm_calls: int
+    utility_calls: int
+    output: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.result is not None
+
+
+def run_improver(executor: Executor, improver_source: str, initial_solution: str, utility: ScoringService,
+                 language_model: LanguageModelService, *, seconds: float, memory_mb: int = 4096) -> ImproverOutcome:
+    """Run the improver; a failure of any kind is an outcome with ``result=None``, never an exception."""
+
+    def handler(target: str, method: str, args: list) -> Any:
+        if target == "utility" and method == "__call__":
+            return utility(args[0] if args else None)
+        if target == "language_model":
+            return language_model.handle(method, args)
+        raise RefusedCall(f"unknown call {target}.{method}")
+
+    def outcome(result: str | None, verdict: str, error: str | None, output: str = "") -> ImproverOutcome:
+        return ImproverOutcome(result, verdict, error, language_model.calls, utility.uses, output[-4000:])
+
+    limits = Limits(wall_seconds=seconds, memory_mb=memory_mb, cpu_seconds=int(seconds) + 60)
+    with executor.spawn(limits) as worker:
+        loaded = worker.load(improver_source)
+        if not loaded.ok:
+            return outcome(None, str(loaded.verdict), f"loading the improver: {loaded.error}", loaded.output)
+        spec = {"__proxy__": "utility", "str": utility.description, "budget": utility.budget}
+        res = worker.call("improve_algorithm", [initial_solution, spec, language_model.proxy_spec()],
+                          handler=handler, wall_seconds=seconds)
+    if res.verdict is not Verdict.OK:
+        return outcome(None, str(res.verdict), res.error, res.output)
+    if not isinstance(res.value, str) or not res.value.strip():
+        kind = type(res.value).__name__ if not isinstance(res.value, str) else "an empty string"
+        return outcome(None, "invalid", f"improve_algorithm returned {kind}, not a program", res.output)
+    return outcome(res.value, "ok", None, res.output)

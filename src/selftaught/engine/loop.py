@@ -1,0 +1,82 @@
+"""Self-improvement: I_t = I_{t-1}(û, I_{t-1}, L). The improver improves its own source.
+
+Iteration 0 scores the starting improver. Every finished iteration is committed to the store before the
+next begins, and everything inside an iteration is memoised (model replies by replay key, evaluations by
+program hash), so a run killed at any point resumes where it stopped without repeating work.
+"""
+
+from __future__ import annotations
+
+import time
+
+from selftaught.engine.adoption import decide
+from selftaught.engine.context import EngineContext
+from selftaught.engine.improver import run_improver
+from selftaught.engine.language_model import LanguageModelService
+from selftaught.engine.meta_utility import MetaUtility, MetaUtilityService, describe, screening_scope
+from selftaught.engine.programs import program_hash
+from selftaught.store import ImproverRecord, IterationRecord
+
+
+def self_improve(ctx: EngineContext, start_source: str, origin: str) -> list[IterationRecord]:
+    """Run (or continue) the loop up to ``config.iterations``; returns every iteration's record."""
+    meta = MetaUtility(ctx)
+    done = ctx.store.iterations()
+    if not done:
+        done = [_score_start(ctx, meta, start_source, origin)]
+    current = done[-1]
+    for t in range(current.iteration + 1, ctx.config.iterations + 1):
+        ctx.reporter.event("iteration_start", iteration=t, model_calls=ctx.model_calls())
+        current = improvement_step(ctx, meta, t, current)
+        ctx.store.put_iteration(current)
+        ctx.reporter.event("iteration_end", record=current, model_calls=ctx.model_calls())
+    return ctx.store.iterations()
+
+
+def _score_start(ctx: EngineContext, meta: MetaUtility, source: str, origin: str) -> IterationRecord:
+    started = time.monotonic()
+    h = program_hash(source)
+    ctx.store.put_improver(ImproverRecord(h, source, None, origin, 0))
+    ctx.reporter.event("iteration_start", iteration=0, model_calls=ctx.model_calls())
+    ev = meta.evaluate(source, screening_scope(h))
+    rec = IterationRecord(0, h, None, True, ev.val, ev.test, None, None, "ok", None,
+                          ctx.model_calls(), time.monotonic() - started)
+    ctx.store.put_iteration(rec)
+    ctx.reporter.event("iteration_end", record=rec, model_calls=ctx.model_calls())
+    return rec
+
+
+def improvement_step(ctx: EngineContext, meta: MetaUtility, t: int, parent: IterationRecord) -> IterationRecord:
+    """One step: the current improver, given its own source and û, proposes a successor."""
+    started, calls_before = time.monotonic(), ctx.model_calls()
+    cfg = ctx.config
+    parent_improver = ctx.store.get_improver(parent.improver_hash)
+    assert parent_improver is not None, "the parent improver is always stored before its iteration"
+    source = parent_improver.source
+    utility = MetaUtilityService(meta, describe(ctx), cfg.budget.meta_utility_calls)
+    lm = LanguageModelService(ctx.recorder, model=cfg.model.name, scope=f"t{t}/improve",
+                              budget=cfg.budget.language_model_calls,
+                              max_responses_per_call=cfg.budget.max_responses_per_call,
+                              max_tokens=cfg.model.max_tokens, role="meta")
+    out = run_improver(ctx.executor, source, source, utility, lm, seconds=cfg.budget.improver_seconds,
+                       memory_mb=cfg.sandbox.memory_mb)
+
+    def kept(verdict: str, error: str | None, cand: str | None = None, cval: float | None = None,
+             ctest: float | None = None) -> IterationRecord:
+        return IterationRecord(t, parent.improver_hash, cand, False, parent.val, parent.test, cval, ctest,
+                               verdict, error, ctx.model_calls() - calls_before, time.monotonic() - started)
+
+    if out.result is None:
+        return kept(out.verdict, out.error)
+    cand_hash = program_hash(out.result)
+    if cand_hash == parent.improver_hash:
+        return kept("unchanged", "the improver returned itself unchanged", cand_hash)
+    ctx.store.put_improver(ImproverRecord(cand_hash, out.result, parent.improver_hash, "iteration", t))
+    screening = meta.evaluate(out.result, screening_scope(cand_hash))
+    decision = decide(cfg.adoption, parent.val, screening,
+                      confirm=lambda: meta.evaluate(out.result, f"confirm/{cand_hash[:16]}"))
+    ev = decision.evaluation
+    if not decision.adopted:
+        return kept("rejected", decision.reason, cand_hash, ev.val, ev.test)
+    return IterationRecord(t, cand_hash, cand_hash, True, ev.val, ev.test, ev.val, ev.test, "adopted",
+                           decision.reason, ctx.model_calls() - calls_before, time.monotonic() - started)

@@ -1,0 +1,110 @@
+"""The meta-utility û(I): the mean downstream utility of what improver I produces, over several runs.
+
+Each run gets the task's seed solution, a fresh language-model budget and a fresh utility budget. A run
+that fails (raises, hangs, returns a non-program) scores 0 and still counts in the divisor. The improver
+only ever sees validation scores; the held-out test score of every result is recorded beside it.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from selftaught.engine.context import EngineContext
+from selftaught.engine.improver import run_improver
+from selftaught.engine.language_model import LanguageModelService
+from selftaught.engine.programs import program_hash
+from selftaught.engine.utility import UtilityService
+from selftaught.store import MetaEvaluationRecord
+from selftaught.tasks.base import Task
+
+_DESCRIPTION = '''def meta_utility(improve_str: str) -> float:
+    """Scores an improver: the mean downstream utility of the solutions it produces.
+
+    improve_str must define improve_algorithm(initial_solution, utility, language_model), with the
+    same interface you are using now. It is run {n_tests} time(s) per task, sandboxed, each time on the
+    task's seed solution with a fresh language_model (budget {lm_calls} calls, at most {max_resp}
+    responses per call) and a fresh utility (budget {utility_calls} calls, 0 after that). The returned
+    solution is scored on validation instances; a run that raises, times out or returns something that
+    is not a program scores 0. The result is the mean over all runs, in [0, 1].
+    meta_utility itself can be called {budget} times; after that it returns 0.
+
+    Downstream task(s):
+{tasks}
+    """'''
+
+
+def describe(ctx: EngineContext) -> str:
+    b = ctx.config.budget
+    tasks = "\n".join("    - " + t.name + ": " + t.description.strip().replace("\n", "\n      ")
+                      for t in ctx.tasks)
+    return _DESCRIPTION.format(n_tests=b.meta_utility_tests, lm_calls=b.language_model_calls,
+                               max_resp=b.max_responses_per_call, utility_calls=b.utility_calls,
+                               budget=b.meta_utility_calls, tasks=tasks)
+
+
+def screening_scope(improver_hash: str) -> str:
+    return f"mu/{improver_hash[:16]}"
+
+
+class MetaUtility:
+    def __init__(self, ctx: EngineContext) -> None:
+        self.ctx = ctx
+
+    def evaluate(self, improver_source: str, scope: str) -> MetaEvaluationRecord:
+        h = program_hash(improver_source)
+        memo = self.ctx.store.get_meta_evaluation(h, scope)
+        if memo is not None:
+            return memo
+        jobs = [(task, j) for task in self.ctx.tasks for j in range(self.ctx.config.budget.meta_utility_tests)]
+        with ThreadPoolExecutor(max_workers=self.ctx.config.sandbox.parallel, thread_name_prefix="mu") as pool:
+            runs = list(pool.map(lambda job: self._run(improver_source, scope, *job), jobs))
+        rec = MetaEvaluationRecord(
+            improver_hash=h, scope=scope,
+            val=sum(r["val"] for r in runs) / len(runs), test=sum(r["test"] for r in runs) / len(runs),
+            runs=runs)
+        self.ctx.store.put_meta_evaluation(rec)
+        self.ctx.reporter.event("meta_evaluation", scope=scope, improver=h, val=rec.val, test=rec.test,
+                                model_calls=self.ctx.model_calls())
+        return rec
+
+    def _run(self, improver_source: str, scope: str, task: Task, j: int) -> dict[str, Any]:
+        cfg = self.ctx.config
+        lm = LanguageModelService(
+            self.ctx.recorder, model=cfg.model.name, scope=f"{scope}/{task.name}/run{j}",
+            budget=cfg.budget.language_model_calls, max_responses_per_call=cfg.budget.max_responses_per_call,
+            max_tokens=cfg.model.max_tokens, role="improver")
+        utility = UtilityService(self.ctx.scorer, task, cfg.budget.utility_calls)
+        out = run_improver(self.ctx.executor, improver_source, task.seed_solution, utility, lm,
+                           seconds=cfg.budget.improver_seconds, memory_mb=cfg.sandbox.memory_mb)
+        run: dict[str, Any] = {"task": task.name, "run": j, "verdict": out.verdict, "error": out.error,
+                               "lm_calls": out.lm_calls, "utility_calls": out.utility_calls,
+                               "solution_hash": None, "val": 0.0, "test": 0.0}
+        if out.result is not None:
+            val = self.ctx.scorer.evaluate(task, out.result, "val")
+            test = self.ctx.scorer.evaluate(task, out.result, "test")
+            run.update(solution_hash=val.program_hash, val=val.score, test=test.score)
+        self.ctx.reporter.event("improver_run", scope=scope, task=task.name, run=j, verdict=out.verdict,
+                                val=run["val"], model_calls=self.ctx.model_calls())
+        return run
+
+
+class MetaUtilityService:
+    """û as the ``utility`` of a self-improvement step: validation score, ``budget`` calls, then 0.
+    Repeated calls on the same improver reuse its recorded evaluation."""
+
+    def __init__(self, meta: MetaUtility, description: str, budget: int) -> None:
+        self.meta = meta
+        self._description = description
+        self.budget = budget
+        self.uses = 0
+
+    @property
+    def description(self) -> str:
+        return self._description
+
+    def __call__(self, improver_source: Any) -> float:
+        self.uses += 1
+        if self.uses > self.budget or not isinstance(improver_source, str) or not improver_source.strip():
+            return 0.0
+        return self.meta.evaluate(improver_source, screening_scope(program_hash(improver_source))).val

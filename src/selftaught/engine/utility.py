@@ -1,0 +1,130 @@
+"""Downstream utility: score a solution program on a task's instances, sandboxed, in the host's terms.
+
+The host sends each instance's arguments to a sandboxed worker, gets the answer back as plain data,
+checks CPU time against the task's limit and scores the answer with the task's checker. A failed
+instance (exception, invalid answer, timeout, crash) scores 0 and the evaluation goes on; a crashed or
+killed worker is replaced. Results are memoised per (task, split, program hash) in the run store, so a
+resumed run does not re-evaluate.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from typing import Any
+
+from selftaught.engine.programs import program_hash
+from selftaught.sandbox import Executor, Limits, Verdict, Worker
+from selftaught.store import EvaluationRecord, RunStore
+from selftaught.tasks.base import InvalidAnswer, Split, Task
+
+INVALID = "invalid"  # verdict of an answer the checker rejected
+SLOW = "cpu"  # verdict of an answer over the CPU-time limit
+
+
+class SolutionScorer:
+    """Scores solutions of one run; thread-safe."""
+
+    def __init__(self, executor: Executor, store: RunStore, seed: int, memory_mb: int = 4096) -> None:
+        self.executor = executor
+        self.store = store
+        self.seed = seed
+        self.memory_mb = memory_mb
+        self._instances: dict[tuple[str, str], list[Any]] = {}
+        self._lock = threading.Lock()
+
+    def instances(self, task: Task, split: Split) -> list[Any]:
+        with self._lock:
+            key = (task.name, split)
+            if key not in self._instances:
+                self._instances[key] = task.instances(split, self.seed)
+            return self._instances[key]
+
+    def evaluate(self, task: Task, source: str, split: Split) -> EvaluationRecord:
+        h = program_hash(source)
+        memo = self.store.get_evaluation(task.name, split, h)
+        if memo is not None:
+            return memo
+        self.store.put_program(h, source)
+        rec = self._run(task, source, h, split)
+        self.store.put_evaluation(rec)
+        return rec
+
+    def _run(self, task: Task, source: str, h: str, split: Split) -> EvaluationRecord:
+        wall_limit = max(1.0, 4 * task.time_limit) + 0.5
+        limits = Limits(wall_seconds=max(10.0, wall_limit), memory_mb=self.memory_mb,
+                        cpu_seconds=int(task.time_limit * 2 * (task.n_val + task.n_test)) + 30)
+        per_instance: list[dict[str, Any]] = []
+        started = time.monotonic()
+        worker: Worker | None = None
+        load_failure: dict[str, Any] | None = None
+        try:
+            for i, instance in enumerate(self.instances(task, split)):
+                if load_failure is None and (worker is None or not worker.alive):
+                    worker = self.executor.spawn(limits)
+                    loaded = worker.load(source)
+                    if not loaded.ok:
+                        load_failure = {"verdict": str(loaded.verdict), "error": f"loading: {loaded.error}"}
+                if load_failure is not None:
+                    per_instance.append({"score": 0.0, "cpu": 0.0, **load_failure})
+                    continue
+                assert worker is not None
+                res = worker.call(task.entry, list(task.arguments(instance)), seed=self.seed * 100_003 + i,
+                                  wall_seconds=wall_limit)
+                per_instance.append(self._judge(task, instance, res))
+        finally:
+            if worker is not None:
+                worker.close()
+        scores = [p["score"] for p in per_instance]
+        failures = [p for p in per_instance if p["verdict"] != "ok"]
+        return EvaluationRecord(
+            task=task.name, split=split, program_hash=h,
+            score=sum(scores) / len(scores) if scores else 0.0,
+            cpu_seconds=sum(p["cpu"] for p in per_instance), wall_seconds=time.monotonic() - started,
+            verdict=failures[0]["verdict"] if failures else "ok",
+            error=failures[0].get("error") if failures else None,
+            tier=self.executor.tier, instances=per_instance,
+        )
+
+    @staticmethod
+    def _judge(task: Task, instance: Any, res: Any) -> dict[str, Any]:
+        out: dict[str, Any] = {"score": 0.0, "cpu": round(res.cpu_seconds, 6), "verdict": str(res.verdict)}
+        if res.verdict is not Verdict.OK:
+            out["error"] = (res.error or "")[:500]
+            return out
+        if res.cpu_seconds > task.time_limit:
+            out.update(verdict=SLOW, error=f"took {res.cpu_seconds:.3f} s of CPU, limit {task.time_limit} s")
+            return out
+        try:
+            timed = getattr(task, "score_with_time", None)
+            score = timed(instance, res.value, res.cpu_seconds) if timed else task.score(instance, res.value)
+            score = float(score)
+        except InvalidAnswer as exc:
+            out.update(verdict=INVALID, error=str(exc)[:500])
+            return out
+        except Exception as exc:  # noqa: BLE001 - a checker choking on a hostile answer is an invalid answer
+            out.update(verdict=INVALID, error=f"checker rejected the answer: {type(exc).__name__}: {exc}"[:500])
+            return out
+        out["score"] = min(1.0, max(0.0, score)) if math.isfinite(score) else 0.0
+        return out
+
+
+class UtilityService:
+    """The ``utility`` an improver run holds: validation scores only, ``budget`` calls, then 0."""
+
+    def __init__(self, scorer: SolutionScorer, task: Task, budget: int) -> None:
+        self.scorer = scorer
+        self.task = task
+        self.budget = budget
+        self.uses = 0
+
+    @property
+    def description(self) -> str:
+        return self.task.description
+
+    def __call__(self, solution: Any) -> float:
+        self.uses += 1
+        if self.uses > self.budget or not isinstance(solution, str) or not solution.strip():
+            return 0.0
+        return self.scorer.evaluate(self.task, solution, "val").score

@@ -1,0 +1,55 @@
+"""One error tree, grouped by what the caller does about it.
+
+``UserError`` subclasses are the user's to fix: the CLI prints their message (which must say what is
+wrong *and* how to fix it) on one line, without a traceback. Anything else is a bug and keeps its
+traceback. Dependencies' exceptions (openai, sqlite3, subprocess) are translated where they are called.
+"""
+
+from __future__ import annotations
+
+
+class SelftaughtError(Exception):
+    """Base of every error selftaught raises on purpose."""
+
+
+class UserError(SelftaughtError):
+    """Something the user can fix: bad config, unknown task, unreachable server, missing extra."""
+
+
+class ConfigError(UserError):
+    """The configuration (TOML file or flag) is malformed or names an unknown key."""
+
+
+class TaskError(UserError):
+    """A task (built-in name or task file) cannot be loaded or is invalid."""
+
+
+class PluginNotFound(UserError):
+    """An unknown plug-in name (task, model provider, executor)."""
+
+
+class MissingExtra(UserError):
+    """A feature needs an optional dependency that is not installed."""
+
+    def __init__(self, feature: str, extra: str) -> None:
+        super().__init__(f"{feature} needs an optional dependency: pip install 'selftaught[{extra}]'")
+
+
+class ModelUnavailable(UserError):
+    """The model endpoint cannot be reached or refuses our credentials."""
+
+
+class SandboxUnavailable(UserError):
+    """No isolation tier that the run accepts works on this machine."""
+
+
+class RunStoreError(UserError):
+    """The run directory is missing, locked, or not a selftaught run."""
+
+
+class BudgetExhausted(SelftaughtError):
+    """A hard cap of the whole run (not an improver's per-call budget) was reached; resumable."""
+
+
+class ModelError(SelftaughtError):
+    """A model request failed after all retries (not a user error: the run records and stops)."""

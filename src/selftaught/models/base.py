@@ -1,0 +1,73 @@
+"""The model provider interface: one abstract method, ``complete``.
+
+Providers are plain synchronous objects: the engine runs a batch by calling ``complete`` from a bounded
+thread pool, so a provider only has to be thread-safe (or serialise itself, as the embedded one does).
+Budgets, caching and recording live *around* providers (``models/recorder.py``), never inside them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass, field
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    """Exactly what changes a model's output; hashed to form the replay key."""
+
+    model: str
+    system: str
+    user: str
+    temperature: float
+    max_tokens: int
+    #: Deterministic sampling seed derived from the replay key (providers that support it use it).
+    seed: int | None = None
+
+    def messages(self) -> list[dict[str, str]]:
+        msgs = [{"role": "system", "content": self.system}] if self.system else []
+        return msgs + [{"role": "user", "content": self.user}]
+
+    def canonical(self) -> str:
+        d = asdict(self)
+        d.pop("seed")
+        return json.dumps(d, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+    def digest(self) -> str:
+        return hashlib.sha256(self.canonical().encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One reply, with what it cost."""
+
+    text: str
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency: float = 0.0
+    finish_reason: str = ""
+    extra: dict = field(default_factory=dict)
+
+
+class ModelProvider(ABC):
+    """A chat model. Subclasses are registered under the ``selftaught.models`` entry-point group."""
+
+    #: Maximum concurrent requests this provider should receive.
+    concurrency: int = 1
+
+    @property
+    @abstractmethod
+    def model_id(self) -> str:
+        """Identity that goes into the replay key (e.g. ``openai:gpt-4o`` or ``embedded:smollm2-135m``)."""
+
+    @abstractmethod
+    def complete(self, request: ChatRequest) -> Completion:
+        """Return one completion. Raise ``ModelUnavailable`` (user error) when the endpoint cannot be
+        reached or rejects credentials, ``ModelError`` after exhausted retries on transient failures."""
+
+    def check(self) -> None:
+        """Fail fast with a ``UserError`` if the provider cannot work (used before a run starts)."""
+
+    def close(self) -> None:
+        """Release resources (HTTP pools, model weights)."""

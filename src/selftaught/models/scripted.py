@@ -1,0 +1,61 @@
+"""A scripted model: fixed replies or a Python function instead of a language model.
+
+It exists so that control flow (the loop, improvers, budgets, replay) can be tested fast and exactly. It
+is a registered provider like any other (``scripted``), so tests exercise the real plug-in path instead
+of patching internals.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+from collections.abc import Callable, Sequence
+
+from selftaught.errors import ConfigError
+from selftaught.models.base import ChatRequest, Completion, ModelProvider
+
+
+class ScriptedModel(ModelProvider):
+    """Replies from a list (cycled) or from ``responder(request)``; remembers every request it got."""
+
+    def __init__(
+        self,
+        replies: Sequence[str] | None = None,
+        responder: Callable[[ChatRequest], str] | None = None,
+        *,
+        concurrency: int = 6,
+    ) -> None:
+        if (replies is None) == (responder is None):
+            raise ConfigError("the scripted model needs exactly one of 'replies' (a list of strings) or "
+                              "'responder' (a function of the request)")
+        if replies is not None and (
+                isinstance(replies, str) or not replies or not all(isinstance(r, str) for r in replies)):
+            raise ConfigError("the scripted model's 'replies' must be a non-empty list of strings")
+        self._replies = itertools.cycle(list(replies)) if replies is not None else None
+        self._responder = responder
+        self.concurrency = max(1, int(concurrency))
+        self._lock = threading.Lock()
+        #: Every request received, in arrival order (which is not request order under concurrency).
+        self.requests: list[ChatRequest] = []
+
+    @property
+    def model_id(self) -> str:
+        return "scripted"
+
+    def complete(self, request: ChatRequest) -> Completion:
+        """Next reply; token counts are whitespace-separated words, enough to exercise budgets."""
+        started = time.perf_counter()
+        with self._lock:
+            self.requests.append(request)
+            text = next(self._replies) if self._replies is not None else None
+        if text is None:
+            assert self._responder is not None
+            text = self._responder(request)  # outside the lock: a slow responder must not serialise calls
+        return Completion(
+            text=text,
+            prompt_tokens=len(request.system.split()) + len(request.user.split()),
+            completion_tokens=len(text.split()),
+            latency=time.perf_counter() - started,
+            finish_reason="stop",
+        )

@@ -1,0 +1,19 @@
+"""The run store: one directory per run, one SQLite database (WAL) in it, plus improver ``.py`` files."""
+
+from selftaught.store.records import (
+    CompletionRecord,
+    EvaluationRecord,
+    ImproverRecord,
+    IterationRecord,
+    MetaEvaluationRecord,
+)
+from selftaught.store.sqlite import RunStore
+
+__all__ = [
+    "CompletionRecord",
+    "EvaluationRecord",
+    "ImproverRecord",
+    "IterationRecord",
+    "MetaEvaluationRecord",
+    "RunStore",
+]

@@ -1,0 +1,233 @@
+"""SQLite run store (WAL). Every write commits at once, so a kill -9 loses at most the write in flight.
+
+Thread-safe: one connection guarded by a lock (the engine writes from a few threads, rarely).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from selftaught.errors import RunStoreError
+from selftaught.store.records import (
+    CompletionRecord,
+    EvaluationRecord,
+    ImproverRecord,
+    IterationRecord,
+    MetaEvaluationRecord,
+)
+
+SCHEMA_VERSION = 1
+DB_NAME = "run.sqlite"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS completions (
+  key TEXT PRIMARY KEY, scope TEXT NOT NULL, occurrence INTEGER NOT NULL, model TEXT NOT NULL,
+  request TEXT NOT NULL, text TEXT NOT NULL, prompt_tokens INTEGER, completion_tokens INTEGER,
+  latency REAL, role TEXT, created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS model_events (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, key TEXT NOT NULL, cache_hit INTEGER NOT NULL, created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS improvers (
+  hash TEXT PRIMARY KEY, source TEXT NOT NULL, parent TEXT, origin TEXT NOT NULL, iteration INTEGER,
+  created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS evaluations (
+  id INTEGER PRIMARY KEY AUTOINCREMENT, task TEXT NOT NULL, split TEXT NOT NULL, program_hash TEXT NOT NULL,
+  score REAL NOT NULL, cpu_seconds REAL, wall_seconds REAL, verdict TEXT NOT NULL, error TEXT, tier TEXT,
+  instances TEXT, created REAL NOT NULL, UNIQUE (task, split, program_hash));
+CREATE TABLE IF NOT EXISTS programs (hash TEXT PRIMARY KEY, source TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS meta_evaluations (
+  improver_hash TEXT NOT NULL, scope TEXT NOT NULL, val REAL NOT NULL, test REAL NOT NULL, runs TEXT NOT NULL,
+  created REAL NOT NULL, PRIMARY KEY (improver_hash, scope));
+CREATE TABLE IF NOT EXISTS iterations (
+  iteration INTEGER PRIMARY KEY, improver_hash TEXT NOT NULL, candidate_hash TEXT, adopted INTEGER NOT NULL,
+  val REAL NOT NULL, test REAL NOT NULL, candidate_val REAL, candidate_test REAL, verdict TEXT NOT NULL,
+  error TEXT, model_calls INTEGER, seconds REAL, created REAL NOT NULL);
+"""
+
+
+class RunStore:
+    """Everything a run produced; re-readable without re-running anything."""
+
+    def __init__(self, run_dir: Path, *, create: bool = False) -> None:
+        self.run_dir = Path(run_dir)
+        db = self.run_dir / DB_NAME
+        if create:
+            self.run_dir.mkdir(parents=True, exist_ok=True)
+        elif not db.exists():
+            raise RunStoreError(
+                f"{self.run_dir} is not a selftaught run (no {DB_NAME}); pass the directory a run printed"
+            )
+        self._lock = threading.RLock()
+        try:
+            self._db = sqlite3.connect(db, check_same_thread=False, isolation_level=None, timeout=30)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.executescript(_SCHEMA)
+        except sqlite3.DatabaseError as exc:
+            raise RunStoreError(f"cannot open the run store {db}: {exc}; is it a selftaught run directory?")
+        self._db.row_factory = sqlite3.Row
+        if create and self.get_meta("schema_version") is None:
+            self.set_meta("schema_version", SCHEMA_VERSION)
+        (self.run_dir / "improvers").mkdir(exist_ok=True)
+
+    # ---- generic ----------------------------------------------------------------------------------
+    def _exec(self, sql: str, params: tuple = ()) -> sqlite3.Cursor:
+        with self._lock:
+            return self._db.execute(sql, params)
+
+    def _all(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def set_meta(self, key: str, value: Any) -> None:
+        self._exec("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
+
+    def get_meta(self, key: str, default: Any = None) -> Any:
+        rows = self._all("SELECT value FROM meta WHERE key = ?", (key,))
+        return json.loads(rows[0]["value"]) if rows else default
+
+    # ---- model completions (the replay cache) -----------------------------------------------------
+    def get_completion(self, key: str) -> CompletionRecord | None:
+        rows = self._all("SELECT * FROM completions WHERE key = ?", (key,))
+        if not rows:
+            return None
+        r = dict(rows[0])
+        r.pop("created")
+        r["request"] = json.loads(r["request"])
+        return CompletionRecord(**r)
+
+    def put_completion(self, rec: CompletionRecord) -> None:
+        d = asdict(rec)
+        d["request"] = json.dumps(d["request"], sort_keys=True)
+        self._exec(
+            "INSERT OR IGNORE INTO completions (key, scope, occurrence, model, request, text, prompt_tokens,"
+            " completion_tokens, latency, role, created) VALUES (:key, :scope, :occurrence, :model, :request,"
+            " :text, :prompt_tokens, :completion_tokens, :latency, :role, :created)",
+            {**d, "created": time.time()},  # type: ignore[arg-type]
+        )
+
+    def log_model_event(self, key: str, cache_hit: bool) -> None:
+        self._exec("INSERT INTO model_events (key, cache_hit, created) VALUES (?, ?, ?)",
+                   (key, int(cache_hit), time.time()))
+
+    def completions(self) -> list[CompletionRecord]:
+        out = []
+        for row in self._all("SELECT * FROM completions ORDER BY created"):
+            r = dict(row)
+            r.pop("created")
+            r["request"] = json.loads(r["request"])
+            out.append(CompletionRecord(**r))
+        return out
+
+    def model_event_counts(self) -> dict[str, int]:
+        rows = self._all("SELECT cache_hit, COUNT(*) AS n FROM model_events GROUP BY cache_hit")
+        counts = {"hits": 0, "misses": 0}
+        for r in rows:
+            counts["hits" if r["cache_hit"] else "misses"] = r["n"]
+        return counts
+
+    # ---- programs and evaluations ---------------------------------------------------------------
+    def put_program(self, program_hash: str, source: str) -> None:
+        self._exec("INSERT OR IGNORE INTO programs VALUES (?, ?)", (program_hash, source))
+
+    def get_program(self, program_hash: str) -> str | None:
+        rows = self._all("SELECT source FROM programs WHERE hash = ?", (program_hash,))
+        return rows[0]["source"] if rows else None
+
+    def get_evaluation(self, task: str, split: str, program_hash: str) -> EvaluationRecord | None:
+        rows = self._all("SELECT * FROM evaluations WHERE task = ? AND split = ? AND program_hash = ?",
+                         (task, split, program_hash))
+        return self._evaluation(rows[0]) if rows else None
+
+    def put_evaluation(self, rec: EvaluationRecord) -> None:
+        d = asdict(rec)
+        d["instances"] = json.dumps(d["instances"])
+        self._exec(
+            "INSERT OR IGNORE INTO evaluations (task, split, program_hash, score, cpu_seconds, wall_seconds,"
+            " verdict, error, tier, instances, created) VALUES (:task, :split, :program_hash, :score,"
+            " :cpu_seconds, :wall_seconds, :verdict, :error, :tier, :instances, :created)",
+            {**d, "created": time.time()},  # type: ignore[arg-type]
+        )
+
+    def evaluations(self) -> list[EvaluationRecord]:
+        return [self._evaluation(r) for r in self._all("SELECT * FROM evaluations ORDER BY id")]
+
+    @staticmethod
+    def _evaluation(row: sqlite3.Row) -> EvaluationRecord:
+        r = dict(row)
+        for k in ("id", "created"):
+            r.pop(k)
+        r["instances"] = json.loads(r["instances"] or "[]")
+        return EvaluationRecord(**r)
+
+    # ---- improvers ----------------------------------------------------------------------------------
+    def put_improver(self, rec: ImproverRecord) -> None:
+        self._exec("INSERT OR IGNORE INTO improvers VALUES (?, ?, ?, ?, ?, ?)",
+                   (rec.hash, rec.source, rec.parent, rec.origin, rec.iteration, time.time()))
+        path = self.run_dir / "improvers" / f"{rec.origin}_{rec.iteration}_{rec.hash[:12]}.py"
+        if not path.exists():
+            path.write_text(rec.source)
+
+    def get_improver(self, improver_hash: str) -> ImproverRecord | None:
+        rows = self._all("SELECT * FROM improvers WHERE hash = ?", (improver_hash,))
+        if not rows:
+            return None
+        r = dict(rows[0])
+        r.pop("created")
+        return ImproverRecord(**r)
+
+    def improvers(self) -> list[ImproverRecord]:
+        out = []
+        for row in self._all("SELECT * FROM improvers ORDER BY created"):
+            r = dict(row)
+            r.pop("created")
+            out.append(ImproverRecord(**r))
+        return out
+
+    # ---- meta-evaluations and iterations -----------------------------------------------------------
+    def put_meta_evaluation(self, rec: MetaEvaluationRecord) -> None:
+        self._exec("INSERT OR IGNORE INTO meta_evaluations VALUES (?, ?, ?, ?, ?, ?)",
+                   (rec.improver_hash, rec.scope, rec.val, rec.test, json.dumps(rec.runs), time.time()))
+
+    def get_meta_evaluation(self, improver_hash: str, scope: str) -> MetaEvaluationRecord | None:
+        rows = self._all("SELECT * FROM meta_evaluations WHERE improver_hash = ? AND scope = ?",
+                         (improver_hash, scope))
+        return self._meta(rows[0]) if rows else None
+
+    def meta_evaluations(self) -> list[MetaEvaluationRecord]:
+        return [self._meta(r) for r in self._all("SELECT * FROM meta_evaluations ORDER BY created")]
+
+    @staticmethod
+    def _meta(row: sqlite3.Row) -> MetaEvaluationRecord:
+        r = dict(row)
+        r.pop("created")
+        r["runs"] = json.loads(r["runs"])
+        return MetaEvaluationRecord(**r)
+
+    def put_iteration(self, rec: IterationRecord) -> None:
+        d = asdict(rec)
+        d["adopted"] = int(d["adopted"])
+        self._exec(
+            "INSERT OR REPLACE INTO iterations VALUES (:iteration, :improver_hash, :candidate_hash, :adopted,"
+            " :val, :test, :candidate_val, :candidate_test, :verdict, :error, :model_calls, :seconds, :created)",
+            {**d, "created": time.time()},
+        )
+
+    def iterations(self) -> list[IterationRecord]:
+        out = []
+        for row in self._all("SELECT * FROM iterations ORDER BY iteration"):
+            r = dict(row)
+            r.pop("created")
+            r["adopted"] = bool(r["adopted"])
+            out.append(IterationRecord(**r))
+        return out

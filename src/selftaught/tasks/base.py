@@ -1,0 +1,82 @@
+"""The task API: one small class a user subclasses to bring a downstream problem.
+
+A task is everything the *host* knows about a problem: how to draw instances, how to check an answer,
+the time limit, the text shown to the model and the seed solution. Only ``arguments(instance)`` ever
+crosses into the sandbox; the instance itself (with its hidden answer) never does.
+
+Minimal example (see ``examples/custom_task.py``)::
+
+    class MaxOfList(Task):
+        name = "max_list"
+        description = "algorithm(xs: list[int]) -> int must return the largest element of xs."
+        seed_solution = "def algorithm(xs):\\n    return xs[0]\\n"
+        time_limit = 0.1
+
+        def generate(self, rng):
+            xs = rng.integers(-100, 100, size=int(rng.integers(1, 20))).tolist()
+            return {"xs": xs}
+
+        def arguments(self, instance):
+            return (instance["xs"],)
+
+        def score(self, instance, answer):
+            return float(answer == max(instance["xs"]))
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+
+Split = Literal["val", "test"]
+SPLIT_CODES: dict[str, int] = {"val": 1, "test": 2}
+
+
+class InvalidAnswer(Exception):
+    """Raised by ``Task.score`` when an answer has the wrong type, shape or values (scores 0)."""
+
+
+class Task:
+    """Base class for downstream tasks. Subclass it and fill in the class attributes and methods."""
+
+    #: Unique short name (``selftaught run --task NAME``).
+    name: ClassVar[str] = ""
+    #: The text shown to the model as ``utility.str``: it must describe what is really scored.
+    description: ClassVar[str] = ""
+    #: Python source of the seed solution; it must define the function named ``entry``.
+    seed_solution: ClassVar[str] = ""
+    #: Name of the function a solution must define.
+    entry: ClassVar[str] = "algorithm"
+    #: CPU-seconds allowed per instance (measured as CPU time of the sandboxed child, see README).
+    time_limit: ClassVar[float] = 1.0
+    #: Number of validation instances (seen by improvers) and held-out test instances (never seen).
+    n_val: ClassVar[int] = 20
+    n_test: ClassVar[int] = 20
+
+    def generate(self, rng: np.random.Generator) -> Any:
+        """Draw one instance (any picklable value; may hold the hidden answer)."""
+        raise NotImplementedError
+
+    def arguments(self, instance: Any) -> tuple[Any, ...]:
+        """The positional arguments passed to the solution's ``entry`` function (JSON/ndarray only)."""
+        raise NotImplementedError
+
+    def score(self, instance: Any, answer: Any) -> float:
+        """Score one answer in [0, 1]; raise ``InvalidAnswer`` for a malformed one."""
+        raise NotImplementedError
+
+    # ---- provided -------------------------------------------------------------------------------
+
+    def instances(self, split: Split, seed: int) -> list[Any]:
+        """The instances of a split, derived only from (seed, task name, split, index): same seed,
+        same instances, whatever else the run did."""
+        count = self.n_val if split == "val" else self.n_test
+        name_code = int.from_bytes(self.name.encode()[:8].ljust(8, b"\0"), "little")
+        return [
+            self.generate(np.random.default_rng([seed, name_code, SPLIT_CODES[split], i]))
+            for i in range(count)
+        ]
+
+    def __repr__(self) -> str:
+        return f"<Task {self.name}>"
