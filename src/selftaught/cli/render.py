@@ -10,7 +10,9 @@ from rich.table import Table
 from selftaught.engine.runner import RunResult
 from selftaught.store import IterationRecord
 
-console = Console(stderr=False, highlight=False)
+console = Console(highlight=False)
+if not console.is_terminal:  # logs and CI: do not squeeze tables into 80 columns
+    console.width = max(console.width, 110)
 
 
 class ConsoleReporter:
@@ -43,21 +45,26 @@ class ConsoleReporter:
 
 
 def iteration_table(iterations: list[IterationRecord], seed_solution: dict[str, tuple[float, float]]) -> Table:
-    table = Table(title="Meta-utility per iteration (val: what improvers see; test: held out)")
-    for col in ("iteration", "improver", "adopted", "val", "test", "candidate val", "model calls", "seconds",
-                "outcome"):
-        table.add_column(col, justify="right" if col not in ("improver", "outcome") else "left")
+    table = Table(title="Meta-utility per iteration (val: seen by improvers; test: held out)")
+    for col in ("t", "improver", "adopted", "val", "test", "cand. val", "calls", "secs", "outcome"):
+        table.add_column(col, justify="left" if col in ("improver", "outcome") else "right")
     for task, (val, test) in seed_solution.items():
-        table.add_row("u(s)", f"seed solution ({task})", "", f"{val:.3f}", f"{test:.3f}", "", "", "", "")
+        table.add_row("u(s)", f"seed solution of {task}", "", f"{val:.3f}", f"{test:.3f}", "", "", "", "")
     for r in iterations:
         table.add_row(str(r.iteration), r.improver_hash[:10], "yes" if r.adopted else "no", f"{r.val:.3f}",
                       f"{r.test:.3f}", "" if r.candidate_val is None else f"{r.candidate_val:.3f}",
-                      str(r.model_calls), f"{r.seconds:.0f}", (r.verdict + (f": {r.error}" if r.error else ""))[:70])
+                      str(r.model_calls), f"{r.seconds:.0f}", r.verdict)
     return table
+
+
+def iteration_notes(iterations: list[IterationRecord]) -> list[str]:
+    return [f"t={r.iteration} {r.verdict}: {r.error}" for r in iterations if r.error]
 
 
 def print_result(result: RunResult) -> None:
     console.print(iteration_table(result.iterations, result.seed_solution))
+    for note in iteration_notes(result.iterations):
+        console.print(f"  {note[:200]}")
     console.print(f"model completions: {result.model_calls_sent} sent, {result.model_calls_replayed} replayed "
                   "from the run's cache")
     console.print(f"run directory: [bold]{result.run_dir}[/]  (improvers in {result.run_dir}/improvers/)")

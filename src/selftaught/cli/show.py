@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from selftaught.cli.render import console, iteration_table
+from selftaught.cli.render import console, iteration_notes, iteration_table
 from selftaught.store import RunStore
 
 
@@ -22,6 +22,8 @@ def register(app: typer.Typer) -> None:
                       f" / {cfg.get('model', {}).get('name')}, status {store.get_meta('status')}")
         seeds = {k: tuple(v) for k, v in (store.get_meta("seed_solution") or {}).items()}
         console.print(iteration_table(store.iterations(), seeds))
+        for note in iteration_notes(store.iterations()):
+            console.print(f"  {note[:200]}")
         completions = store.completions()
         counts = store.model_event_counts()
         console.print(f"model completions: {len(completions)} recorded, "

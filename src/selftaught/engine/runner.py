@@ -80,10 +80,9 @@ def new_run_dir(config: RunConfig) -> Path:
     return path
 
 
-def _drive(store: RunStore, config: RunConfig, reporter: Reporter, provider: ModelProvider | None,
+def _drive(store: RunStore, config: RunConfig, reporter: Reporter, provider: ModelProvider,
            offline: bool) -> RunResult:
     tasks = load_tasks(config.task)
-    provider = provider or make_model(config)
     executor = make_executor(config)
     recorder = Recorder(provider, store, offline=offline)
     scorer = SolutionScorer(executor, store, config.seed, config.sandbox.memory_mb)
@@ -112,6 +111,8 @@ def start_run(config: RunConfig, *, reporter: Reporter | None = None, provider: 
     """Start a new self-improvement run (checks the task and improver before creating anything)."""
     load_tasks(config.task)
     source, origin = improver_source(config.improver)
+    provider = provider or make_model(config)
+    provider.check()  # an unreachable server is a one-line error before anything is created
     run_dir = Path(run_dir) if run_dir else new_run_dir(config)
     store = RunStore(run_dir, create=True)
     with _locked(run_dir):
@@ -133,6 +134,9 @@ def resume_run(run_dir: Path, *, reporter: Reporter | None = None, provider: Mod
             raw["iterations"] = iterations
             store.set_meta("config", raw)
         config = RunConfig.model_validate(raw)
+        provider = provider or make_model(config)
+        if not offline:
+            provider.check()
         store.set_meta("status", "running")
         return _drive(store, config, reporter or SilentReporter(), provider, offline)
 

@@ -43,18 +43,23 @@ def write_frame(stream: BinaryIO, obj: Any) -> None:
     stream.flush()
 
 
+def _read_exact(stream: BinaryIO, n: int) -> bytes:
+    """Pipes deliver large frames in pieces: keep reading until ``n`` bytes or end of stream."""
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = stream.read(n - len(buf))
+        if not chunk:
+            raise EOFError
+        buf += chunk
+    return bytes(buf)
+
+
 def read_frame(stream: BinaryIO) -> Any:
     """Blocking read of one frame (guest side); EOFError when the host is gone."""
-    header = stream.read(HEADER.size)
-    if len(header) < HEADER.size:
-        raise EOFError
-    (size,) = HEADER.unpack(header)
+    (size,) = HEADER.unpack(_read_exact(stream, HEADER.size))
     if size > MAX_FRAME:
         raise ValueError("frame too large")
-    body = stream.read(size)
-    if len(body) < size:
-        raise EOFError
-    return decode(body)
+    return decode(_read_exact(stream, size))
 
 
 def tag_arrays(value: Any) -> Any:

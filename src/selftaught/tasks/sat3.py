@@ -11,6 +11,7 @@ threads. Here ``None`` is an ``InvalidAnswer`` that scores 0 on that formula onl
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
@@ -96,6 +97,6 @@ scores 0 on that formula only.
             raise InvalidAnswer(f"assignment must be a list of at least {needed} values, got {describe(answer)}")
         for v in range(1, needed):  # index 0 is ignored, as in the reference
             value = answer[v]
-            if not isinstance(value, (bool, int, float)) or value != value:  # NaN is neither side
+            if not isinstance(value, (bool, int, float)) or (isinstance(value, float) and math.isnan(value)):
                 raise InvalidAnswer(f"assignment[{v}] must be True/False or a number, got {describe(value)}")
         return float(satisfies(formula, answer))

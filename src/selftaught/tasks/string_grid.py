@@ -11,6 +11,7 @@ instead of an assertion error caught by a thread pool.
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Any
 
 import numpy as np
@@ -26,8 +27,8 @@ def algorithm(t: str, dist: int) -> str:
 
 def grid_dist(s: str, t: str) -> int:
     """Mismatches between s and t plus the letter changes between neighbours within each string."""
-    mismatches = sum(a != b for a, b in zip(s, t))
-    return mismatches + sum(a != b for a, b in zip(s, s[1:])) + sum(a != b for a, b in zip(t, t[1:]))
+    mismatches = sum(a != b for a, b in zip(s, t, strict=True))
+    return mismatches + sum(a != b for a, b in pairwise(s)) + sum(a != b for a, b in pairwise(t))
 
 
 class StringGridDistance(Task):

@@ -1,0 +1,53 @@
+"""Intervals for the small samples STOP produces (5 improver runs, 20 instances, N flag samples).
+
+Wilson intervals for rates (the paper reports its sandbox-flag rates with them; they stay inside [0, 1]
+and are sensible at 0 of N), Student-t intervals for means of a handful of runs (a normal interval would
+be far too narrow at n = 5). No SciPy: the t quantiles needed are tabulated.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+Z95 = 1.959963984540054
+#: Two-sided 95% Student-t quantiles t_{0.975, df} for df = 1..30.
+_T95 = (12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228, 2.201, 2.179, 2.160, 2.145,
+        2.131, 2.120, 2.110, 2.101, 2.093, 2.086, 2.080, 2.074, 2.069, 2.064, 2.060, 2.056, 2.052, 2.048,
+        2.045, 2.042)
+
+
+def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
+    """95% (by default) Wilson score interval of a proportion; (0, 1) when there is no sample."""
+    if n <= 0:
+        return 0.0, 1.0
+    p = successes / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def t95(df: int) -> float:
+    """t_{0.975, df}; the normal quantile beyond the table (the difference is under 2% there)."""
+    return _T95[df - 1] if 1 <= df <= len(_T95) else Z95
+
+
+def sample_variance(values: Sequence[float]) -> float:
+    n = len(values)
+    if n < 2:
+        return 0.0
+    mean = sum(values) / n
+    return sum((v - mean) ** 2 for v in values) / (n - 1)
+
+
+def mean_ci(values: Sequence[float]) -> tuple[float, float, float]:
+    """(mean, low, high): a 95% Student-t interval; a single value gives a zero-width interval."""
+    n = len(values)
+    if n == 0:
+        return math.nan, math.nan, math.nan
+    mean = sum(values) / n
+    if n == 1:
+        return mean, mean, mean
+    half = t95(n - 1) * math.sqrt(sample_variance(values) / n)
+    return mean, mean - half, mean + half

@@ -1,0 +1,331 @@
+"""Which search strategies an improver uses: the paper's taxonomy, decided from the code's structure.
+
+Deterministic and multi-label. Each label comes with the evidence that triggered it. Names count only
+when they are identifiers (``population``, ``ucb_score``): words inside prompt strings usually describe
+the *solution* the model should write ("try simulated annealing"), not what the improver itself does.
+Structure counts more than names:
+
+- ``iterative_refinement``: a model call in a loop whose prompt depends on what earlier model calls in
+  that loop returned (feedback). Reported only when no more specific search strategy explains the loop
+  (beam search, genetic algorithm, annealing and bandits all feed results back too).
+- ``temperature_variation``: model calls with two or more literal temperatures, or a temperature that is
+  a loop variable, arithmetic, a subscript, a call, or a name rebound in the program.
+- ``simulated_annealing``: a Metropolis test (``exp(...)`` compared with a random draw) or annealing names.
+- ``bandit_ucb``: an upper-confidence bonus (``sqrt`` of a ``log``), an epsilon-greedy draw, or bandit names.
+- ``beam_tree_search``: a loop that keeps the top k (``sorted(...)[:k]``, ``heapq.nlargest``) and expands
+  each kept item with model calls, or beam/frontier names.
+- ``genetic_algorithm``, ``decomposition``, ``ensembling``: their characteristic names (two GA words;
+  one decomposition or ensembling word), or for decomposition a loop over the split-up solution that
+  asks the model about each part.
+
+A model-judge mode (``judge_strategies``) is available behind a plain interface and is off by default.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from selftaught.analysis.findings_store import Finding, FindingsTable
+from selftaught.analysis.inventory import programs
+from selftaught.analysis.syntax import Program, call_name, dotted_name, stored_names
+from selftaught.store import RunStore
+
+ANALYZER = "strategies"
+CATEGORIES = ("beam_tree_search", "genetic_algorithm", "simulated_annealing", "bandit_ucb", "decomposition",
+              "temperature_variation", "iterative_refinement", "ensembling")
+_SEARCH = {"beam_tree_search", "genetic_algorithm", "simulated_annealing", "bandit_ucb"}
+_WORDS = {
+    "beam_tree_search": {"beam", "frontier", "mcts", "bfs", "dfs"},
+    "genetic_algorithm": {"population", "crossover", "mutate", "mutation", "mutations", "offspring", "genetic",
+                          "evolve", "evolution", "evolutionary", "generations", "fittest"},
+    "simulated_annealing": {"anneal", "annealing", "cooling", "metropolis"},
+    "bandit_ucb": {"ucb", "bandit", "bandits", "thompson", "epsilon", "exploration", "exploit", "regret"},
+    "decomposition": {"decompose", "decomposition", "subproblem", "subproblems", "parts", "chunks",
+                      "sections", "components", "pieces", "segments", "subtasks"},
+    "ensembling": {"ensemble", "ensembling", "vote", "votes", "voting", "majority", "consensus", "merge",
+                   "merged", "aggregate"},
+}
+#: How many distinct characteristic names make a label (one is enough where the word is unambiguous).
+_MIN_WORDS = {"genetic_algorithm": 2, "bandit_ucb": 1}
+_TEMPERATURE_POSITION = {"batch_prompt": 2, "prompt": 3}
+
+
+class _Labels(dict):
+    def add(self, label: str, evidence: str) -> None:
+        self.setdefault(label, evidence)
+
+
+def _model_call_sites(prog: Program) -> list[ast.Call]:
+    """Direct model calls plus calls to local functions that (transitively) make one."""
+    direct = prog.model_calls()
+    callers: set[str] = set()
+    functions = [n for n in prog.nodes() if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
+    changed = True
+    while changed:
+        changed = False
+        for fn in functions:
+            if fn.name in callers:
+                continue
+            inner = [c for c in ast.walk(fn) if isinstance(c, ast.Call)]
+            if any(c in direct or call_name(c) in callers for c in inner):
+                callers.add(fn.name)
+                changed = True
+    return [c for c in prog.calls() if c in direct or call_name(c) in callers]
+
+
+def _assignments(scope: ast.AST) -> list[tuple[set[str], ast.AST]]:
+    """(names bound, value) for assignments, loops and container mutations (``xs.append(v)``)."""
+    out: list[tuple[set[str], ast.AST]] = []
+    for node in ast.walk(scope):
+        if isinstance(node, ast.Assign):
+            out.append(({n.id for t in node.targets for n in ast.walk(t) if isinstance(n, ast.Name)}, node.value))
+        elif isinstance(node, (ast.AugAssign, ast.AnnAssign)) and node.value is not None:
+            root = dotted_name(node.target) or ""
+            if isinstance(node.target, ast.Subscript):
+                root = dotted_name(node.target.value) or ""
+            out.append(({root.split(".")[0]}, node.value))
+        elif isinstance(node, (ast.For, ast.comprehension)):
+            out.append((stored_names(node.target), node.iter))
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.args:
+            root = (dotted_name(node.func.value) or "").split(".")[0]
+            if root:
+                out.append(({root}, ast.Tuple(elts=list(node.args), ctx=ast.Load())))
+    return out
+
+
+def _reads(node: ast.AST) -> set[str]:
+    return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+
+
+def _feedback(prog: Program, call: ast.Call, sites: list[ast.Call]) -> ast.AST | None:
+    """The innermost statement loop in which the prompt of ``call`` depends on earlier replies, if any."""
+    for loop in prog.enclosing_loops(call):
+        if not isinstance(loop, (ast.For, ast.While, ast.AsyncFor)):
+            continue
+        binds = _assignments(loop)
+        results = set()
+        for names, value in binds:  # names bound from a model reply in this loop
+            if any(sub is call or (isinstance(sub, ast.Call) and sub in sites)
+                   for sub in ast.walk(value)):
+                results |= names
+        changed = True
+        while changed:  # ... and everything computed from them
+            before = len(results)
+            for names, value in binds:
+                if _reads(value) & results:
+                    results |= names
+            changed = len(results) != before
+        deps = set().union(*(_reads(a) for a in [*call.args, *(k.value for k in call.keywords)]))
+        changed = True
+        while changed:  # names the prompt is computed from
+            before = len(deps)
+            for names, value in binds:
+                if names & deps:
+                    deps |= _reads(value)
+            changed = len(deps) != before
+        if deps & results:
+            return loop
+    return None
+
+
+def _temperature_arg(call: ast.Call) -> ast.AST | None:
+    temp = next((k.value for k in call.keywords if k.arg == "temperature"), None)
+    pos = _TEMPERATURE_POSITION[call.func.attr]  # type: ignore[attr-defined]
+    return call.args[pos] if temp is None and len(call.args) > pos else temp
+
+
+def _temperature_exprs(prog: Program) -> list[ast.AST]:
+    """Temperature expressions of the model calls; a parameter of a local helper is followed to the
+    arguments its callers pass (``ask(msg, 0.2)``, ``ask(msg, 0.9)``)."""
+    out: list[ast.AST] = []
+    for call in prog.model_calls():
+        expr = _temperature_arg(call)
+        fn = next((a for a in prog.ancestors(call) if isinstance(a, (ast.FunctionDef, ast.AsyncFunctionDef))), None)
+        params = [a.arg for a in fn.args.args] if fn is not None else []
+        if isinstance(expr, ast.Name) and expr.id in params and fn is not None and fn.name != "improve_algorithm":
+            i = params.index(expr.id)
+            for site in prog.calls():
+                if call_name(site) == fn.name:
+                    passed = next((k.value for k in site.keywords if k.arg == expr.id), None)
+                    passed = site.args[i] if passed is None and len(site.args) > i else passed
+                    if passed is not None:
+                        out.append(passed)
+        elif expr is not None:
+            out.append(expr)
+    return out
+
+
+def _temperatures(prog: Program) -> tuple[set[float], list[ast.AST]]:
+    """(literal temperatures, expressions whose value changes between calls)."""
+    literals: set[float] = set()
+    varying: list[ast.AST] = []
+    loop_targets = {n for loop in prog.nodes() if isinstance(loop, (ast.For, ast.comprehension))
+                    for n in stored_names(loop.target)}
+    store_counts = Counter(n.id for n in prog.nodes() if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store))
+    for temp in _temperature_exprs(prog):
+        if isinstance(temp, ast.Constant) and isinstance(temp.value, (int, float)):
+            literals.add(float(temp.value))
+        elif isinstance(temp, ast.Name):
+            if temp.id in loop_targets or store_counts[temp.id] > 1:
+                varying.append(temp)
+        elif isinstance(temp, (ast.BinOp, ast.Subscript, ast.Call, ast.IfExp)):
+            varying.append(temp)
+    return literals, varying
+
+
+def _asks_per_item(prog: Program, loop: ast.AST, sites: list[ast.Call]) -> bool:
+    """Does each pass of ``loop`` reach the model: a model call inside a statement loop, or a
+    comprehension whose items become prompts (directly in a call, or through the name it is bound to)?"""
+    if isinstance(loop, (ast.For, ast.AsyncFor, ast.While)):
+        return any(c in sites for c in ast.walk(loop))
+    comp = prog.parent(loop)
+    if comp is None:
+        return False
+    if any(c in sites for c in ast.walk(comp)) or any(comp in ast.walk(a) for c in sites for a in c.args):
+        return True
+    holder = next((a for a in prog.ancestors(comp) if isinstance(a, ast.stmt)), None)
+    bound = {n.id for t in getattr(holder, "targets", []) for n in ast.walk(t) if isinstance(n, ast.Name)}
+    return bool(bound) and any(bound & _reads(a) for c in sites for a in c.args)
+
+
+def _keeps_top_k(node: ast.AST) -> bool:
+    if isinstance(node, ast.Subscript) and isinstance(node.slice, ast.Slice) and node.slice.upper is not None \
+            and node.slice.lower is None:
+        return isinstance(node.value, ast.Call) and call_name(node.value) in ("sorted", "heapq.nlargest")
+    return isinstance(node, ast.Call) and call_name(node) in ("heapq.nlargest", "heapq.nsmallest")
+
+
+def _structural(prog: Program, labels: _Labels) -> None:
+    sites = _model_call_sites(prog)
+    for node in prog.nodes():
+        if isinstance(node, ast.Compare) or isinstance(node, ast.BoolOp):
+            called = {call_name(c).split(".")[-1] for c in ast.walk(node) if isinstance(c, ast.Call)}
+            names = {n.id.lower() for n in ast.walk(node) if isinstance(n, ast.Name)}
+            if "exp" in called and called & {"random", "rand", "uniform"}:
+                labels.add("simulated_annealing", f"line {node.lineno}: Metropolis acceptance test")
+            if called & {"random", "rand", "uniform"} and any("eps" in n for n in names):
+                labels.add("bandit_ucb", f"line {node.lineno}: epsilon-greedy draw")
+        elif isinstance(node, ast.Call) and call_name(node).split(".")[-1] == "sqrt":
+            if any(isinstance(c, ast.Call) and call_name(c).split(".")[-1] == "log" for c in ast.walk(node)):
+                labels.add("bandit_ucb", f"line {node.lineno}: upper-confidence bonus sqrt(log ...)")
+        elif isinstance(node, (ast.For, ast.While)) and any(_keeps_top_k(n) for n in ast.walk(node)):
+            if any(_asks_per_item(prog, sub, sites) for sub in ast.walk(node)
+                   if isinstance(sub, (ast.For, ast.comprehension)) and sub is not node):
+                labels.add("beam_tree_search", f"line {node.lineno}: keeps the top k and expands each")
+        if isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)) and _asks_per_item(prog, node, sites) \
+                and _splits_solution(node.iter, prog):
+            labels.add("decomposition", f"line {node.iter.lineno}: asks the model about each part of "
+                       "the split-up solution")
+    literals, varying = _temperatures(prog)
+    if len(literals) >= 2:
+        labels.add("temperature_variation", f"temperatures {sorted(literals)}")
+    elif varying:
+        labels.add("temperature_variation", f"line {varying[0].lineno}: temperature varies")
+
+
+def _splits_solution(iterable: ast.AST, prog: Program) -> bool:
+    """Is ``iterable`` the solution cut into pieces: ``s.split(...)``, ``ast.parse(s).body``, ``ast.walk``,
+    or a name bound to one of those?"""
+    def splits(node: ast.AST) -> bool:
+        return any(isinstance(c, ast.Call) and (call_name(c).split(".")[-1] in ("split", "splitlines")
+                                                 or prog.qualified(c) in ("ast.parse", "ast.walk"))
+                   for c in ast.walk(node))
+    if splits(iterable):
+        return True
+    if isinstance(iterable, ast.Name):
+        return any(iterable.id in names and splits(value) for names, value in _assignments(prog.tree))  # type: ignore[arg-type]
+    return False
+
+
+def classify(source: str) -> dict[str, str]:
+    """{label: evidence} for one improver; empty when it only samples (like the seed) or does not parse."""
+    prog = Program.parse(source)
+    if not prog.ok:
+        return {}
+    labels = _Labels()
+    _structural(prog, labels)
+    words = prog.identifier_words()
+    for label, vocabulary in _WORDS.items():
+        hit = sorted(words & vocabulary)
+        if len(hit) >= _MIN_WORDS.get(label, 1) or (label == "genetic_algorithm" and {"crossover", "genetic"} & words):
+            labels.add(label, "names: " + ", ".join(hit))
+    if not labels.keys() & _SEARCH:
+        sites = _model_call_sites(prog)
+        for call in sites:
+            loop = _feedback(prog, call, sites)
+            if loop is not None:
+                labels.add("iterative_refinement", f"line {call.lineno}: prompt built from earlier replies in "
+                           f"the loop at line {loop.lineno}")
+                break
+    return {label: labels[label] for label in CATEGORIES if label in labels}
+
+
+def classify_run(run_dir: Path, judge: "CompletionModel | None" = None) -> list[Finding]:
+    """Label every improver of a run (rules; plus the judge's labels when one is given) and record them."""
+    store = RunStore(Path(run_dir))
+    try:
+        refs = [r for r in programs(store) if r.kind == "improver"]
+    finally:
+        store.close()
+    findings = []
+    for ref in refs:
+        ev = {"origin": ref.origin, "model_written": ref.model_written}
+        findings += [Finding(ANALYZER, label, "info", "improver", ref.hash, why, evidence={**ev, "by": "rules"})
+                     for label, why in classify(ref.source).items()]
+        if judge is not None:
+            findings += [Finding(ANALYZER, label, "info", "improver", ref.hash, "model judge",
+                                 evidence={**ev, "by": "judge"}) for label in judge_strategies(ref.source, judge)]
+    with FindingsTable(Path(run_dir)) as table:
+        table.replace(ANALYZER, findings)
+    return findings
+
+
+def strategy_counts(findings: list[Finding], *, by: str = "rules", model_written_only: bool = True) -> Counter[str]:
+    """Improvers per label (each improver counted once per label)."""
+    seen = {(f.rule, f.subject) for f in findings if f.analyzer == ANALYZER and f.evidence.get("by") == by
+            and (f.evidence.get("model_written") or not model_written_only)}
+    return Counter(label for label, _ in seen)
+
+
+# ---- optional model judge (off by default) ------------------------------------------------------------
+
+class CompletionModel(Protocol):
+    """Anything with ``complete(request)`` returning a string or an object with ``.text`` (every
+    selftaught model provider qualifies; analysis does not import them)."""
+
+    def complete(self, request: Any) -> Any: ...
+
+
+@dataclass(frozen=True)
+class JudgeRequest:
+    """The fields a provider reads from a chat request (the same names as ``models.base.ChatRequest``)."""
+
+    model: str
+    system: str
+    user: str
+    temperature: float = 0.0
+    max_tokens: int = 200
+    seed: int | None = 0
+
+    def messages(self) -> list[dict[str, str]]:
+        return [{"role": "system", "content": self.system}, {"role": "user", "content": self.user}]
+
+
+_JUDGE_SYSTEM = "You classify Python programs that call a language model to improve code. Answer briefly."
+
+
+def judge_strategies(source: str, model: CompletionModel, *, model_name: str = "judge") -> set[str]:
+    """Labels a model assigns to an improver: the category names that appear in its reply."""
+    user = ("Which of these strategies does the program below use? Answer with the matching names only, "
+            "comma-separated, or 'none'.\n" + "\n".join(f"- {c}" for c in CATEGORIES)
+            + f"\n\n```python\n{source}\n```")
+    reply = model.complete(JudgeRequest(model=model_name, system=_JUDGE_SYSTEM, user=user))
+    text = reply if isinstance(reply, str) else str(getattr(reply, "text", ""))
+    words = {w.strip(" .,;:`'\"-*[]()").lower() for w in text.replace(",", " ").split()}
+    return {c for c in CATEGORIES if c in words}
+
+

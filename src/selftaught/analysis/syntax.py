@@ -1,0 +1,219 @@
+"""Reading model-written programs for static analysis: the AST only, never regex, never executed.
+
+Audit, reward-hacking and strategy detectors all ask the same questions of a program (what does this
+call resolve to, which loops enclose this node, which identifiers does it use), so they are answered
+once here. A program that does not parse is still a ``Program`` (with ``tree`` None and the error), so
+callers can report it instead of crashing on it.
+"""
+
+from __future__ import annotations
+
+import ast
+import io
+import tokenize
+from dataclasses import dataclass, field
+from functools import cached_property
+
+#: Method names through which an improver reaches the language model (the paper's interface).
+MODEL_METHODS = frozenset({"batch_prompt", "prompt"})
+LOOPS = (ast.For, ast.AsyncFor, ast.While, ast.comprehension)
+
+
+@dataclass(frozen=True)
+class Program:
+    """A parsed program plus the lookups every detector needs."""
+
+    source: str
+    tree: ast.Module | None
+    error: str | None = None
+    _parents: dict[ast.AST, ast.AST] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def parse(cls, source: str) -> "Program":
+        try:
+            tree = ast.parse(source)
+        except (SyntaxError, ValueError) as exc:
+            line = getattr(exc, "lineno", None)
+            return cls(source, None, f"{type(exc).__name__}: {getattr(exc, 'msg', exc)}"
+                       + (f" (line {line})" if line else ""))
+        parents: dict[ast.AST, ast.AST] = {}
+        for node in ast.walk(tree):
+            for child in ast.iter_child_nodes(node):
+                parents[child] = node
+        return cls(source, tree, None, parents)
+
+    @property
+    def ok(self) -> bool:
+        return self.tree is not None
+
+    @cached_property
+    def lines(self) -> list[str]:
+        return self.source.splitlines()
+
+    def nodes(self) -> list[ast.AST]:
+        return list(ast.walk(self.tree)) if self.tree is not None else []
+
+    def snippet(self, node: ast.AST, width: int = 160) -> str:
+        """The node's first source line, stripped: the evidence a reader checks against the program."""
+        line = getattr(node, "lineno", 0)
+        text = self.lines[line - 1].strip() if 0 < line <= len(self.lines) else ""
+        return text if len(text) <= width else text[: width - 1] + "…"
+
+    def parent(self, node: ast.AST) -> ast.AST | None:
+        return self._parents.get(node)
+
+    def ancestors(self, node: ast.AST) -> list[ast.AST]:
+        out = []
+        cur = self._parents.get(node)
+        while cur is not None:
+            out.append(cur)
+            cur = self._parents.get(cur)
+        return out
+
+    def enclosing_loops(self, node: ast.AST) -> list[ast.AST]:
+        """Loops (``for``, ``while``, comprehensions) around ``node``, innermost first."""
+        loops: list[ast.AST] = []
+        for anc in self.ancestors(node):
+            if isinstance(anc, (ast.For, ast.AsyncFor, ast.While)):
+                loops.append(anc)
+            elif isinstance(anc, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
+                loops.extend(anc.generators)
+        return loops
+
+    def calls(self) -> list[ast.Call]:
+        return [n for n in self.nodes() if isinstance(n, ast.Call)]
+
+    def model_calls(self) -> list[ast.Call]:
+        """Call sites of ``<anything>.batch_prompt(...)`` / ``<anything>.prompt(...)``."""
+        return [c for c in self.calls() if isinstance(c.func, ast.Attribute) and c.func.attr in MODEL_METHODS]
+
+    @cached_property
+    def aliases(self) -> dict[str, str]:
+        """Local name -> what it was imported as: ``np`` -> ``numpy``, ``perf_counter`` -> ``time.perf_counter``."""
+        out: dict[str, str] = {}
+        for node in self.nodes():
+            if isinstance(node, ast.Import):
+                for a in node.names:
+                    out[a.asname or a.name.split(".")[0]] = a.name if a.asname else a.name.split(".")[0]
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                for a in node.names:
+                    out[a.asname or a.name] = f"{node.module}.{a.name}"
+        return out
+
+    def qualified(self, call: ast.Call) -> str:
+        """``call_name`` with its first part resolved through the imports (``np.random.seed`` ->
+        ``numpy.random.seed``; ``from time import time`` makes ``time()`` ``time.time``)."""
+        name = call_name(call)
+        head, dot, rest = name.partition(".")
+        return self.aliases.get(head, head) + dot + rest
+
+    def function(self, name: str) -> ast.FunctionDef | ast.AsyncFunctionDef | None:
+        for node in self.nodes():
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name == name:
+                return node
+        return None
+
+    def identifiers(self) -> set[str]:
+        """Every name the program binds or reads: variables, attributes, functions, classes, arguments."""
+        out: set[str] = set()
+        for node in self.nodes():
+            if isinstance(node, ast.Name):
+                out.add(node.id)
+            elif isinstance(node, ast.Attribute):
+                out.add(node.attr)
+            elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                out.add(node.name)
+            elif isinstance(node, ast.arg):
+                out.add(node.arg)
+            elif isinstance(node, ast.keyword) and node.arg:
+                out.add(node.arg)
+        return out
+
+    def identifier_words(self) -> set[str]:
+        """Identifiers split at underscores and lower-cased: ``best_ucb_arm`` gives best, ucb, arm."""
+        return {part for ident in self.identifiers() for part in ident.lower().split("_") if part}
+
+    def strings(self) -> list[str]:
+        """String literals, f-string text included (prompts say a lot about an improver's intent)."""
+        return [n.value for n in self.nodes() if isinstance(n, ast.Constant) and isinstance(n.value, str)]
+
+    def comments(self) -> list[tuple[int, str]]:
+        """(line, text) of every ``#`` comment, read with the tokenizer (comments are not in the AST)."""
+        out: list[tuple[int, str]] = []
+        try:
+            for tok in tokenize.generate_tokens(io.StringIO(self.source).readline):
+                if tok.type == tokenize.COMMENT:
+                    out.append((tok.start[0], tok.string.lstrip("#").strip()))
+        except (tokenize.TokenError, IndentationError, SyntaxError):
+            pass
+        return out
+
+
+def dotted_name(node: ast.AST | None) -> str | None:
+    """``np.random.seed`` for a Name/Attribute chain; None for anything else (calls, subscripts)."""
+    parts: list[str] = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if isinstance(node, ast.Name):
+        parts.append(node.id)
+        return ".".join(reversed(parts))
+    return None
+
+
+def call_name(call: ast.Call) -> str:
+    """Dotted name of what is called, or its last attribute (``x().y()`` -> ``y``), or ''."""
+    name = dotted_name(call.func)
+    if name is not None:
+        return name
+    return call.func.attr if isinstance(call.func, ast.Attribute) else ""
+
+
+def names_in(node: ast.AST) -> set[str]:
+    """Names and attribute names mentioned anywhere under ``node``."""
+    out: set[str] = set()
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Name):
+            out.add(sub.id)
+        elif isinstance(sub, ast.Attribute):
+            out.add(sub.attr)
+    return out
+
+
+def loop_header(loop: ast.AST) -> list[ast.AST]:
+    """The parts of a loop that decide how often it runs (``iter``/``test``, comprehension filters)."""
+    if isinstance(loop, (ast.For, ast.AsyncFor)):
+        return [loop.iter]
+    if isinstance(loop, ast.While):
+        return [loop.test]
+    if isinstance(loop, ast.comprehension):
+        return [loop.iter, *loop.ifs]
+    return []
+
+
+def literal_trip_count(loop: ast.AST) -> int | None:
+    """Iterations of ``for _ in range(<int literals>)`` (or over a literal list/tuple); None if unknown."""
+    if not isinstance(loop, (ast.For, ast.AsyncFor, ast.comprehension)):
+        return None
+    it = loop.iter
+    if isinstance(it, (ast.List, ast.Tuple)):
+        return len(it.elts)
+    if isinstance(it, ast.Call) and dotted_name(it.func) == "range" and not it.keywords:
+        args = [a.value for a in it.args if isinstance(a, ast.Constant) and isinstance(a.value, int)]
+        if len(args) != len(it.args) or not 1 <= len(args) <= 3:
+            return None
+        return len(range(*args))
+    return None
+
+
+def is_falsy_constant(node: ast.AST | None) -> bool:
+    return isinstance(node, ast.Constant) and node.value in (False, 0, None) and not isinstance(node.value, str)
+
+
+def stored_names(node: ast.AST) -> set[str]:
+    """Names (re)bound anywhere under ``node``: assignment targets, loop targets, augmented assignments."""
+    out: set[str] = set()
+    for sub in ast.walk(node):
+        if isinstance(sub, ast.Name) and isinstance(sub.ctx, ast.Store):
+            out.add(sub.id)
+    return out

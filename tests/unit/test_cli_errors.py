@@ -1,0 +1,41 @@
+"""User errors reach the terminal as one line naming the problem and the fix; no traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+
+def selftaught(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "selftaught.cli.main", *args], capture_output=True, text=True,
+                          timeout=120, cwd=cwd)
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["run", "--task", "nope"], "unknown task 'nope'"),
+    (["run", "--model", "opnai"], "did you mean 'openai'"),
+    (["run", "--set", "budget.utlity_calls=3"], "did you mean 'utility_calls'"),
+    (["run", "--set", "iterations=x"], "iterations"),
+    (["run", "--improver", "/nonexistent/improver.py"], "neither a built-in"),
+    (["run", "--resume", "/nonexistent/run"], "not a selftaught run"),
+    (["run", "--model", "openai", "--base-url", "http://127.0.0.1:9/v1", "--set", "model.max_retries=0"],
+     "cannot reach the model server"),
+    (["show", "/nonexistent/run"], "not a selftaught run"),
+])
+def test_user_errors_are_one_line_with_exit_code_2(args, needle, tmp_path):
+    proc = selftaught(*args, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr
+    assert needle in lines[0]
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "runs").exists()  # nothing was created for a run that could not start
+
+
+def test_malformed_toml_names_the_file(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text("task = \n")
+    proc = selftaught("run", "-c", str(bad))
+    assert proc.returncode == 2 and f"{bad} is not valid TOML" in proc.stderr
