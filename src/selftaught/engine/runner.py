@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Iterator
 
 from selftaught import plugins
-from selftaught.config import RunConfig
+from selftaught.config import RunConfig, resume_config
+from selftaught.engine.concurrency import SlottedExecutor, executor_cpus, resolve
 from selftaught.engine.context import EngineContext, Reporter, SilentReporter
 from selftaught.engine.loop import self_improve
 from selftaught.engine.meta_utility import screening_scope
@@ -24,6 +25,7 @@ from selftaught.errors import RunStoreError
 from selftaught.improvers import improver_source
 from selftaught.models.base import ModelProvider
 from selftaught.models.recorder import Recorder
+from selftaught.sandbox import Executor
 from selftaught.store import IterationRecord, MetaEvaluationRecord, RunStore
 from selftaught.tasks.base import Task
 from selftaught.tasks.registry import load_task
@@ -53,8 +55,14 @@ def make_model(config: RunConfig) -> ModelProvider:
     return cls(**{k: v for k, v in offered.items() if k in params})
 
 
-def make_executor(config: RunConfig):  # noqa: ANN201 - an Executor plug-in
-    return plugins.load("executor", config.sandbox.executor)()
+def make_executor(config: RunConfig) -> Executor:
+    """The configured executor plug-in (given the ``[sandbox]`` options its constructor names, e.g. the
+    Ray address), behind CPU slots so parallel improver runs never oversubscribe its cores."""
+    cls = plugins.load("executor", config.sandbox.executor)
+    params = inspect.signature(cls).parameters
+    offered = config.sandbox.model_dump(exclude={"executor", "parallel", "cpus"})
+    inner = cls(**{k: v for k, v in offered.items() if k in params})
+    return SlottedExecutor(inner, resolve(config.sandbox.cpus, executor_cpus(inner)))
 
 
 @contextmanager
@@ -123,17 +131,18 @@ def start_run(config: RunConfig, *, reporter: Reporter | None = None, provider: 
 
 
 def resume_run(run_dir: Path, *, reporter: Reporter | None = None, provider: ModelProvider | None = None,
-               iterations: int | None = None, offline: bool = False) -> RunResult:
-    """Continue a run where it stopped (optionally to more iterations); replays recorded model replies."""
+               iterations: int | None = None, offline: bool = False, sets: list[str] | None = None) -> RunResult:
+    """Continue a run where it stopped (optionally to more iterations, or with raised cost caps / another
+    executor via ``sets``, e.g. ``["cost.max_usd=5"]``); replays recorded model replies."""
     store = RunStore(Path(run_dir))
     with _locked(Path(run_dir)):
         raw = store.get_meta("config")
         if raw is None or store.get_meta("start_improver") is None:
             raise RunStoreError(f"{run_dir} holds no run configuration; it was not made by `selftaught run`")
-        if iterations is not None:
-            raw["iterations"] = iterations
-            store.set_meta("config", raw)
-        config = RunConfig.model_validate(raw)
+        sets = [*(sets or []), *([f"iterations={iterations}"] if iterations is not None else [])]
+        config = resume_config(raw, sets)
+        if sets:
+            store.set_meta("config", config.model_dump(mode="json"))
         provider = provider or make_model(config)
         if not offline:
             provider.check()
