@@ -10,7 +10,7 @@ import inspect
 import os
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
@@ -18,12 +18,14 @@ from selftaught import plugins
 from selftaught.config import RunConfig, resume_config
 from selftaught.engine.concurrency import SlottedExecutor, executor_cpus, resolve
 from selftaught.engine.context import EngineContext, Reporter, SilentReporter
+from selftaught.engine.estimate import Estimate, estimate
 from selftaught.engine.loop import self_improve
 from selftaught.engine.meta_utility import screening_scope
 from selftaught.engine.utility import SolutionScorer
-from selftaught.errors import RunStoreError
+from selftaught.errors import BudgetExhausted, RunStoreError
 from selftaught.improvers import improver_source
 from selftaught.models.base import ModelProvider
+from selftaught.models.cost import CostMeter, Usage, check_prices
 from selftaught.models.recorder import Recorder
 from selftaught.sandbox import Executor
 from selftaught.store import IterationRecord, MetaEvaluationRecord, RunStore
@@ -39,11 +41,21 @@ class RunResult:
     seed_solution: dict[str, tuple[float, float]]
     model_calls_sent: int
     model_calls_replayed: int
+    #: what the run spent on the model so far (all sessions), per role: improver, meta, judge
+    usage: dict[str, Usage] = field(default_factory=dict)
 
 
 def load_tasks(spec: str) -> list[Task]:
     """One task, or a comma-separated mixture (the meta-utility averages over all of them)."""
     return [load_task(part.strip()) for part in spec.split(",") if part.strip()]
+
+
+def estimate_run(config: RunConfig, improver: str | None = None) -> Estimate:
+    """The most model calls ``config`` allows (prompts sized from the improver and task descriptions)."""
+    tasks = load_tasks(config.task)
+    check_prices(config.cost, config.model.name)
+    source = improver if improver is not None else improver_source(config.improver)[0]
+    return estimate(config, len(tasks), len(source) + max(len(t.description) for t in tasks))
 
 
 def make_model(config: RunConfig) -> ModelProvider:
@@ -91,11 +103,13 @@ def new_run_dir(config: RunConfig) -> Path:
 def _drive(store: RunStore, config: RunConfig, reporter: Reporter, provider: ModelProvider,
            offline: bool) -> RunResult:
     tasks = load_tasks(config.task)
+    meter = CostMeter.for_run(config.cost, config.model.name, str(store.run_dir), store.completions())
+    start = store.get_meta("start_improver")
+    reporter.event("estimate", lines=estimate_run(config, start["source"]).lines(), spent=meter.total())
     executor = make_executor(config)
-    recorder = Recorder(provider, store, offline=offline)
+    recorder = Recorder(provider, store, offline=offline, meter=meter)
     scorer = SolutionScorer(executor, store, config.seed, config.sandbox.memory_mb)
     ctx = EngineContext(config, store, recorder, executor, scorer, tasks, reporter)
-    start = store.get_meta("start_improver")
     seed_scores = {}
     for task in tasks:
         val = scorer.evaluate(task, task.seed_solution, "val")
@@ -106,18 +120,23 @@ def _drive(store: RunStore, config: RunConfig, reporter: Reporter, provider: Mod
                    seed_solution=seed_scores, tier=executor.tier)
     try:
         iterations = self_improve(ctx, start["source"], start["origin"])
+    except BudgetExhausted:
+        store.set_meta("status", "budget_exhausted")  # everything before it is committed; resumable
+        raise
     finally:
         recorder.close()
         executor.close()
         provider.close()
     store.set_meta("status", "finished")
-    return RunResult(store.run_dir, iterations, seed_scores, recorder.calls_sent, recorder.cache_hits)
+    return RunResult(store.run_dir, iterations, seed_scores, recorder.calls_sent, recorder.cache_hits,
+                     dict(meter.spent))
 
 
 def start_run(config: RunConfig, *, reporter: Reporter | None = None, provider: ModelProvider | None = None,
               run_dir: Path | None = None) -> RunResult:
     """Start a new self-improvement run (checks the task and improver before creating anything)."""
     load_tasks(config.task)
+    check_prices(config.cost, config.model.name)
     source, origin = improver_source(config.improver)
     provider = provider or make_model(config)
     provider.check()  # an unreachable server is a one-line error before anything is created
