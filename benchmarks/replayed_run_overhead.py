@@ -17,6 +17,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import ClassVar
 
 import _common
 from _common import median, record, replay
@@ -31,7 +32,7 @@ SETS = {"iterations": 1, "budget.max_responses_per_call": 3, "budget.meta_utilit
 class TimedScorer(SolutionScorer):
     """The real scorer, noting when each utility evaluation starts and ends (benchmark instrumentation)."""
 
-    spans: list[tuple[float, float]] = []
+    spans: ClassVar[list[tuple[float, float]]] = []
     lock = threading.Lock()
 
     def _run(self, *args, **kwargs):
