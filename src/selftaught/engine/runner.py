@@ -137,6 +137,7 @@ def start_run(config: RunConfig, *, reporter: Reporter | None = None, provider: 
     """Start a new self-improvement run (checks the task and improver before creating anything)."""
     load_tasks(config.task)
     check_prices(config.cost, config.model.name)
+    plugins.load("executor", config.sandbox.executor)  # a misspelt executor fails before anything exists
     source, origin = improver_source(config.improver)
     provider = provider or make_model(config)
     provider.check()  # an unreachable server is a one-line error before anything is created
