@@ -9,6 +9,7 @@ from rich.table import Table
 
 from selftaught.config import RunConfig
 from selftaught.engine.runner import RunResult, estimate_run
+from selftaught.models.cost import Usage
 from selftaught.store import IterationRecord
 
 console = Console(highlight=False)
@@ -69,6 +70,13 @@ def iteration_notes(iterations: list[IterationRecord]) -> list[str]:
     return [f"t={r.iteration} {r.verdict}: {r.error}" for r in iterations if r.error]
 
 
+def print_usage(usage: dict[str, Usage]) -> None:
+    """Model spend per role (improver, meta, judge, ...), over every session of the run."""
+    for role, u in sorted(usage.items()):
+        console.print(f"  {role}: {u.calls:,} calls sent, {u.prompt_tokens:,} prompt + {u.completion_tokens:,} "
+                      f"completion tokens, ${u.usd:.4f}")
+
+
 def print_estimate(config: RunConfig) -> None:
     for line in estimate_run(config).lines():
         console.print(line)
@@ -80,7 +88,5 @@ def print_result(result: RunResult) -> None:
         console.print(f"  {note[:200]}")
     console.print(f"model completions: {result.model_calls_sent} sent, {result.model_calls_replayed} replayed "
                   "from the run's cache")
-    for role, u in sorted(result.usage.items()):
-        console.print(f"  {role}: {u.calls:,} calls sent, {u.prompt_tokens:,} prompt + {u.completion_tokens:,} "
-                      f"completion tokens, ${u.usd:.4f}")
+    print_usage(result.usage)
     console.print(f"run directory: [bold]{result.run_dir}[/]  (improvers in {result.run_dir}/improvers/)")
