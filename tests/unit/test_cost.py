@@ -149,3 +149,12 @@ def test_cli_prints_one_line_exits_3_at_a_usd_cap_and_resumes_with_a_raised_cap(
         assert proc.returncode == 0, proc.stderr
         assert "already spent by this run" in proc.stdout and "improver:" in proc.stdout
         assert [i.iteration for i in RunStore(run_dir).iterations()] == [0, 1]
+
+
+def test_estimate_command_and_dry_run_print_the_binding_limit_and_create_nothing(tmp_path):
+    for args in (["estimate"], ["run", "--dry-run"]):
+        proc = _cli(*args, "--iterations", "1", "--set", "cost.max_model_calls=50", cwd=tmp_path)
+        assert proc.returncode == 0, proc.stderr
+        assert "model calls the budgets allow at most: 3,264" in proc.stdout
+        assert "at most 50 model calls; the first limit to bind: max_model_calls" in proc.stdout
+    assert not (tmp_path / "runs").exists()

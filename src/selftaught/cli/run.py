@@ -30,8 +30,8 @@ def register(app: typer.Typer) -> None:
         resume: Annotated[Optional[Path], typer.Option(help="resume the run in this directory (--set may "
                                                        "raise cost caps or change the executor)")] = None,
         offline: Annotated[bool, typer.Option(help="with --resume: replay only, never call the model")] = False,
-        executor: Annotated[Optional[str], typer.Option(help="sandbox executor: local, ray")] = None,
-        ray_address: Annotated[Optional[str], typer.Option(help="with --executor ray: cluster address")] = None,
+        executor: Annotated[str | None, typer.Option(help="sandbox executor: local, ray")] = None,
+        ray_address: Annotated[str | None, typer.Option(help="with --executor ray: cluster address")] = None,
         dry_run: Annotated[bool, typer.Option(help="print the model-call estimate and exit")] = False,
     ) -> None:
         """Self-improve an improver on a task: I_t = I_{t-1}(meta-utility, I_{t-1}, model)."""
