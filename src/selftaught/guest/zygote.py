@@ -1,0 +1,206 @@
+"""The warm zygote: a long-lived sandboxed process that forks one fresh, limited child per program.
+
+Run as ``python -I zygote.py CONTROL_FD`` inside the sandbox (bubblewrap, or a plain process at the
+lower tiers). It imports NumPy and the guest modules once, so a child costs a ``fork`` and not an
+interpreter start. It never runs untrusted code itself. Each child, before it reads the program, sets
+its own session, rlimits and OOM score, installs the host-compiled seccomp filter, and then becomes an
+ordinary guest worker (``worker.Guest``) on two fresh pipes whose other ends go to the host over the
+control socket (SCM_RIGHTS); the zygote keeps only the child's pid, to kill and reap it.
+
+Control messages are JSON over a SOCK_SEQPACKET socket, one message per packet. Standard library only.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+import shutil
+import signal
+import socket
+import sys
+import time
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import worker  # noqa: E402  (guest-local module)
+
+PR_SET_NO_NEW_PRIVS = 38
+PR_SET_SECCOMP = 22
+SECCOMP_MODE_FILTER = 2
+PRELOAD = ("numpy", "random", "math", "itertools", "collections", "functools", "heapq", "bisect", "re",
+           "json", "copy", "string", "statistics", "dataclasses", "fractions", "decimal", "typing", "ast",
+           "textwrap", "traceback", "resource", "helpers", "proxies", "wire")
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+def install_seccomp(program: bytes) -> None:
+    """Install a raw BPF seccomp program on this (single-threaded) process; raise OSError on failure."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    buf = ctypes.create_string_buffer(program, len(program))
+    prog = _SockFprog(len(program) // 8, ctypes.addressof(buf))
+    if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
+    if libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_SECCOMP) failed")
+
+
+def _become_child(to_child: int, from_child: int, rlimits: dict[str, int], seccomp: bytes | None) -> None:
+    """Runs in the forked child: confine this process, then serve the host as a guest worker."""
+    import resource
+
+    try:
+        os.setsid()
+        os.dup2(to_child, 0)
+        os.dup2(from_child, 1)
+        null = os.open(os.devnull, os.O_RDWR)
+        os.dup2(null, 2)
+        os.closerange(3, 1 << 16)
+        with open("/proc/self/oom_score_adj", "w") as f:  # the OOM killer takes the child, not the zygote
+            f.write("1000")
+        for name, value in rlimits.items():
+            resource.setrlimit(getattr(resource, name), (value, value))
+        if seccomp is not None:
+            install_seccomp(seccomp)
+    except BaseException:  # noqa: BLE001 - a child that cannot confine itself must not run the program
+        os._exit(121)
+    try:
+        worker.Guest().serve()
+    finally:
+        os._exit(0)
+
+
+class Zygote:
+    def __init__(self, control_fd: int) -> None:
+        self.sock = socket.socket(fileno=control_fd)
+        self.seccomp: bytes | None = None
+        self.child: int | None = None
+        self.scratch = os.environ.get("TMPDIR", "/tmp")
+
+    def send(self, obj: dict[str, Any], fds: list[int] | None = None) -> None:
+        data = json.dumps(obj).encode()
+        if fds:
+            socket.send_fds(self.sock, [data], fds)
+        else:
+            self.sock.send(data)
+
+    def op_init(self, msg: dict) -> None:
+        self.seccomp = bytes.fromhex(msg["seccomp"]) if msg.get("seccomp") else None
+        for name in PRELOAD:
+            try:
+                __import__(name)
+            except ImportError:
+                pass
+        self.send({"op": "ready", "pid": os.getpid(), "numpy": "numpy" in sys.modules})
+
+    def op_spawn(self, msg: dict) -> None:
+        if self.child is not None:
+            self._reap(kill=True)
+        to_child_r, to_child_w = os.pipe()
+        from_child_r, from_child_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            self.sock.close()
+            os.close(to_child_w)
+            os.close(from_child_r)
+            _become_child(to_child_r, from_child_w, msg.get("rlimits") or {}, self.seccomp)
+        os.close(to_child_r)
+        os.close(from_child_w)
+        self.child = pid
+        self.send({"op": "spawned", "pid": pid}, [to_child_w, from_child_r])
+        os.close(to_child_w)
+        os.close(from_child_r)
+
+    def _kill_all(self) -> None:
+        """Kill the child and anything it started: from pid 1 of the sandbox that is everything else."""
+        if os.getpid() == 1:
+            try:
+                os.kill(-1, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for target in (lambda: os.killpg(self.child, signal.SIGKILL), lambda: os.kill(self.child, signal.SIGKILL)):
+            try:
+                target()
+            except (ProcessLookupError, PermissionError, TypeError):
+                pass
+
+    def _reap(self, kill: bool, grace: float = 0.0) -> dict[str, Any]:
+        pid, status, usage = 0, 0, None
+        deadline = time.monotonic() + grace
+        while not kill and self.child is not None:
+            pid, status, usage = os.wait4(self.child, os.WNOHANG)
+            if pid or time.monotonic() >= deadline:
+                break
+            time.sleep(0.0005)
+        if not pid and self.child is not None:
+            self._kill_all()
+            pid, status, usage = os.wait4(self.child, 0)
+        if os.getpid() == 1:  # anything the child left (it cannot fork, but be sure) goes with it
+            try:
+                os.kill(-1, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self._reap_strays()
+        self.child = None
+        self._wipe_scratch()
+        cpu = (usage.ru_utime + usage.ru_stime) if usage is not None else 0.0
+        sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
+        code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
+        return {"op": "reaped", "signal": sig, "code": code, "cpu": cpu, "killed": kill or not pid}
+
+    @staticmethod
+    def _reap_strays() -> None:
+        while True:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if not pid:
+                return
+
+    def _wipe_scratch(self) -> None:
+        """The next program must not see what this one left behind."""
+        try:
+            names = os.listdir(self.scratch)
+        except OSError:
+            return
+        for name in names:
+            path = os.path.join(self.scratch, name)
+            try:
+                if os.path.isdir(path) and not os.path.islink(path):
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    os.unlink(path)
+            except OSError:
+                pass
+
+    def op_reap(self, msg: dict) -> None:
+        if self.child is None:
+            self.send({"op": "reaped", "signal": None, "code": None, "cpu": 0.0, "killed": False})
+            return
+        self.send(self._reap(bool(msg.get("kill")), float(msg.get("grace", 1.0))))
+
+    def op_ping(self, msg: dict) -> None:
+        self.send({"op": "pong"})
+
+    def serve(self) -> None:
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+        while True:
+            try:
+                data = self.sock.recv(1 << 20)
+            except (ConnectionError, OSError):
+                data = b""
+            if not data:
+                if self.child is not None:
+                    self._kill_all()
+                return
+            msg = json.loads(data)
+            getattr(self, f"op_{msg.get('op')}", self.op_ping)(msg)
+
+
+if __name__ == "__main__":
+    Zygote(int(sys.argv[1])).serve()

@@ -1,0 +1,145 @@
+"""Memory and pids cgroups for one warm zygote, best-effort: used where writable, recorded either way.
+
+cgroup v1 (separate ``memory`` and ``pids`` hierarchies, as on these machines) and v2 (one unified
+hierarchy) are both handled. The group is created below the host process's own group, so one run never
+touches another's. Why a cgroup when rlimits exist: RLIMIT_AS does not count tmpfs pages or the kernel's
+memory, and RLIMIT_NPROC counts per user, not per sandbox; the cgroup's OOM counter also tells an OOM
+kill apart from any other SIGKILL.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import uuid
+from pathlib import Path
+
+ROOT = Path("/sys/fs/cgroup")
+
+
+def _own_paths() -> dict[str, str]:
+    """controller name ('' for v2) -> this process's group path, from /proc/self/cgroup."""
+    paths: dict[str, str] = {}
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return paths
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        for name in controllers.split(",") if controllers else [""]:
+            paths[name] = path
+    return paths
+
+
+class Cgroup:
+    """One group (per controller directory) holding one zygote and its children."""
+
+    def __init__(self, dirs: dict[str, Path], version: int) -> None:
+        self.dirs = dirs  # controller -> directory; v2 uses the same directory for both
+        self.version = version
+
+    @property
+    def controllers(self) -> list[str]:
+        return sorted(self.dirs)
+
+    @classmethod
+    def create(cls, pids_max: int = 512) -> "Cgroup | None":
+        """A fresh group with memory and/or pids control, or None where no hierarchy is writable."""
+        name = f"selftaught-{uuid.uuid4().hex[:12]}"
+        own = _own_paths()
+        dirs: dict[str, Path] = {}
+        if (ROOT / "memory").is_dir() or (ROOT / "pids").is_dir():
+            for ctl in ("memory", "pids"):
+                d = ROOT / ctl / own.get(ctl, "/").lstrip("/") / name
+                try:
+                    d.mkdir()
+                except OSError:
+                    continue
+                dirs[ctl] = d
+            version = 1
+        elif (ROOT / "cgroup.controllers").is_file():
+            parent = ROOT / own.get("", "/").lstrip("/")
+            try:
+                enabled = (parent / "cgroup.subtree_control").read_text().split()
+                d = parent / name
+                d.mkdir()
+            except OSError:
+                return None
+            dirs = {ctl: d for ctl in ("memory", "pids") if ctl in enabled}
+            if not dirs:
+                d.rmdir()
+                return None
+            version = 2
+        else:
+            return None
+        group = cls(dirs, version) if dirs else None
+        if group is not None and not group._write("pids", "pids.max", str(pids_max)):
+            group.dirs.pop("pids", None)
+        return group if group and group.dirs else None
+
+    def _write(self, ctl: str, name: str, value: str) -> bool:
+        d = self.dirs.get(ctl)
+        if d is None:
+            return False
+        try:
+            (d / name).write_text(value)
+        except OSError:
+            return False
+        return True
+
+    def set_memory(self, limit_bytes: int) -> bool:
+        if self.version == 1:
+            ok = self._write("memory", "memory.limit_in_bytes", str(limit_bytes))
+            self._write("memory", "memory.memsw.limit_in_bytes", str(limit_bytes))  # absent without swap acct
+            return ok
+        return self._write("memory", "memory.max", str(limit_bytes)) and \
+            (self._write("memory", "memory.swap.max", "0") or True)
+
+    def oom_kills(self) -> int:
+        """How many processes the kernel's OOM killer has killed in this group so far."""
+        d = self.dirs.get("memory")
+        if d is None:
+            return 0
+        name = "memory.oom_control" if self.version == 1 else "memory.events"
+        try:
+            for line in (d / name).read_text().splitlines():
+                key, _, value = line.partition(" ")
+                if key == "oom_kill":
+                    return int(value)
+        except (OSError, ValueError):
+            pass
+        return 0
+
+    def join_self(self) -> None:
+        """Move the calling process into the group (run in the child between fork and exec)."""
+        for d in set(self.dirs.values()):
+            (d / "cgroup.procs").write_text(str(os.getpid()))
+
+    def pids(self) -> set[int]:
+        found: set[int] = set()
+        for d in set(self.dirs.values()):
+            try:
+                found |= {int(p) for p in (d / "cgroup.procs").read_text().split()}
+            except (OSError, ValueError):
+                pass
+        return found
+
+    def kill_all(self) -> None:
+        """SIGKILL every process in the group, wherever it moved in the process tree (setsid'd too)."""
+        for _ in range(3):
+            pids = self.pids()
+            if not pids:
+                return
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+
+    def remove(self) -> None:
+        self.kill_all()
+        for d in set(self.dirs.values()):
+            try:
+                d.rmdir()
+            except OSError:
+                pass
