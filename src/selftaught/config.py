@@ -49,6 +49,8 @@ class SandboxConfig(_Section):
     executor: str = Field("local", description="executor plug-in")
     memory_mb: int = Field(4096, ge=64, description="address-space limit per sandboxed process")
     parallel: int = Field(1, ge=1, description="meta-utility runs evaluated at once")
+    allow_unsandboxed: bool = Field(False, description="let improvers (self-modifying code) run when only "
+                                    "tier C (no isolation) works on this machine")
 
 
 class RunConfig(_Section):

@@ -20,7 +20,7 @@ from selftaught.engine.context import EngineContext, Reporter, SilentReporter
 from selftaught.engine.loop import self_improve
 from selftaught.engine.meta_utility import screening_scope
 from selftaught.engine.utility import SolutionScorer
-from selftaught.errors import RunStoreError
+from selftaught.errors import RunStoreError, SandboxUnavailable
 from selftaught.improvers import improver_source
 from selftaught.models.base import ModelProvider
 from selftaught.models.recorder import Recorder
@@ -54,7 +54,14 @@ def make_model(config: RunConfig) -> ModelProvider:
 
 
 def make_executor(config: RunConfig):  # noqa: ANN201 - an Executor plug-in
-    return plugins.load("executor", config.sandbox.executor)()
+    executor = plugins.load("executor", config.sandbox.executor)()
+    if not getattr(executor, "isolated", True) and not config.sandbox.allow_unsandboxed:
+        executor.close()
+        raise SandboxUnavailable(
+            f"only an unsandboxed tier ('{executor.tier}') works here, and improvers rewrite code: "
+            "install bubblewrap (scripts/install_system.sh) or set sandbox.allow_unsandboxed = true")
+    executor.allow_unsandboxed = config.sandbox.allow_unsandboxed
+    return executor
 
 
 @contextmanager

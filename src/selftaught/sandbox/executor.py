@@ -1,8 +1,8 @@
 """The executor interface: "run this program with these limits, serve these calls".
 
-A ``Worker`` is one fresh sandboxed process holding one program. Implementations: ``local`` (a child
-process per worker, this package); later tiers (namespaces, seccomp, warm zygotes, Ray) implement the same
-two classes, so the engine never changes.
+A ``Worker`` is one fresh sandboxed process holding one program. Implementations: ``local`` (warm
+zygotes at the best isolation tier, ``local.py``), ``process`` (a cold interpreter per worker, tier C,
+``cold.py``); others (Ray) implement the same two classes, so the engine never changes.
 """
 
 from __future__ import annotations
@@ -66,6 +66,9 @@ class Executor(ABC):
     """Creates workers. ``tier`` names the isolation in force; it is recorded with every result."""
 
     tier: str = "unknown"
+    #: False at tier C: improvers then run only if the user opted in (``sandbox.allow_unsandboxed``).
+    isolated: bool = True
+    allow_unsandboxed: bool = False
 
     @abstractmethod
     def spawn(self, limits: Limits) -> Worker: ...

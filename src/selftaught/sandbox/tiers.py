@@ -117,7 +117,9 @@ def _probe(letter: str) -> TierChoice:
     try:
         zygote = Zygote(spec, start_timeout=60.0)
     except (ZygoteError, OSError) as exc:
-        raise SandboxUnavailable(f"tier {letter} ({NAMES[letter]}) did not start: {exc}") from None
+        hint = f" (the interpreter must be readable by uid {SANDBOX_UID}; or {FIX_A})" \
+            if isinstance(exc, PermissionError) else ""
+        raise SandboxUnavailable(f"tier {letter} ({NAMES[letter]}) did not start: {exc}{hint}") from None
     worker, error = None, ""
     try:
         worker = WarmWorker(zygote, Limits(wall_seconds=30), lambda z: None)
