@@ -24,7 +24,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import worker  # noqa: E402  (guest-local module)
+import worker
 
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_SECCOMP = 22

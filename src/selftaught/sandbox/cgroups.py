@@ -14,6 +14,8 @@ import signal
 import uuid
 from pathlib import Path
 
+import psutil
+
 ROOT = Path("/sys/fs/cgroup")
 
 
@@ -43,7 +45,7 @@ class Cgroup:
         return sorted(self.dirs)
 
     @classmethod
-    def create(cls, pids_max: int = 512) -> "Cgroup | None":
+    def create(cls, pids_max: int = 512) -> Cgroup | None:
         """A fresh group with memory and/or pids control, or None where no hierarchy is writable."""
         name = f"selftaught-{uuid.uuid4().hex[:12]}"
         own = _own_paths()
@@ -110,10 +112,21 @@ class Cgroup:
             pass
         return 0
 
-    def join_self(self) -> None:
-        """Move the calling process into the group (run in the child between fork and exec)."""
-        for d in set(self.dirs.values()):
-            (d / "cgroup.procs").write_text(str(os.getpid()))
+    def adopt_tree(self, root_pid: int) -> bool:
+        """Move a process and all its descendants in. Called while the zygote is idle (it has forked
+        nothing yet), so every child it forks later is born inside the group."""
+        try:
+            proc = psutil.Process(root_pid)
+            pids = [root_pid] + [p.pid for p in proc.children(recursive=True)]
+        except psutil.Error:
+            return False
+        try:
+            for d in set(self.dirs.values()):
+                for pid in pids:
+                    (d / "cgroup.procs").write_text(str(pid))
+        except OSError:
+            return False
+        return True
 
     def pids(self) -> set[int]:
         found: set[int] = set()

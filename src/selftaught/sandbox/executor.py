@@ -8,8 +8,9 @@ zygotes at the best isolation tier, ``local.py``), ``process`` (a cold interpret
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from selftaught.sandbox.limits import Limits, Verdict
 
@@ -55,7 +56,7 @@ class Worker(ABC):
     @abstractmethod
     def close(self) -> None: ...
 
-    def __enter__(self) -> "Worker":
+    def __enter__(self) -> Worker:
         return self
 
     def __exit__(self, *exc: object) -> None:

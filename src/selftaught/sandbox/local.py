@@ -7,13 +7,12 @@ zygotes (see ``warm``): a fresh forked, confined child per worker, in millisecon
 
 from __future__ import annotations
 
+# Re-exported for callers that used the old module layout.
+from selftaught.sandbox.cold import ProcessWorker, guest_environment, kill_tree  # noqa: F401
 from selftaught.sandbox.executor import Executor, Worker
 from selftaught.sandbox.limits import Limits
 from selftaught.sandbox.tiers import TierChoice, select_tier
 from selftaught.sandbox.warm import WarmWorker, ZygoteError, ZygotePool
-
-# Re-exported for callers that used the old module layout.
-from selftaught.sandbox.cold import ProcessWorker, guest_environment, kill_tree  # noqa: F401
 
 
 class LocalExecutor(Executor):

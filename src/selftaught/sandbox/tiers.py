@@ -17,16 +17,15 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from selftaught.errors import SandboxUnavailable
 from selftaught.sandbox.bwrap import SANDBOX_UID, bwrap_binary, bwrap_command
-from selftaught.sandbox.cgroups import Cgroup
 from selftaught.sandbox.cold import GUEST_DIR, guest_environment
 from selftaught.sandbox.limits import Limits, Verdict
 from selftaught.sandbox.seccomp_filter import SeccompUnavailable, compile_filter
-from selftaught.sandbox.warm import Zygote, ZygoteError, ZygoteSpec, WarmWorker
+from selftaught.sandbox.warm import WarmWorker, Zygote, ZygoteError, ZygoteSpec
 
 ORDER = ("A", "B", "C")
 NAMES = {"A": "bwrap", "B": "seccomp", "C": "unsandboxed"}
@@ -65,25 +64,14 @@ class TierChoice:
         return self.letter != "C"
 
 
-def _preexec(cgroup: Cgroup | None, drop_to: int | None) -> Callable[[], None]:
-    def run() -> None:
-        if cgroup is not None:
-            cgroup.join_self()
-        if drop_to is not None:
-            os.setgroups([])
-            os.setgid(drop_to)
-            os.setuid(drop_to)
-    return run
-
-
-def _launch_bwrap(fd: int, cgroup: Cgroup | None) -> subprocess.Popen:
+def _launch_bwrap(fd: int) -> subprocess.Popen:
     return subprocess.Popen(bwrap_command(fd), pass_fds=(fd,), stdin=subprocess.DEVNULL,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={"PATH": "/usr/bin:/bin"},
-                            start_new_session=True, preexec_fn=_preexec(cgroup, None))
+                            start_new_session=True)
 
 
-def _launch_plain(drop_uid: bool) -> Callable[[int, Cgroup | None], subprocess.Popen]:
-    def launch(fd: int, cgroup: Cgroup | None) -> subprocess.Popen:
+def _launch_plain(drop_uid: bool) -> Callable[[int], subprocess.Popen]:
+    def launch(fd: int) -> subprocess.Popen:
         scratch = tempfile.mkdtemp(prefix="selftaught-")
         drop_to = SANDBOX_UID if drop_uid and os.getuid() == 0 else None
         if drop_to is not None:
@@ -91,7 +79,7 @@ def _launch_plain(drop_uid: bool) -> Callable[[int, Cgroup | None], subprocess.P
         return subprocess.Popen([sys.executable, "-I", str(GUEST_DIR / "zygote.py"), str(fd)], pass_fds=(fd,),
                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                 cwd=scratch, env=guest_environment(scratch), start_new_session=True,
-                                preexec_fn=_preexec(cgroup, drop_to))
+                                user=drop_to, group=drop_to, extra_groups=[] if drop_to is not None else None)
     return launch
 
 

@@ -15,8 +15,9 @@ import signal
 import socket
 import subprocess
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from selftaught.sandbox.cgroups import Cgroup
 from selftaught.sandbox.channel import ChannelWorker, GuestDied
@@ -27,8 +28,8 @@ from selftaught.sandbox.limits import Limits, Verdict
 CGROUP_HEADROOM = 256 * 1024 * 1024
 PIDS_MAX = 512
 
-#: Starts a zygote: (control fd, cgroup or None) -> the process; provided by the tier.
-Launcher = Callable[[int, "Cgroup | None"], subprocess.Popen]
+#: Starts a zygote: control fd -> the process; provided by the tier.
+Launcher = Callable[[int], subprocess.Popen]
 
 
 class ZygoteError(Exception):
@@ -54,7 +55,7 @@ class Zygote:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.sock = ours
         try:
-            self.proc = spec.launch(theirs.fileno(), self.cgroup)
+            self.proc = spec.launch(theirs.fileno())
         except BaseException:
             ours.close()
             self._drop_cgroup()
@@ -72,6 +73,8 @@ class Zygote:
         if ready.get("op") != "ready":
             self.destroy()
             raise ZygoteError(f"the zygote answered {ready!r} instead of ready")
+        if self.cgroup is not None and not self.cgroup.adopt_tree(self.proc.pid):
+            self._drop_cgroup()  # could not move the sandbox in: run without (recorded by the tier label)
 
     def ask(self, msg: dict[str, Any], timeout: float = 10.0, fds: int = 0) -> tuple[dict[str, Any], list[int]]:
         try:
