@@ -70,8 +70,9 @@ def _become_child(to_child: int, from_child: int, rlimits: dict[str, int], secco
         os._exit(121)
     try:
         worker.Guest().serve()
-    finally:
-        os._exit(0)
+    except BaseException:  # noqa: BLE001 - e.g. MemoryError while encoding a reply: the host sees a crash
+        os._exit(120)
+    os._exit(0)
 
 
 class Zygote:

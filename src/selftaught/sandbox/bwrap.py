@@ -64,8 +64,8 @@ def bwrap_command(control_fd: int, scratch_mb: int = 64) -> list[str]:
         args += ["--ro-bind", path, path]
     guest = str(GUEST_DIR)
     args += ["--ro-bind", guest, guest]
-    args += ["--proc", "/proc", "--dev", "/dev", "--size", str(scratch_mb * 1024 * 1024), "--tmpfs", SCRATCH,
-             "--chdir", SCRATCH, "--clearenv"]
+    args += ["--proc", "/proc", "--ro-bind", "/proc/sys", "/proc/sys", "--dev", "/dev", "--size", str(scratch_mb * 1024 * 1024), "--tmpfs", SCRATCH,
+             "--remount-ro", "/", "--chdir", SCRATCH, "--clearenv"]
     for key, value in guest_environment(SCRATCH).items():
         args += ["--setenv", key, value]
     python = sys.executable if Path(sys.executable).exists() else "python3"

@@ -1,0 +1,80 @@
+"""Each hostile program must be contained (the host and the pool survive, nothing leaks, nothing outside
+scratch changes) and get the right recorded verdict, at the best tier this machine offers."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from selftaught.sandbox import Limits, Verdict
+from selftaught.sandbox.executor import RefusedCall
+from tests.adversarial.cases import CASES, MARKER, Case
+
+pytestmark = pytest.mark.adversarial
+
+
+def _skip_unless(case_tiers: str, tier: str) -> None:
+    if tier not in case_tiers:
+        pytest.skip(f"this assertion needs tier {'/'.join(case_tiers)}; this machine runs tier {tier} "
+                    "(install bubblewrap + pyseccomp for tier A)")
+
+
+def _pool_still_works(executor) -> None:
+    with executor.spawn(Limits(wall_seconds=10)) as w:
+        assert w.load("def f():\n    return 41 + 1\n").ok
+        assert w.call("f", []).value == 42
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
+def test_contained_with_right_verdict(case: Case, executor, tier, secrets) -> None:
+    _skip_unless(case.tiers, tier)
+    with executor.spawn(case.limits) as worker:
+        loaded = worker.load(case.source)
+        assert loaded.ok, loaded.error
+        res = worker.call("attack", [secrets.as_args()], wall_seconds=case.limits.wall_seconds)
+    assert str(res.verdict) in case.verdicts, f"{case.name}: got {res.verdict} ({res.error}), value {res.value!r}"
+    assert MARKER not in repr(res.value) and MARKER not in (res.output or "") and MARKER not in (res.error or "")
+    if case.contained is not None and res.verdict is Verdict.OK:
+        assert case.contained(res.value), f"{case.name} escaped: {res.value!r}"
+    assert len(res.output) < 70_000  # printed output is bounded
+    assert not Path(secrets.root / "pwned").exists() and not Path("/tmp/selftaught-pwned").exists()
+    assert not Path("/usr/pwned").exists() and not Path("/pwned").exists()
+    _pool_still_works(executor)
+
+
+def test_monkeypatched_proxies_gain_no_budget(executor) -> None:
+    """The improver rewrites its proxies' budgets and forges calls; the host's counters decide."""
+    improver = (
+        "def improve_algorithm(initial_solution, utility, language_model):\n"
+        "    utility.budget = 10**9\n    language_model.budget = 10**9\n"
+        "    scores = [utility('def algorithm(x):\\n    return x\\n') for _ in range(8)]\n"
+        "    forged = []\n"
+        "    for target, method in (('utility', 'set_budget'), ('language_model', 'reset'), ('host', 'exec')):\n"
+        "        try:\n            forged.append(utility._rpc(target, method, [10**9]))\n"
+        "        except Exception as e:\n            forged.append(type(e).__name__)\n"
+        "    return repr((scores, forged))\n")
+    served = {"utility": 0}
+
+    def handler(target: str, method: str, args: list):
+        if target == "utility" and method == "__call__":
+            served["utility"] += 1
+            return 0.5 if served["utility"] <= 3 else 0.0  # the host's budget: 3 calls
+        raise RefusedCall(f"unknown call {target}.{method}")
+
+    with executor.spawn(Limits(wall_seconds=20)) as worker:
+        assert worker.load(improver).ok
+        spec = {"__proxy__": "utility", "str": "u", "budget": 3}
+        lm = {"__proxy__": "language_model", "budget": 1, "max_responses_per_call": 1}
+        res = worker.call("improve_algorithm", ["s", spec, lm], handler=handler)
+    assert res.verdict is Verdict.OK, res.error
+    scores, forged = eval(res.value)  # noqa: S307 - our own repr of floats and names
+    assert scores == [0.5] * 3 + [0.0] * 5
+    assert forged == ["RemoteError"] * 3
+
+
+def test_host_signals_and_sessions_survive(executor) -> None:
+    """After every attack above the host process is alive and was never signalled."""
+    assert os.getpid() > 0
+    _pool_still_works(executor)
