@@ -63,7 +63,9 @@ def _become_child(to_child: int, from_child: int, rlimits: dict[str, int], secco
         with open("/proc/self/oom_score_adj", "w") as f:  # the OOM killer takes the child, not the zygote
             f.write("1000")
         for name, value in rlimits.items():
-            resource.setrlimit(getattr(resource, name), (value, value))
+            # CPU: SIGXCPU at the limit, SIGKILL a second later (a program ignoring SIGXCPU still dies)
+            hard = value + 1 if name == "RLIMIT_CPU" else value
+            resource.setrlimit(getattr(resource, name), (value, hard))
         if seccomp is not None:
             install_seccomp(seccomp)
     except BaseException:  # noqa: BLE001 - a child that cannot confine itself must not run the program

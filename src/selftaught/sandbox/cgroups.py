@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 import uuid
 from pathlib import Path
 
@@ -33,6 +34,25 @@ def _own_paths() -> dict[str, str]:
     return paths
 
 
+def _sweep_stale(own: dict[str, str]) -> None:
+    """Remove groups left by selftaught processes that died without cleaning up (their pid is gone)."""
+    parents = [ROOT / ctl / own.get(ctl, "/").lstrip("/") for ctl in ("memory", "pids")]
+    parents.append(ROOT / own.get("", "/").lstrip("/"))
+    for parent in parents:
+        try:
+            entries = list(parent.glob("selftaught-*"))
+        except OSError:
+            continue
+        for d in entries:
+            owner = d.name.split("-")[1] if d.name.count("-") >= 2 else ""
+            if owner.isdigit() and psutil.pid_exists(int(owner)):
+                continue
+            try:
+                d.rmdir()  # fails (harmlessly) while processes are still inside
+            except OSError:
+                pass
+
+
 class Cgroup:
     """One group (per controller directory) holding one zygote and its children."""
 
@@ -47,8 +67,9 @@ class Cgroup:
     @classmethod
     def create(cls, pids_max: int = 512) -> Cgroup | None:
         """A fresh group with memory and/or pids control, or None where no hierarchy is writable."""
-        name = f"selftaught-{uuid.uuid4().hex[:12]}"
+        name = f"selftaught-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         own = _own_paths()
+        _sweep_stale(own)
         dirs: dict[str, Path] = {}
         if (ROOT / "memory").is_dir() or (ROOT / "pids").is_dir():
             for ctl in ("memory", "pids"):
@@ -149,8 +170,11 @@ class Cgroup:
                 except (ProcessLookupError, PermissionError):
                     pass
 
-    def remove(self) -> None:
+    def remove(self, wait: float = 2.0) -> None:
         self.kill_all()
+        deadline = time.monotonic() + wait
+        while self.pids() and time.monotonic() < deadline:  # killed processes leave once reaped
+            time.sleep(0.005)
         for d in set(self.dirs.values()):
             try:
                 d.rmdir()

@@ -9,6 +9,7 @@ zygote that misbehaves or dies is destroyed (its whole tree and cgroup killed), 
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import signal
@@ -185,6 +186,7 @@ class ZygotePool:
         self._idle: list[Zygote] = []
         self._lock = threading.Lock()
         self._closed = False
+        atexit.register(self.close)  # zygotes die with the host anyway; this also frees their cgroups
 
     def adopt(self, zygote: Zygote) -> None:
         self.give_back(zygote)
