@@ -7,8 +7,9 @@ hold (network and process refusals need seccomp, tiers A/B; an invisible filesys
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from selftaught.sandbox import Limits
 

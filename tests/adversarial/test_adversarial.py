@@ -3,14 +3,15 @@ scratch changes) and get the right recorded verdict, at the best tier this machi
 
 from __future__ import annotations
 
+import ast
 import os
 from pathlib import Path
 
 import pytest
+from tests.adversarial.cases import CASES, MARKER, Case
 
 from selftaught.sandbox import Limits, Verdict
 from selftaught.sandbox.executor import RefusedCall
-from tests.adversarial.cases import CASES, MARKER, Case
 
 pytestmark = pytest.mark.adversarial
 
@@ -69,7 +70,7 @@ def test_monkeypatched_proxies_gain_no_budget(executor) -> None:
         lm = {"__proxy__": "language_model", "budget": 1, "max_responses_per_call": 1}
         res = worker.call("improve_algorithm", ["s", spec, lm], handler=handler)
     assert res.verdict is Verdict.OK, res.error
-    scores, forged = eval(res.value)  # noqa: S307 - our own repr of floats and names
+    scores, forged = ast.literal_eval(res.value)
     assert scores == [0.5] * 3 + [0.0] * 5
     assert forged == ["RemoteError"] * 3
 

@@ -66,3 +66,24 @@ def test_timeout_kills_and_pool_recovers() -> None:
             assert w.load("def g():\n    return 7\n").ok and w.call("g", []).value == 7
     finally:
         ex.close()
+
+
+def test_store_records_tier_and_violation(tmp_path) -> None:
+    """A solution that tries to fork is scored 0 with the verdict ``violation``, tier recorded."""
+    from selftaught.engine.utility import SolutionScorer
+    from selftaught.store import RunStore
+    from selftaught.tasks.registry import load_task
+
+    ex = LocalExecutor()
+    try:
+        if not ex.isolated:
+            pytest.skip(f"needs a seccomp tier (A/B); this machine runs {ex.tier}")
+        store = RunStore(tmp_path / "run", create=True)
+        rec = SolutionScorer(ex, store, 0).evaluate(
+            load_task("max_list"), "import os\ndef algorithm(xs):\n    os.fork()\n    return max(xs)\n", "val")
+    finally:
+        ex.close()
+    assert rec.score == 0.0 and rec.verdict == "violation" and rec.tier == ex.tier
+    [stored] = [e for e in store.evaluations() if e.program_hash == rec.program_hash]
+    assert stored.verdict == "violation" and stored.tier == ex.tier
+    assert {i["verdict"] for i in stored.instances} == {"violation"}
