@@ -4,9 +4,11 @@ scratch changes) and get the right recorded verdict, at the best tier this machi
 from __future__ import annotations
 
 import ast
+import time
 import os
 from pathlib import Path
 
+import psutil
 import pytest
 from tests.adversarial.cases import CASES, MARKER, Case
 
@@ -79,3 +81,52 @@ def test_host_signals_and_sessions_survive(executor) -> None:
     """After every attack above the host process is alive and was never signalled."""
     assert os.getpid() > 0
     _pool_still_works(executor)
+
+
+ORPHAN = (
+    "import os, time\n"
+    "def attack(ctx):\n"
+    "    r, w = os.pipe()\n"
+    "    if os.fork() == 0:\n"
+    "        os.setsid()\n"
+    "        if os.fork() == 0:\n"
+    "            os.write(w, str(os.getpid()).encode())\n"
+    "            time.sleep(3600)\n"
+    "        os._exit(0)\n"
+    "    return int(os.read(r, 32))\n")
+
+
+def test_setsid_orphan_is_refused_or_killed(executor, tier) -> None:
+    """A double-forked, setsid'd orphan: refused (seccomp) at A/B; at C the cgroup sweep kills it."""
+    with executor.spawn(Limits(wall_seconds=10)) as worker:
+        assert worker.load(ORPHAN).ok
+        res = worker.call("attack", [{}])
+    if tier in "AB":
+        assert res.verdict is Verdict.VIOLATION, res.error
+        return
+    if not executor.choice.cgroup:
+        pytest.skip("tier C without a writable cgroup cannot reach re-parented orphans")
+    assert res.verdict is Verdict.OK and isinstance(res.value, int)
+    deadline = time.monotonic() + 5
+    while psutil.pid_exists(res.value) and psutil.Process(res.value).status() != psutil.STATUS_ZOMBIE:
+        assert time.monotonic() < deadline, f"orphan {res.value} survived the worker"
+        time.sleep(0.05)
+
+
+def test_cgroup_kills_what_rlimits_miss(executor, tier) -> None:
+    """With no address-space rlimit, the memory cgroup's OOM killer stops the program: verdict oom."""
+    from selftaught.sandbox.warm import WarmWorker, Zygote, ZygoteSpec
+
+    if "memory" not in executor.choice.cgroup:
+        pytest.skip("no writable memory cgroup on this machine")
+    base = executor.choice.spec
+    spec = ZygoteSpec(base.launch, base.seccomp, extra_rlimits={**base.extra_rlimits, "RLIMIT_AS": -1})
+    zygote = Zygote(spec)
+    try:
+        with WarmWorker(zygote, Limits(wall_seconds=20, memory_mb=128), lambda z: None) as worker:
+            assert worker.load("def attack():\n    hog = []\n    while True:\n"
+                               "        hog.append(bytearray(1 << 24))\n").ok
+            res = worker.call("attack", [])
+    finally:
+        zygote.destroy()
+    assert res.verdict is Verdict.OOM, f"{res.verdict}: {res.error}"

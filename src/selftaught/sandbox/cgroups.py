@@ -158,10 +158,10 @@ class Cgroup:
                 pass
         return found
 
-    def kill_all(self) -> None:
-        """SIGKILL every process in the group, wherever it moved in the process tree (setsid'd too)."""
+    def kill_all(self, spare: set[int] = frozenset()) -> None:
+        """SIGKILL every process in the group but ``spare``, wherever it moved in the process tree."""
         for _ in range(3):
-            pids = self.pids()
+            pids = self.pids() - spare
             if not pids:
                 return
             for pid in pids:

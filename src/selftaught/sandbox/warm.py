@@ -20,6 +20,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import psutil
+
 from selftaught.sandbox.cgroups import Cgroup
 from selftaught.sandbox.channel import ChannelWorker, GuestDied
 from selftaught.sandbox.cold import kill_tree, signal_death
@@ -114,7 +116,16 @@ class Zygote:
         except ZygoteError:
             return None
         self.child_pid = None
+        if self.cgroup is not None:  # stragglers that left the child's session (setsid) are still in here
+            self.cgroup.kill_all(spare={self.proc.pid} | self._sandbox_init_pids())
         return reply
+
+    def _sandbox_init_pids(self) -> set[int]:
+        """Host pids of the zygote itself when it runs under a launcher (bwrap): spared by the sweep."""
+        try:
+            return {p.pid for p in psutil.Process(self.proc.pid).children()}
+        except psutil.Error:
+            return set()
 
     def _drop_cgroup(self) -> None:
         if self.cgroup is not None:
