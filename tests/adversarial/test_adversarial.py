@@ -4,8 +4,8 @@ scratch changes) and get the right recorded verdict, at the best tier this machi
 from __future__ import annotations
 
 import ast
-import time
 import os
+import time
 from pathlib import Path
 
 import psutil

@@ -24,6 +24,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import landlock
 import worker
 
 PR_SET_NO_NEW_PRIVS = 38
@@ -31,7 +32,7 @@ PR_SET_SECCOMP = 22
 SECCOMP_MODE_FILTER = 2
 PRELOAD = ("numpy", "random", "math", "itertools", "collections", "functools", "heapq", "bisect", "re",
            "json", "copy", "string", "statistics", "dataclasses", "fractions", "decimal", "typing", "ast",
-           "textwrap", "traceback", "resource", "helpers", "proxies", "wire")
+           "textwrap", "traceback", "resource", "ctypes", "helpers", "proxies", "wire")
 
 
 class _SockFprog(ctypes.Structure):
@@ -49,7 +50,17 @@ def install_seccomp(program: bytes) -> None:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_SECCOMP) failed")
 
 
-def _become_child(to_child: int, from_child: int, rlimits: dict[str, int], seccomp: bytes | None) -> None:
+def landlock_paths(scratch: str) -> tuple[list[str], list[str]]:
+    """What a program may read (system, interpreter, guest code) and write (scratch, /dev/null)."""
+    guest = os.path.dirname(os.path.abspath(__file__))
+    prefixes = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)}
+    read = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/proc", "/dev", guest, *sorted(prefixes)]
+    read += [p for p in sys.path if p and any(os.path.realpath(p).startswith(x) for x in prefixes)]
+    return read, [scratch, os.devnull]
+
+
+def _become_child(to_child: int, from_child: int, rlimits: dict[str, int], seccomp: bytes | None,
+                  fs_rules: tuple[list[str], list[str]] | None) -> None:
     """Runs in the forked child: confine this process, then serve the host as a guest worker."""
     import resource
 
@@ -66,6 +77,8 @@ def _become_child(to_child: int, from_child: int, rlimits: dict[str, int], secco
             # CPU: SIGXCPU at the limit, SIGKILL a second later (a program ignoring SIGXCPU still dies)
             hard = value + 1 if name == "RLIMIT_CPU" else value
             resource.setrlimit(getattr(resource, name), (value, hard))
+        if fs_rules is not None:
+            landlock.restrict(*fs_rules)
         if seccomp is not None:
             install_seccomp(seccomp)
     except BaseException:  # noqa: BLE001 - a child that cannot confine itself must not run the program
@@ -81,6 +94,8 @@ class Zygote:
     def __init__(self, control_fd: int) -> None:
         self.sock = socket.socket(fileno=control_fd)
         self.seccomp: bytes | None = None
+        self.landlock = 0
+        self.fs_rules: tuple[list[str], list[str]] | None = None
         self.child: int | None = None
         self.scratch = os.environ.get("TMPDIR", "/tmp")
 
@@ -93,12 +108,14 @@ class Zygote:
 
     def op_init(self, msg: dict) -> None:
         self.seccomp = bytes.fromhex(msg["seccomp"]) if msg.get("seccomp") else None
+        self.landlock = landlock.abi_version() if msg.get("landlock") else 0
+        self.fs_rules = landlock_paths(self.scratch) if self.landlock else None
         for name in PRELOAD:
             try:
                 __import__(name)
             except ImportError:
                 pass
-        self.send({"op": "ready", "pid": os.getpid(), "numpy": "numpy" in sys.modules})
+        self.send({"op": "ready", "pid": os.getpid(), "numpy": "numpy" in sys.modules, "landlock": self.landlock})
 
     def op_spawn(self, msg: dict) -> None:
         if self.child is not None:
@@ -110,7 +127,7 @@ class Zygote:
             self.sock.close()
             os.close(to_child_w)
             os.close(from_child_r)
-            _become_child(to_child_r, from_child_w, msg.get("rlimits") or {}, self.seccomp)
+            _become_child(to_child_r, from_child_w, msg.get("rlimits") or {}, self.seccomp, self.fs_rules)
         os.close(to_child_r)
         os.close(from_child_w)
         self.child = pid

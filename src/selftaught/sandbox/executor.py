@@ -10,7 +10,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Self
 
 from selftaught.sandbox.limits import Limits, Verdict
 
@@ -56,7 +56,7 @@ class Worker(ABC):
     @abstractmethod
     def close(self) -> None: ...
 
-    def __enter__(self) -> Worker:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

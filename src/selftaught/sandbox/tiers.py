@@ -47,6 +47,7 @@ class TierChoice:
     letter: str
     spec: ZygoteSpec
     cgroup: list[str] = field(default_factory=list)
+    landlock: int = 0  # Landlock ABI applied in each child, 0 if none
     rejected: dict[str, str] = field(default_factory=dict)
     zygote: Zygote | None = None  # the probe's zygote, handed to the first pool
 
@@ -57,7 +58,7 @@ class TierChoice:
     @property
     def label(self) -> str:
         """Recorded with every result, e.g. ``bwrap+cgroup``."""
-        return self.name + ("+cgroup" if self.cgroup else "")
+        return self.name + ("+landlock" if self.landlock else "") + ("+cgroup" if self.cgroup else "")
 
     @property
     def isolated(self) -> bool:
@@ -93,10 +94,10 @@ def _spec(letter: str) -> ZygoteSpec:
     if letter == "A":
         if bwrap_binary() is None:
             raise SandboxUnavailable(f"bubblewrap (bwrap) is not installed; {FIX_A}")
-        return ZygoteSpec(_launch_bwrap, seccomp=bpf, extra_rlimits={"RLIMIT_NPROC": 512})
+        return ZygoteSpec(_launch_bwrap, seccomp=bpf, landlock=True, extra_rlimits={"RLIMIT_NPROC": 512})
     if os.getuid() != 0 and os.getuid() == SANDBOX_UID:
         raise SandboxUnavailable("tier B needs a uid other than the sandbox's own")
-    return ZygoteSpec(_launch_plain(drop_uid=True), seccomp=bpf)
+    return ZygoteSpec(_launch_plain(drop_uid=True), seccomp=bpf, landlock=True)
 
 
 def _probe(letter: str) -> TierChoice:
@@ -129,7 +130,11 @@ def _probe(letter: str) -> TierChoice:
         zygote.destroy()
         raise SandboxUnavailable(f"tier {letter} ({NAMES[letter]}): {problem}")
     cg = zygote.cgroup.controllers if zygote.cgroup else []
-    return TierChoice(letter, spec, cgroup=cg, zygote=zygote if zygote.healthy else None)
+    if letter == "B" and not zygote.landlock_abi:
+        zygote.destroy()
+        raise SandboxUnavailable("tier B needs Landlock for filesystem isolation; this kernel has none")
+    return TierChoice(letter, spec, cgroup=cg, landlock=zygote.landlock_abi,
+                      zygote=zygote if zygote.healthy else None)
 
 
 def _confinement_problem(letter: str, seen: dict) -> str | None:
@@ -157,7 +162,7 @@ def select_tier(wanted: str = "auto") -> TierChoice:
     with _cache_lock:
         if wanted in _cache:
             cached = _cache[wanted]
-            return TierChoice(cached.letter, cached.spec, cached.cgroup, cached.rejected)
+            return TierChoice(cached.letter, cached.spec, cached.cgroup, cached.landlock, cached.rejected)
         rejected: dict[str, str] = {}
         for letter in ORDER if wanted == "AUTO" else (wanted,):
             try:

@@ -46,6 +46,7 @@ class ZygoteSpec:
     launch: Launcher
     seccomp: bytes | None
     use_cgroup: bool = True
+    landlock: bool = False
     extra_rlimits: dict[str, int] = field(default_factory=dict)
 
 
@@ -68,14 +69,15 @@ class Zygote:
         self.broken = False
         self.child_pid: int | None = None
         try:
-            ready, _ = self.ask({"op": "init", "seccomp": spec.seccomp.hex() if spec.seccomp else None},
-                                timeout=start_timeout)
+            ready, _ = self.ask({"op": "init", "seccomp": spec.seccomp.hex() if spec.seccomp else None,
+                                 "landlock": spec.landlock}, timeout=start_timeout)
         except ZygoteError:
             self.destroy()
             raise
         if ready.get("op") != "ready":
             self.destroy()
             raise ZygoteError(f"the zygote answered {ready!r} instead of ready")
+        self.landlock_abi = int(ready.get("landlock") or 0)
         if self.cgroup is not None and not self.cgroup.adopt_tree(self.proc.pid):
             self._drop_cgroup()  # could not move the sandbox in: run without (recorded by the tier label)
 
