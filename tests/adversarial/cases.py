@@ -142,3 +142,10 @@ CASES = [
          "            os.write(fd, b'\\x7f\\xff\\xff\\xff' + b'garbage' * 10)\n        except OSError:\n"
          "            pass\n    return 1\n", ("output_limit", "protocol"), "ABC"),
 ]
+
+CASES += [
+    Case("unix_socket_to_host_daemon", "import socket\ndef attack(ctx):\n    s = socket.socket(socket.AF_UNIX)\n"
+         "    s.connect('/run/dbus/system_bus_socket')\n    return 'connected'\n", ("violation",), "AB"),
+    Case("abstract_unix_socket", "import socket\ndef attack(ctx):\n    s = socket.socket(socket.AF_UNIX)\n"
+         "    s.connect('\\0/tmp/.X11-unix/X0')\n    return 'connected'\n", ("violation",), "AB"),
+]
