@@ -36,8 +36,14 @@ class _RulesetAttr(ctypes.Structure):
                 ("scoped", ctypes.c_uint64)]
 
 
+_LIBC: ctypes.CDLL | None = None
+
+
 def _libc() -> ctypes.CDLL:
-    return ctypes.CDLL(None, use_errno=True)
+    global _LIBC
+    if _LIBC is None:  # loaded once in the zygote; forked children inherit it
+        _LIBC = ctypes.CDLL(None, use_errno=True)
+    return _LIBC
 
 
 def abi_version() -> int:
@@ -48,31 +54,48 @@ def abi_version() -> int:
     return max(0, int(version))
 
 
-def restrict(read_only: list[str], writable: list[str]) -> int:
-    """Apply the rules to this (single-threaded) process; returns the ABI used, 0 if unsupported.
-    Paths that do not exist are skipped. Raises OSError if the kernel refuses."""
+def build_ruleset(read_only: list[str], writable: list[str]) -> tuple[int, int]:
+    """Create the ruleset once (the zygote does, before forking): (ruleset fd, ABI), (-1, 0) if
+    unsupported. Paths that do not exist are skipped. Raises OSError if the kernel refuses."""
     abi = abi_version()
     if abi < 1:
-        return 0
+        return -1, 0
     fs = FS_V1 | (REFER if abi >= 2 else 0) | (TRUNCATE if abi >= 3 else 0)
     attr = _RulesetAttr(fs, NET_BIND_TCP | NET_CONNECT_TCP if abi >= 4 else 0,
                         SCOPE_ABSTRACT_UNIX | SCOPE_SIGNAL if abi >= 6 else 0)
     size = 24 if abi >= 6 else 16 if abi >= 4 else 8
     libc = _libc()
     libc.syscall.restype = ctypes.c_long
-    ruleset = libc.syscall(SYS_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(size), ctypes.c_uint32(0))
+    ruleset = int(libc.syscall(SYS_CREATE_RULESET, ctypes.byref(attr), ctypes.c_size_t(size), ctypes.c_uint32(0)))
     if ruleset < 0:
         raise OSError(ctypes.get_errno(), "landlock_create_ruleset failed")
     try:
         for paths, access in ((read_only, READ_ONLY), (writable, fs)):
             for path in paths:
-                _add_rule(libc, int(ruleset), path, access)
-        if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
-            raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
-        if libc.syscall(SYS_RESTRICT_SELF, ctypes.c_int(int(ruleset)), ctypes.c_uint32(0)) != 0:
-            raise OSError(ctypes.get_errno(), "landlock_restrict_self failed")
-    finally:
-        os.close(int(ruleset))
+                _add_rule(libc, ruleset, path, access)
+    except OSError:
+        os.close(ruleset)
+        raise
+    return ruleset, abi
+
+
+def restrict_self(ruleset: int) -> None:
+    """Enforce a built ruleset on this (single-threaded) process, for good."""
+    libc = _libc()
+    if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
+    if libc.syscall(SYS_RESTRICT_SELF, ctypes.c_int(ruleset), ctypes.c_uint32(0)) != 0:
+        raise OSError(ctypes.get_errno(), "landlock_restrict_self failed")
+
+
+def restrict(read_only: list[str], writable: list[str]) -> int:
+    """Build and enforce in one go; returns the ABI used, 0 if unsupported."""
+    ruleset, abi = build_ruleset(read_only, writable)
+    if abi:
+        try:
+            restrict_self(ruleset)
+        finally:
+            os.close(ruleset)
     return abi
 
 

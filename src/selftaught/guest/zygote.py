@@ -13,6 +13,7 @@ Control messages are JSON over a SOCK_SEQPACKET socket, one message per packet. 
 from __future__ import annotations
 
 import ctypes
+import gc
 import json
 import os
 import shutil
@@ -39,15 +40,20 @@ class _SockFprog(ctypes.Structure):
     _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
 
 
-def install_seccomp(program: bytes) -> None:
-    """Install a raw BPF seccomp program on this (single-threaded) process; raise OSError on failure."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    buf = ctypes.create_string_buffer(program, len(program))
-    prog = _SockFprog(len(program) // 8, ctypes.addressof(buf))
-    if libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
-    if libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(prog), 0, 0) != 0:
-        raise OSError(ctypes.get_errno(), "prctl(PR_SET_SECCOMP) failed")
+class SeccompProgram:
+    """A BPF program ready to install: built once in the zygote, installed by each child."""
+
+    def __init__(self, program: bytes) -> None:
+        self.libc = ctypes.CDLL(None, use_errno=True)
+        self.buf = ctypes.create_string_buffer(program, len(program))
+        self.prog = _SockFprog(len(program) // 8, ctypes.addressof(self.buf))
+
+    def install(self) -> None:
+        """Install on this (single-threaded) process; raise OSError on failure."""
+        if self.libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
+        if self.libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(self.prog), 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_SECCOMP) failed")
 
 
 def landlock_paths(scratch: str) -> tuple[list[str], list[str]]:
@@ -59,8 +65,8 @@ def landlock_paths(scratch: str) -> tuple[list[str], list[str]]:
     return read, [scratch, os.devnull]
 
 
-def _become_child(to_child: int, from_child: int, rlimits: dict[str, int], seccomp: bytes | None,
-                  fs_rules: tuple[list[str], list[str]] | None) -> None:
+def _become_child(to_child: int, from_child: int, rlimits: dict[str, int], seccomp: SeccompProgram | None,
+                  ruleset: int) -> None:
     """Runs in the forked child: confine this process, then serve the host as a guest worker."""
     import resource
 
@@ -70,17 +76,20 @@ def _become_child(to_child: int, from_child: int, rlimits: dict[str, int], secco
         os.dup2(from_child, 1)
         null = os.open(os.devnull, os.O_RDWR)
         os.dup2(null, 2)
-        os.closerange(3, 1 << 16)
+        if ruleset >= 0:
+            os.dup2(ruleset, 3)
+        os.closerange(4 if ruleset >= 0 else 3, 1 << 16)
         with open("/proc/self/oom_score_adj", "w") as f:  # the OOM killer takes the child, not the zygote
             f.write("1000")
         for name, value in rlimits.items():
             # CPU: SIGXCPU at the limit, SIGKILL a second later (a program ignoring SIGXCPU still dies)
             hard = value + 1 if name == "RLIMIT_CPU" else value
             resource.setrlimit(getattr(resource, name), (value, hard))
-        if fs_rules is not None:
-            landlock.restrict(*fs_rules)
+        if ruleset >= 0:
+            landlock.restrict_self(3)
+            os.close(3)
         if seccomp is not None:
-            install_seccomp(seccomp)
+            seccomp.install()
     except BaseException:  # noqa: BLE001 - a child that cannot confine itself must not run the program
         os._exit(121)
     try:
@@ -93,9 +102,9 @@ def _become_child(to_child: int, from_child: int, rlimits: dict[str, int], secco
 class Zygote:
     def __init__(self, control_fd: int) -> None:
         self.sock = socket.socket(fileno=control_fd)
-        self.seccomp: bytes | None = None
+        self.seccomp: SeccompProgram | None = None
         self.landlock = 0
-        self.fs_rules: tuple[list[str], list[str]] | None = None
+        self.ruleset = -1
         self.child: int | None = None
         self.scratch = os.environ.get("TMPDIR", "/tmp")
 
@@ -107,14 +116,16 @@ class Zygote:
             self.sock.send(data)
 
     def op_init(self, msg: dict) -> None:
-        self.seccomp = bytes.fromhex(msg["seccomp"]) if msg.get("seccomp") else None
-        self.landlock = landlock.abi_version() if msg.get("landlock") else 0
-        self.fs_rules = landlock_paths(self.scratch) if self.landlock else None
+        self.seccomp = SeccompProgram(bytes.fromhex(msg["seccomp"])) if msg.get("seccomp") else None
+        if msg.get("landlock"):
+            self.ruleset, self.landlock = landlock.build_ruleset(*landlock_paths(self.scratch))
         for name in PRELOAD:
             try:
                 __import__(name)
             except ImportError:
                 pass
+        gc.collect()
+        gc.freeze()  # children's collections skip the zygote's objects: fewer copy-on-write page faults
         self.send({"op": "ready", "pid": os.getpid(), "numpy": "numpy" in sys.modules, "landlock": self.landlock})
 
     def op_spawn(self, msg: dict) -> None:
@@ -127,7 +138,7 @@ class Zygote:
             self.sock.close()
             os.close(to_child_w)
             os.close(from_child_r)
-            _become_child(to_child_r, from_child_w, msg.get("rlimits") or {}, self.seccomp, self.fs_rules)
+            _become_child(to_child_r, from_child_w, msg.get("rlimits") or {}, self.seccomp, self.ruleset)
         os.close(to_child_r)
         os.close(from_child_w)
         self.child = pid

@@ -78,6 +78,11 @@ class Zygote:
             self.destroy()
             raise ZygoteError(f"the zygote answered {ready!r} instead of ready")
         self.landlock_abi = int(ready.get("landlock") or 0)
+        self.pid_one = ready.get("pid") == 1
+        try:  # the launcher and the zygote itself (host pids) are spared when stragglers are swept
+            self._spare = {self.proc.pid} | {p.pid for p in psutil.Process(self.proc.pid).children()}
+        except psutil.Error:
+            self._spare = {self.proc.pid}
         if self.cgroup is not None and not self.cgroup.adopt_tree(self.proc.pid):
             self._drop_cgroup()  # could not move the sandbox in: run without (recorded by the tier label)
 
@@ -118,16 +123,11 @@ class Zygote:
         except ZygoteError:
             return None
         self.child_pid = None
-        if self.cgroup is not None:  # stragglers that left the child's session (setsid) are still in here
-            self.cgroup.kill_all(spare={self.proc.pid} | self._sandbox_init_pids())
+        if self.cgroup is not None and not self.pid_one:
+            # stragglers that left the child's session (setsid) are still in the cgroup; at pid 1 of its own
+            # namespace the zygote has already killed everything else in the sandbox
+            self.cgroup.kill_all(spare=self._spare)
         return reply
-
-    def _sandbox_init_pids(self) -> set[int]:
-        """Host pids of the zygote itself when it runs under a launcher (bwrap): spared by the sweep."""
-        try:
-            return {p.pid for p in psutil.Process(self.proc.pid).children()}
-        except psutil.Error:
-            return set()
 
     def _drop_cgroup(self) -> None:
         if self.cgroup is not None:
