@@ -13,6 +13,7 @@ Control messages are JSON over a SOCK_SEQPACKET socket, one message per packet. 
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import gc
 import json
 import os
@@ -65,35 +66,50 @@ def landlock_paths(scratch: str) -> tuple[list[str], list[str]]:
     return read, [scratch, os.devnull]
 
 
-def _become_child(to_child: int, from_child: int, rlimits: dict[str, int], seccomp: SeccompProgram | None,
-                  ruleset: int) -> None:
-    """Runs in the forked child: confine this process, then serve the host as a guest worker."""
+def _place(fds: list[int]) -> None:
+    """Make ``fds`` this process's fds 0, 1, 2, ... (in order) and close every other descriptor."""
+    high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 100) for fd in fds]
+    for i, fd in enumerate(high):
+        os.dup2(fd, i)
+    os.closerange(len(fds), 1 << 16)
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _become_child(fds: list[int], seccomp: SeccompProgram | None) -> None:
+    """Runs in the forked child, fds = [to child, from child, /dev/null, parameters, (Landlock ruleset)].
+    Confines itself in two steps: what needs no parameters right away (a pre-forked child waits here),
+    then, once the rlimits arrive, rlimits and seccomp; then serves the host as a guest worker."""
     import resource
 
     try:
+        _place(fds)
         os.setsid()
-        os.dup2(to_child, 0)
-        os.dup2(from_child, 1)
-        null = os.open(os.devnull, os.O_RDWR)
-        os.dup2(null, 2)
-        if ruleset >= 0:
-            os.dup2(ruleset, 3)
-        os.closerange(4 if ruleset >= 0 else 3, 1 << 16)
         with open("/proc/self/oom_score_adj", "w") as f:  # the OOM killer takes the child, not the zygote
             f.write("1000")
+        if len(fds) > 4:
+            landlock.restrict_self(4)
+            os.close(4)
+        guest = worker.Guest()
+        rlimits = json.loads(_read_all(3) or b"null")
+        os.close(3)
+        if not isinstance(rlimits, dict):
+            os._exit(0)  # the zygote dropped this spare child
         for name, value in rlimits.items():
             # CPU: SIGXCPU at the limit, SIGKILL a second later (a program ignoring SIGXCPU still dies)
             hard = value + 1 if name == "RLIMIT_CPU" else value
             resource.setrlimit(getattr(resource, name), (value, hard))
-        if ruleset >= 0:
-            landlock.restrict_self(3)
-            os.close(3)
         if seccomp is not None:
             seccomp.install()
     except BaseException:  # noqa: BLE001 - a child that cannot confine itself must not run the program
         os._exit(121)
     try:
-        worker.Guest().serve()
+        guest.serve()
     except BaseException:  # noqa: BLE001 - e.g. MemoryError while encoding a reply: the host sees a crash
         os._exit(120)
     os._exit(0)
@@ -106,6 +122,7 @@ class Zygote:
         self.landlock = 0
         self.ruleset = -1
         self.child: int | None = None
+        self.spare: tuple[int, int, int, int] | None = None
         self.scratch = os.environ.get("TMPDIR", "/tmp")
 
     def send(self, obj: dict[str, Any], fds: list[int] | None = None) -> None:
@@ -126,25 +143,46 @@ class Zygote:
                 pass
         gc.collect()
         gc.freeze()  # children's collections skip the zygote's objects: fewer copy-on-write page faults
+        # no spare child yet: the host moves this process into its cgroup after "ready", and every child
+        # must be forked after that to be born inside it
         self.send({"op": "ready", "pid": os.getpid(), "numpy": "numpy" in sys.modules, "landlock": self.landlock})
+
+    def _fork_child(self) -> tuple[int, int, int, int]:
+        """A new child waiting for its rlimits: (pid, host's write end, host's read end, parameters fd)."""
+        to_r, to_w = os.pipe()
+        from_r, from_w = os.pipe()
+        par_r, par_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            extra = [self.ruleset] if self.ruleset >= 0 else []
+            _become_child([to_r, from_w, os.open(os.devnull, os.O_RDWR), par_r, *extra], self.seccomp)
+        for fd in (to_r, from_w, par_r):
+            os.close(fd)
+        return pid, to_w, from_r, par_w
+
+    def _prefork(self) -> None:
+        """At pid 1 (where a reap kills everything anyway) keep one child forked ahead: a spawn then
+        costs a write instead of a fork plus the child's first page faults."""
+        if os.getpid() == 1 and self.spare is None:
+            self.spare = self._fork_child()
 
     def op_spawn(self, msg: dict) -> None:
         if self.child is not None:
             self._reap(kill=True)
-        to_child_r, to_child_w = os.pipe()
-        from_child_r, from_child_w = os.pipe()
-        pid = os.fork()
-        if pid == 0:
-            self.sock.close()
-            os.close(to_child_w)
-            os.close(from_child_r)
-            _become_child(to_child_r, from_child_w, msg.get("rlimits") or {}, self.seccomp, self.ruleset)
-        os.close(to_child_r)
-        os.close(from_child_w)
+        ready, self.spare = self.spare, None
+        if ready is not None and os.waitpid(ready[0], os.WNOHANG)[0] != 0:
+            for fd in ready[1:]:
+                os.close(fd)
+            ready = None
+        pid, to_w, from_r, par_w = ready or self._fork_child()
+        try:
+            os.write(par_w, json.dumps(msg.get("rlimits") or {}).encode())
+        finally:
+            os.close(par_w)
         self.child = pid
-        self.send({"op": "spawned", "pid": pid}, [to_child_w, from_child_r])
-        os.close(to_child_w)
-        os.close(from_child_r)
+        self.send({"op": "spawned", "pid": pid}, [to_w, from_r])
+        os.close(to_w)
+        os.close(from_r)
 
     def _kill_all(self) -> None:
         """Kill the child and anything it started: from pid 1 of the sandbox that is everything else."""
@@ -214,6 +252,7 @@ class Zygote:
             self.send({"op": "reaped", "signal": None, "code": None, "cpu": 0.0, "killed": False})
             return
         self.send(self._reap(bool(msg.get("kill")), float(msg.get("grace", 1.0))))
+        self._prefork()
 
     def op_ping(self, msg: dict) -> None:
         self.send({"op": "pong"})

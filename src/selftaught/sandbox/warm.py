@@ -68,6 +68,8 @@ class Zygote:
             theirs.close()
         self.broken = False
         self.child_pid: int | None = None
+        self._memory_set = 0
+        self.oom_seen = self.cgroup.oom_kills() if self.cgroup else 0
         try:
             ready, _ = self.ask({"op": "init", "seccomp": spec.seccomp.hex() if spec.seccomp else None,
                                  "landlock": spec.landlock}, timeout=start_timeout)
@@ -104,8 +106,10 @@ class Zygote:
         return not self.broken and self.proc.poll() is None
 
     def spawn_child(self, limits: Limits) -> tuple[int, int]:
-        if self.cgroup is not None:
-            self.cgroup.set_memory(limits.memory_mb * 1024 * 1024 + CGROUP_HEADROOM)
+        memory = limits.memory_mb * 1024 * 1024 + CGROUP_HEADROOM
+        if self.cgroup is not None and memory != self._memory_set:
+            self.cgroup.set_memory(memory)
+            self._memory_set = memory
         rlimits = {**limits.rlimits(), **self.spec.extra_rlimits}
         reply, fds = self.ask({"op": "spawn", "rlimits": rlimits}, fds=2)
         if reply.get("op") != "spawned" or len(fds) != 2:
@@ -160,7 +164,6 @@ class WarmWorker(ChannelWorker):
         self.zygote = zygote
         self._give_back = give_back
         self._reaped = False
-        self._oom_before = zygote.cgroup.oom_kills() if zygote.cgroup else 0
         to_fd, from_fd = zygote.spawn_child(limits)
         super().__init__(limits, to_fd, from_fd)
 
@@ -171,7 +174,8 @@ class WarmWorker(ChannelWorker):
             self.zygote.broken = True
             return GuestDied(Verdict.CRASH, "the sandbox itself died while running the program")
         sig, code = reply.get("signal"), reply.get("code")
-        oom = self.zygote.cgroup is not None and self.zygote.cgroup.oom_kills() > self._oom_before
+        oom_now = self.zygote.cgroup.oom_kills() if self.zygote.cgroup is not None else 0
+        oom, self.zygote.oom_seen = oom_now > self.zygote.oom_seen, oom_now
         if oom:
             return GuestDied(Verdict.OOM, "the program exceeded its memory limit (killed by the cgroup)")
         if sig == signal.SIGKILL and not killed and float(reply.get("cpu", 0.0)) >= self.limits.cpu_seconds - 0.05:
