@@ -12,6 +12,7 @@ Run by hand (not a test):  .venv/bin/python benchmarks/sandbox_overhead.py [--wr
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import statistics
 import time
@@ -84,8 +85,10 @@ def table(rows: dict[str, tuple[float, float]]) -> str:
 
 
 def write_section(path: Path, body: str, command: str) -> None:
+    load = os.getloadavg()[0]
     section = (f"## Sandbox overhead\n\nMeasured with `{command}` on this project's 2-core machine "
-               f"({time.strftime('%Y-%m-%d')}; shared with other jobs, so absolute numbers are noisy).\n"
+               f"({time.strftime('%Y-%m-%d')}; load average {load:.1f} from other jobs at the time, so "
+               "absolute numbers are noisy: every row slows down together).\n"
                "One evaluation = start a worker, load a trivial solution, call it once, shut the worker down. "
                "(c) starts a new bubblewrap sandbox and interpreter (which imports NumPy, as the warm zygote "
                "does) for every evaluation; (d) forks a confined child of a warm zygote.\n\n" + body + "\n")
