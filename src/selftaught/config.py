@@ -54,6 +54,8 @@ class SandboxConfig(_Section):
     cpus: int | Literal["auto"] = Field(
         "auto", description="sandboxed programs running at once ('auto': the executor's cores, for Ray "
         "the cluster's)")
+    allow_unsandboxed: bool = Field(False, description="let improvers (self-modifying code) run when only "
+                                    "tier C (no isolation) works on this machine")
     ray_address: str | None = Field(None, description="Ray cluster to join with executor 'ray' (e.g. "
                                     "'ray://head:10001' or 'auto'); unset: start a local Ray")
 
@@ -165,8 +167,8 @@ def _validated(data: dict[str, Any], origin: str) -> RunConfig:
 
 #: Keys a resumed run may change: they change how or how far it runs, never what it computes (caps,
 #: executors, transport). Anything else would mix two experiments in one store.
-RESUMABLE_KEYS = ("iterations", "cost.", "sandbox.executor", "sandbox.parallel", "sandbox.cpus",
-                  "sandbox.ray_address", "model.base_url", "model.api_key_env", "model.concurrency",
+RESUMABLE_KEYS = ("iterations", "cost.", "sandbox.executor", "sandbox.allow_unsandboxed", "sandbox.parallel",
+                  "sandbox.cpus", "sandbox.ray_address", "model.base_url", "model.api_key_env", "model.concurrency",
                   "model.timeout", "model.max_retries")
 
 

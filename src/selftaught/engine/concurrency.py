@@ -91,6 +91,14 @@ class SlottedExecutor(Executor):
     def tier(self) -> str:
         return self.inner.tier
 
+    @property  # type: ignore[override]
+    def isolated(self) -> bool:
+        return self.inner.isolated
+
+    @property  # type: ignore[override]
+    def allow_unsandboxed(self) -> bool:
+        return self.inner.allow_unsandboxed
+
     def spawn(self, limits: Limits) -> Worker:
         with self._slots:  # starting an interpreter is CPU work too
             worker = self.inner.spawn(limits)

@@ -22,7 +22,7 @@ from selftaught.engine.estimate import Estimate, estimate
 from selftaught.engine.loop import self_improve
 from selftaught.engine.meta_utility import screening_scope
 from selftaught.engine.utility import SolutionScorer
-from selftaught.errors import BudgetExhausted, RunStoreError
+from selftaught.errors import BudgetExhausted, RunStoreError, SandboxUnavailable
 from selftaught.improvers import improver_source
 from selftaught.models.base import ModelProvider
 from selftaught.models.cost import CostMeter, Usage, check_prices
@@ -69,11 +69,18 @@ def make_model(config: RunConfig) -> ModelProvider:
 
 def make_executor(config: RunConfig) -> Executor:
     """The configured executor plug-in (given the ``[sandbox]`` options its constructor names, e.g. the
-    Ray address), behind CPU slots so parallel improver runs never oversubscribe its cores."""
+    Ray address), behind CPU slots so parallel improver runs never oversubscribe its cores. Improvers
+    rewrite code, so an unsandboxed tier is refused unless the user opted in."""
     cls = plugins.load("executor", config.sandbox.executor)
     params = inspect.signature(cls).parameters
-    offered = config.sandbox.model_dump(exclude={"executor", "parallel", "cpus"})
+    offered = config.sandbox.model_dump(exclude={"executor", "parallel", "cpus", "allow_unsandboxed"})
     inner = cls(**{k: v for k, v in offered.items() if k in params})
+    if not inner.isolated and not config.sandbox.allow_unsandboxed:
+        inner.close()
+        raise SandboxUnavailable(
+            f"only an unsandboxed tier ('{inner.tier}') works here, and improvers rewrite code: "
+            "install bubblewrap (scripts/install_system.sh) or set sandbox.allow_unsandboxed = true")
+    inner.allow_unsandboxed = config.sandbox.allow_unsandboxed
     return SlottedExecutor(inner, resolve(config.sandbox.cpus, executor_cpus(inner)))
 
 
