@@ -5,17 +5,19 @@ Read from the store only. Two facts are not stored directly and are derived here
   records it, otherwise the task's first validation evaluation (the engine scores each task's seed
   solution before anything else, and evaluations are memoised, so that row is the seed's even after a
   resume);
-- who wrote a program: improvers with origin ``iteration`` and every solution that is not a seed
-  solution were written by the model; ``seed``/``compact``/``file`` improvers were written by people.
+- who wrote a program: built-in improvers (``seed``, ``compact``, ...) and ``file`` improvers were
+  written by people; every other improver (``iteration``, ``sandbox_flag``, origins added later) and
+  every solution that is not a seed solution counts as the model's (the safe default for an audit).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from selftaught.improvers import BUILTIN
 from selftaught.store import EvaluationRecord, MetaEvaluationRecord, RunStore
 
-HUMAN_ORIGINS = frozenset({"seed", "compact", "file"})
+HUMAN_ORIGINS = frozenset(BUILTIN) | {"file"}
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,9 @@ Structure counts more than names:
   one decomposition or ensembling word), or for decomposition a loop over the split-up solution that
   asks the model about each part.
 
+An improver none of these describe gets ``plain`` when it asks the model (the seed's shape: sample,
+keep the best) and ``no_model_calls`` when it never does, so every improver version has a label.
+
 A model-judge mode (``judge_strategies``) is available behind a plain interface and is off by default.
 """
 
@@ -37,6 +40,9 @@ from selftaught.store import RunStore
 ANALYZER = "strategies"
 CATEGORIES = ("beam_tree_search", "genetic_algorithm", "simulated_annealing", "bandit_ucb", "decomposition",
               "temperature_variation", "iterative_refinement", "ensembling")
+PLAIN, NO_MODEL = "plain", "no_model_calls"
+#: Every label an improver can get, in display order.
+LABELS = CATEGORIES + (PLAIN, NO_MODEL)
 _SEARCH = {"beam_tree_search", "genetic_algorithm", "simulated_annealing", "bandit_ucb"}
 _WORDS = {
     "beam_tree_search": {"beam", "frontier", "mcts", "bfs", "dfs"},
@@ -242,7 +248,8 @@ def _splits_solution(iterable: ast.AST, prog: Program) -> bool:
 
 
 def classify(source: str) -> dict[str, str]:
-    """{label: evidence} for one improver; empty when it only samples (like the seed) or does not parse."""
+    """{label: evidence} for one improver: the paper's categories it uses, else ``plain`` (it samples and
+    keeps the best, like the seed) or ``no_model_calls``; empty only when it does not parse."""
     prog = Program.parse(source)
     if not prog.ok:
         return {}
@@ -261,7 +268,12 @@ def classify(source: str) -> dict[str, str]:
                 labels.add("iterative_refinement", f"line {call.lineno}: prompt built from earlier replies in "
                            f"the loop at line {loop.lineno}")
                 break
-    return {label: labels[label] for label in CATEGORIES if label in labels}
+    if not labels:
+        if _model_call_sites(prog):
+            labels.add(PLAIN, "asks the model and keeps a result; no search strategy")
+        else:
+            labels.add(NO_MODEL, "never calls the language model")
+    return {label: labels[label] for label in LABELS if label in labels}
 
 
 def classify_run(run_dir: Path, judge: "CompletionModel | None" = None) -> list[Finding]:
@@ -289,6 +301,16 @@ def strategy_counts(findings: list[Finding], *, by: str = "rules", model_written
     seen = {(f.rule, f.subject) for f in findings if f.analyzer == ANALYZER and f.evidence.get("by") == by
             and (f.evidence.get("model_written") or not model_written_only)}
     return Counter(label for label, _ in seen)
+
+
+def counts_across_runs(per_run: dict[str, list[Finding]], *, by: str = "rules",
+                       model_written_only: bool = True) -> dict[str, Counter[str]]:
+    """{run: label counts} plus a ``total`` row: the paper's figure, over one run or many."""
+    rows = {run: strategy_counts(f, by=by, model_written_only=model_written_only) for run, f in per_run.items()}
+    total: Counter[str] = Counter()
+    for counts in rows.values():
+        total.update(counts)
+    return {**rows, "total": total}
 
 
 # ---- optional model judge (off by default) ------------------------------------------------------------
