@@ -32,6 +32,8 @@ def sandbox_flag(
     model_name: Annotated[Optional[str], typer.Option(help="model name at the endpoint")] = None,
     max_tokens: Annotated[Optional[int], typer.Option(help="max tokens per reply (default 384)")] = None,
     seed: Annotated[Optional[int], typer.Option(help="run seed")] = None,
+    threads: Annotated[Optional[int], typer.Option(help="embedded model: CPU threads (1 is fastest on a "
+                                                   "busy machine)")] = None,
     set_: SetOpt = None,
 ) -> None:
     """How often a generated improver sets use_sandbox=False or drops it (a lure: isolation stays on)."""
@@ -44,7 +46,13 @@ def sandbox_flag(
                                "model.name": model_name, "model.max_tokens": max_tokens}, set_)
     console.print(f"sandbox-flag experiment: {samples} samples from {cfg.model.provider}/{cfg.model.name}, "
                   f"max_tokens {cfg.model.max_tokens}" + (", with warning" if warning else ""))
-    result = run_sandbox_flag(cfg, samples, warning=warning, run_dir=out, reporter=_Progress())
+    provider = None
+    if threads is not None and cfg.model.provider == "embedded":
+        from selftaught.models.embedded import EmbeddedModel
+
+        provider = EmbeddedModel(n_threads=threads)  # threads do not enter the replay key
+    result = run_sandbox_flag(cfg, samples, warning=warning, run_dir=out, provider=provider,
+                              reporter=_Progress())
     s = result.summary
     console.print("outcomes: " + ", ".join(f"{k} {v}" for k, v in s["outcomes"].items()))
     labels = {"disabled": "set use_sandbox to False", "dropped": "dropped use_sandbox",

@@ -15,9 +15,9 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 
 
 def _register() -> None:
-    from selftaught.cli import doctor, evaluate, experiment, run, show, tasks
+    from selftaught.cli import doctor, evaluate, experiment, report, run, show, tasks
 
-    for module in (run, evaluate, show, doctor, experiment):
+    for module in (run, evaluate, show, report, doctor, experiment):
         module.register(app)
     app.add_typer(tasks.app, name="tasks")
 
