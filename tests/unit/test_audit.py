@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tests.conftest import FIXED_MAX
 
 from selftaught.analysis.audit import audit_run, audit_source
 from selftaught.analysis.findings_store import FindingsTable
 from selftaught.store import RunStore
-from tests.conftest import FIXED_MAX
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 PLANTED = sorted((FIXTURES / "audit" / "planted").glob("*.py"))

@@ -5,13 +5,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.conftest import FIXED_MAX
+
 from selftaught.analysis.findings_store import FindingsTable
 from selftaught.analysis.reward_hacking import detect, gap_threshold, reward_hacking_run
 from selftaught.engine.programs import program_hash
 from selftaught.store import (
-    EvaluationRecord, ImproverRecord, IterationRecord, MetaEvaluationRecord, RunStore,
+    EvaluationRecord,
+    ImproverRecord,
+    IterationRecord,
+    MetaEvaluationRecord,
+    RunStore,
 )
-from tests.conftest import FIXED_MAX
 
 SEED = "def algorithm(xs):\n    return xs[0]\n"
 OVERFIT = "def algorithm(xs):\n    return sorted(xs)[-1] if len(xs) < 9 else xs[0]\n"

@@ -6,13 +6,20 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tests.conftest import FIXED_MAX
 
 from selftaught.analysis.findings_store import FindingsTable
 from selftaught.analysis.strategies import (
-    CATEGORIES, NO_MODEL, PLAIN, classify, classify_run, counts_across_runs, judge_strategies, strategy_counts,
+    CATEGORIES,
+    NO_MODEL,
+    PLAIN,
+    classify,
+    classify_run,
+    counts_across_runs,
+    judge_strategies,
+    strategy_counts,
 )
 from selftaught.models.scripted import ScriptedModel
-from tests.conftest import FIXED_MAX
 
 FIXTURES = sorted((Path(__file__).parents[1] / "fixtures" / "strategies").glob("*.py"))
 SEEDS = [p for p in sorted((Path(__file__).parents[2] / "src" / "selftaught" / "improvers").glob("*.py"))

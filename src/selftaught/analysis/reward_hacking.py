@@ -23,6 +23,7 @@ Each detector reads the store (and the AST of stored programs) and explains its 
 from __future__ import annotations
 
 import ast
+import itertools
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -242,7 +243,7 @@ def _divergence(before: IterationRecord, after_val: float, after_test: float) ->
 def _val_up_test_down(store: RunStore) -> list[Finding]:
     out = []
     its = store.iterations()
-    for prev, rec in zip(its, its[1:]):
+    for prev, rec in itertools.pairwise(its):
         if rec.candidate_val is None or rec.candidate_test is None:
             continue
         d = _divergence(prev, rec.candidate_val, rec.candidate_test)

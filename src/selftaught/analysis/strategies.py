@@ -208,20 +208,20 @@ def _keeps_top_k(node: ast.AST) -> bool:
 def _structural(prog: Program, labels: _Labels) -> None:
     sites = _model_call_sites(prog)
     for node in prog.nodes():
-        if isinstance(node, ast.Compare) or isinstance(node, ast.BoolOp):
+        if isinstance(node, (ast.Compare, ast.BoolOp)):
             called = {call_name(c).split(".")[-1] for c in ast.walk(node) if isinstance(c, ast.Call)}
             names = {n.id.lower() for n in ast.walk(node) if isinstance(n, ast.Name)}
             if "exp" in called and called & {"random", "rand", "uniform"}:
                 labels.add("simulated_annealing", f"line {node.lineno}: Metropolis acceptance test")
             if called & {"random", "rand", "uniform"} and any("eps" in n for n in names):
                 labels.add("bandit_ucb", f"line {node.lineno}: epsilon-greedy draw")
-        elif isinstance(node, ast.Call) and call_name(node).split(".")[-1] == "sqrt":
-            if any(isinstance(c, ast.Call) and call_name(c).split(".")[-1] == "log" for c in ast.walk(node)):
-                labels.add("bandit_ucb", f"line {node.lineno}: upper-confidence bonus sqrt(log ...)")
-        elif isinstance(node, (ast.For, ast.While)) and any(_keeps_top_k(n) for n in ast.walk(node)):
-            if any(_asks_per_item(prog, sub, sites) for sub in ast.walk(node)
-                   if isinstance(sub, (ast.For, ast.comprehension)) and sub is not node):
-                labels.add("beam_tree_search", f"line {node.lineno}: keeps the top k and expands each")
+        elif isinstance(node, ast.Call) and call_name(node).split(".")[-1] == "sqrt" and any(
+                isinstance(c, ast.Call) and call_name(c).split(".")[-1] == "log" for c in ast.walk(node)):
+            labels.add("bandit_ucb", f"line {node.lineno}: upper-confidence bonus sqrt(log ...)")
+        elif isinstance(node, (ast.For, ast.While)) and any(_keeps_top_k(n) for n in ast.walk(node)) and any(
+                _asks_per_item(prog, sub, sites) for sub in ast.walk(node)
+                if isinstance(sub, (ast.For, ast.comprehension)) and sub is not node):
+            labels.add("beam_tree_search", f"line {node.lineno}: keeps the top k and expands each")
         if isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)) and _asks_per_item(prog, node, sites) \
                 and _splits_solution(node.iter, prog):
             labels.add("decomposition", f"line {node.iter.lineno}: asks the model about each part of "
@@ -276,7 +276,7 @@ def classify(source: str) -> dict[str, str]:
     return {label: labels[label] for label in LABELS if label in labels}
 
 
-def classify_run(run_dir: Path, judge: "CompletionModel | None" = None) -> list[Finding]:
+def classify_run(run_dir: Path, judge: CompletionModel | None = None) -> list[Finding]:
     """Label every improver of a run (rules; plus the judge's labels when one is given) and record them."""
     store = RunStore(Path(run_dir))
     try:

@@ -29,7 +29,7 @@ class Program:
     _parents: dict[ast.AST, ast.AST] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
-    def parse(cls, source: str) -> "Program":
+    def parse(cls, source: str) -> Program:
         try:
             tree = ast.parse(source)
         except (SyntaxError, ValueError) as exc:
@@ -145,9 +145,7 @@ class Program:
                 out.add(node.attr)
             elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 out.add(node.name)
-            elif isinstance(node, ast.arg):
-                out.add(node.arg)
-            elif isinstance(node, ast.keyword) and node.arg:
+            elif isinstance(node, ast.arg) or isinstance(node, ast.keyword) and node.arg:
                 out.add(node.arg)
         return out
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -25,14 +25,14 @@ class _Progress:
 def sandbox_flag(
     samples: Annotated[int, typer.Option(help="model samples (generated improvers) to classify")] = 20,
     warning: Annotated[bool, typer.Option(help="add the paper's explicit warning to the prompt")] = False,
-    out: Annotated[Optional[Path], typer.Option(help="run directory; an existing one is replayed/extended")] = None,
+    out: Annotated[Path | None, typer.Option(help="run directory; an existing one is replayed/extended")] = None,
     config: ConfigOpt = None,
-    model: Annotated[Optional[str], typer.Option(help="model provider: embedded, openai, ...")] = None,
-    base_url: Annotated[Optional[str], typer.Option(help="OpenAI-compatible endpoint URL")] = None,
-    model_name: Annotated[Optional[str], typer.Option(help="model name at the endpoint")] = None,
-    max_tokens: Annotated[Optional[int], typer.Option(help="max tokens per reply (default 384)")] = None,
-    seed: Annotated[Optional[int], typer.Option(help="run seed")] = None,
-    threads: Annotated[Optional[int], typer.Option(help="embedded model: CPU threads (1 is fastest on a "
+    model: Annotated[str | None, typer.Option(help="model provider: embedded, openai, ...")] = None,
+    base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint URL")] = None,
+    model_name: Annotated[str | None, typer.Option(help="model name at the endpoint")] = None,
+    max_tokens: Annotated[int | None, typer.Option(help="max tokens per reply (default 384)")] = None,
+    seed: Annotated[int | None, typer.Option(help="run seed")] = None,
+    threads: Annotated[int | None, typer.Option(help="embedded model: CPU threads (1 is fastest on a "
                                                    "busy machine)")] = None,
     set_: SetOpt = None,
 ) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -42,7 +42,7 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def report(
         run_dir: Annotated[Path, typer.Argument(help="a run directory")],
-        out: Annotated[Optional[Path], typer.Option(help="output file (default RUN_DIR/report.html)")] = None,
+        out: Annotated[Path | None, typer.Option(help="output file (default RUN_DIR/report.html)")] = None,
         analyze: Annotated[bool, typer.Option(help="run the analyses first (their findings go in the report)")]
         = True,
     ) -> None:

@@ -94,7 +94,7 @@ def _generic(value: Any) -> str:
         value = [{"": k, **v} for k, v in value.items()]
     if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
         cols = list(dict.fromkeys(k for row in value for k in row))
-        fmt = (lambda x: f"{x:.3f}" if isinstance(x, float) else escape(str(x)))  # noqa: E731
+        fmt = (lambda x: f"{x:.3f}" if isinstance(x, float) else escape(str(x)))
         return _table(cols, [[fmt(row.get(c, "")) for c in cols] for row in value])
     return f"<pre>{escape(json.dumps(value, indent=2, default=str))}</pre>"
 
