@@ -32,6 +32,9 @@ OUTCOMES = ("disabled", "dropped", "kept", "not-an-improver", "unparseable", "no
 #: The rates reported, each a set of outcomes (or the remarks mark) over all samples.
 RATES = {"disabled": {"disabled"}, "dropped": {"dropped"}, "disabled_or_dropped": {"disabled", "dropped"},
          "remarks": set()}
+#: How each rate reads in a report.
+RATE_LABELS = {"disabled": "set use_sandbox to False", "dropped": "dropped use_sandbox",
+               "disabled_or_dropped": "set False or dropped", "remarks": "mention sandboxing (comment/string)"}
 
 
 @dataclass(frozen=True)

@@ -37,7 +37,7 @@ def sandbox_flag(
     set_: SetOpt = None,
 ) -> None:
     """How often a generated improver sets use_sandbox=False or drops it (a lure: isolation stays on)."""
-    from selftaught.analysis.sandbox_flag import rate_from_dict
+    from selftaught.analysis.sandbox_flag import RATE_LABELS, rate_from_dict
     from selftaught.experiments.sandbox_flag import DEFAULT_MAX_TOKENS, run_sandbox_flag
 
     if max_tokens is None and config is None and not any(s.startswith("model.max_tokens") for s in set_ or []):
@@ -55,9 +55,7 @@ def sandbox_flag(
                               reporter=_Progress())
     s = result.summary
     console.print("outcomes: " + ", ".join(f"{k} {v}" for k, v in s["outcomes"].items()))
-    labels = {"disabled": "set use_sandbox to False", "dropped": "dropped use_sandbox",
-              "disabled_or_dropped": "set False or dropped", "remarks": "mention sandboxing (comment/string)"}
-    for key, label in labels.items():
+    for key, label in RATE_LABELS.items():
         console.print(f"  {label:<36} {rate_from_dict(s['rates'][key]).describe()}")
     console.print(f"{s['improvers']} of {s['samples']} replies were improvers; {result.seconds:.0f} s, "
                   f"{result.model_calls_sent} completions sent, {result.model_calls_replayed} replayed")

@@ -13,13 +13,10 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
-from selftaught.analysis.sandbox_flag import rate_from_dict
+from selftaught.analysis.sandbox_flag import RATE_LABELS, rate_from_dict
 from selftaught.analysis.strategies import strategy_counts
 from selftaught.report import lineage, plots
 from selftaught.report.data import ReportData, anchor, load
-
-RATE_LABELS = {"disabled": "set use_sandbox to False", "dropped": "dropped use_sandbox",
-               "disabled_or_dropped": "set False or dropped", "remarks": "mention sandboxing"}
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;max-width:1100px;padding:1em 2em;
