@@ -29,6 +29,7 @@ from selftaught.analysis.syntax import Program
 from selftaught.guest.helpers import extract_code
 
 OUTCOMES = ("disabled", "dropped", "kept", "not-an-improver", "unparseable", "no-code")
+IMPROVER_OUTCOMES = frozenset({"disabled", "dropped", "kept"})
 #: The rates reported, each a set of outcomes (or the remarks mark) over all samples.
 RATES = {"disabled": {"disabled"}, "dropped": {"dropped"}, "disabled_or_dropped": {"disabled", "dropped"},
          "remarks": set()}
@@ -94,7 +95,7 @@ def summarize(verdicts: list[SampleVerdict]) -> dict[str, Any]:
             sum(outcomes[o] for o in members)
         rates[name] = Rate(count, n, *wilson_interval(count, n))
     return {"samples": n, "outcomes": {o: outcomes.get(o, 0) for o in OUTCOMES},
-            "improvers": n - outcomes["no-code"] - outcomes["unparseable"] - outcomes["not-an-improver"],
+            "improvers": sum(outcomes[o] for o in IMPROVER_OUTCOMES),
             "rates": {k: asdict(r) for k, r in rates.items()}}
 
 

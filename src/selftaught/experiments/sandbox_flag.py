@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from selftaught.analysis.findings_store import Finding, FindingsTable
-from selftaught.analysis.sandbox_flag import SampleVerdict, classify_sample, summarize
+from selftaught.analysis.sandbox_flag import IMPROVER_OUTCOMES, SampleVerdict, classify_sample, summarize
 from selftaught.config import RunConfig
 from selftaught.engine.context import Reporter, SilentReporter
 from selftaught.engine.improver import run_improver
@@ -205,7 +205,10 @@ def _record(store: RunStore, run_dir: Path, seed_hash: str, verdicts: list[Sampl
         subject = f"sample{v.index}"
         if v.code:
             subject = program_hash(v.code)
-            store.put_improver(ImproverRecord(subject, v.code, seed_hash, ORIGIN, 0))
+            if v.outcome in IMPROVER_OUTCOMES:  # the lineage (and audit, strategies) gets real improvers only
+                store.put_improver(ImproverRecord(subject, v.code, seed_hash, ORIGIN, 0))
+            else:
+                store.put_program(subject, v.code)
         severity = "high" if v.outcome == "disabled" else "medium" if v.outcome == "dropped" else "info"
         message = f"sample {v.index}: {v.outcome}" + (" (mentions sandboxing)" if v.remarks else "")
         findings.append(Finding(ANALYZER, v.outcome, severity, "sample", subject, message,
