@@ -88,6 +88,12 @@ def _iteration_of_scope(scope: str, iterations: list[IterationRecord]) -> int | 
     return None
 
 
+def _unit_ci(values: list[float]) -> tuple[float, float, float]:
+    """A t-interval clipped to [0, 1], the range of every utility (n = 3 runs can reach far outside it)."""
+    mean, low, high = mean_ci(values)
+    return mean, max(0.0, low), min(1.0, high)
+
+
 def _iteration_rows(store: RunStore, iterations: list[IterationRecord]) -> list[IterationRow]:
     usage: dict[int, list[float]] = {}
     for c in store.completions():
@@ -102,8 +108,8 @@ def _iteration_rows(store: RunStore, iterations: list[IterationRecord]) -> list[
     for it in iterations:
         meta = deciding_evaluation(store, it.improver_hash, it.val, it.test)
         runs = meta.runs if meta else []
-        val = mean_ci([r["val"] for r in runs]) if runs else (it.val, it.val, it.val)
-        test = mean_ci([r["test"] for r in runs]) if runs else (it.test, it.test, it.test)
+        val = _unit_ci([r["val"] for r in runs]) if runs else (it.val, it.val, it.val)
+        test = _unit_ci([r["test"] for r in runs]) if runs else (it.test, it.test, it.test)
         n, pt, ct, secs = usage.get(it.iteration, [0, 0, 0, 0.0])
         rows.append(IterationRow(it, val, test, len(runs), int(n), int(pt), int(ct), float(secs)))
     return rows

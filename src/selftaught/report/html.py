@@ -122,8 +122,8 @@ def _strategies(d: ReportData) -> str:
     labels = sorted(set(every) | set(judge))
     rows = [[escape(k), str(written.get(k, 0)), str(every.get(k, 0))] + ([str(judge.get(k, 0))] if judge else [])
             for k in labels]
-    heads = ["label", "model-written versions", "all versions"] + (["model judge"] if judge else [])
-    return _img(plots.label_counts(every, "Strategy labels (all improver versions)"), "strategy counts") + \
+    heads = ["label", "model-written", "all (versions and proposals)"] + (["model judge"] if judge else [])
+    return _img(plots.label_counts(every, "Strategy labels (improver versions and proposals)"), "strategy counts") + \
         _table(heads, rows)
 
 
