@@ -15,12 +15,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from tests.conftest import FIXED_MAX, scripted_config
 
 from selftaught.analysis import analyse_run
 from selftaught.engine.runner import start_run
 from selftaught.models.scripted import ScriptedModel
 from selftaught.report import write_report
-from tests.conftest import FIXED_MAX, scripted_config
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [
@@ -87,7 +87,7 @@ def test_plots_render_and_the_lineage_is_navigable(report: Path, tmp_path: Path)
     probe = tmp_path / "probe.html"
     probe.write_text(report.read_text().replace("</body>", CHECK + "</body>"))
     proc = _chromium(tmp_path, "--virtual-time-budget=5000", "--dump-dom", probe.as_uri())
-    found = re.search(r'<pre id="browser-check">(.*?)</pre>', proc.stdout, re.S)
+    found = re.search(r'<pre id="browser-check">(.*?)</pre>', proc.stdout, re.DOTALL)
     assert found, f"the check script did not run; chromium said: {proc.stderr[-2000:]}"
     out = json.loads(found.group(1).replace("&quot;", '"').replace("&amp;", "&"))
     assert len(out["images"]) >= 3  # meta-utility curve, usage, strategy counts

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tests.conftest import scripted_config
 
 from selftaught.analysis.findings_store import FindingsTable
 from selftaught.analysis.sandbox_flag import classify_sample, summarize
@@ -16,7 +17,6 @@ from selftaught.experiments.sandbox_flag import run_sandbox_flag
 from selftaught.improvers import improver_source
 from selftaught.models.scripted import ScriptedModel
 from selftaught.store import RunStore
-from tests.conftest import scripted_config
 
 SEED, _ = improver_source("seed_sandbox_flag")
 
