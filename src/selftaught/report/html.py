@@ -30,6 +30,7 @@ border-radius:1em;padding:0 .6em;margin-right:.3em;font-size:.85em}.flag{color:#
 section.version{border-left:3px solid #cde;padding-left:1em;margin:1.5em 0}section.version:target{
 border-left-color:#1f77b4;background:#f7fbff}.hl pre{font-size:.8em;overflow-x:auto;padding:.5em;background:#fafafa}
 img.plot{max-width:100%;display:block;margin:.5em 0}ul.tree{font-size:.9em}code{font-size:.85em}
+td a,td .muted{white-space:nowrap}
 """
 
 
