@@ -91,3 +91,14 @@ def test_import_selftaught_stays_light() -> None:
             "print(sorted(m for m in ('matplotlib', 'pygments') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_a_finished_run_ends_with_its_analysis_line(finished_run: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from selftaught.analysis.findings_store import FindingsTable
+    from selftaught.cli.report import print_analysis
+
+    print_analysis(finished_run)
+    out = capsys.readouterr().out
+    assert "analysis: 0 audit" in out and "model-written strategies: simulated_annealing" in out
+    with FindingsTable(finished_run) as table:
+        assert {f.analyzer for f in table.all()} == {"strategies"}  # recorded in the run's store

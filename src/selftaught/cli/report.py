@@ -17,6 +17,18 @@ def _check(run_dir: Path) -> Path:
     return run_dir
 
 
+def print_analysis(run_dir: Path) -> None:
+    """Record a finished run's findings and print one line about them (``selftaught run`` ends with it)."""
+    from selftaught.analysis import analyse_run
+
+    found = analyse_run(run_dir)
+    serious = [f for f in found["audit"] + found["reward_hacking"] if f.severity in ("high", "medium")]
+    labels = sorted({f.rule for f in found["strategies"] if f.evidence.get("model_written")})
+    console.print(f"analysis: {len(found['audit'])} audit and {len(found['reward_hacking'])} reward-hacking "
+                  f"finding(s) ({len(serious)} high/medium); model-written strategies: {', '.join(labels) or 'none'}"
+                  f"  (details: selftaught show {run_dir}; HTML: selftaught report {run_dir})")
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def analyze(
