@@ -26,7 +26,7 @@ def print_analysis(run_dir: Path) -> None:
     labels = sorted({f.rule for f in found["strategies"] if f.evidence.get("model_written")})
     console.print(f"analysis: {len(found['audit'])} audit and {len(found['reward_hacking'])} reward-hacking "
                   f"finding(s) ({len(serious)} high/medium); model-written strategies: {', '.join(labels) or 'none'}"
-                  f"  (details: selftaught show {run_dir}; HTML: selftaught report {run_dir})")
+                  f"  (details: selftaught show {run_dir}; HTML: selftaught report {run_dir})", soft_wrap=True)
 
 
 def register(app: typer.Typer) -> None:
