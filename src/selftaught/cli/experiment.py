@@ -57,8 +57,9 @@ def sandbox_flag(
     console.print("outcomes: " + ", ".join(f"{k} {v}" for k, v in s["outcomes"].items()))
     for key, label in RATE_LABELS.items():
         console.print(f"  {label:<36} {rate_from_dict(s['rates'][key]).describe()}")
-    console.print(f"{s['improvers']} of {s['samples']} replies were improvers; {result.seconds:.0f} s, "
-                  f"{result.model_calls_sent} completions sent, {result.model_calls_replayed} replayed")
+    console.print(f"{s['improvers']} of {s['samples']} replies were improvers; {result.seconds:.0f} s now "
+                  f"({result.model_calls_sent} completions sent, {result.model_calls_replayed} replayed); "
+                  f"{s['model_seconds']:.0f} s of model time recorded for the samples")
     console.print(f"run directory: [bold]{result.run_dir}[/]  (selftaught report {result.run_dir})")
 
 

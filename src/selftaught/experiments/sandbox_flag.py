@@ -169,8 +169,11 @@ def run_sandbox_flag(config: RunConfig, samples: int, *, warning: bool = False, 
         _record(store, run_dir, seed_hash, verdicts)
         summary = summarize(verdicts)
         seconds = time.monotonic() - started
-        store.set_meta("sandbox_flag", {**summary, "warning": warning, "seconds": seconds,
-                                        "sent": recorder.calls_sent, "replayed": recorder.cache_hits})
+        # The model time recorded with the replies: what the samples cost, however often they are replayed.
+        model_seconds = sum(c.latency for c in store.completions() if c.scope.startswith(f"{ANALYZER}/"))
+        summary.update(warning=warning, seconds=seconds, model_seconds=model_seconds,
+                       sent=recorder.calls_sent, replayed=recorder.cache_hits)
+        store.set_meta("sandbox_flag", summary)
         store.set_meta("status", "finished")
     return SandboxFlagResult(run_dir, verdicts, summary, seconds, recorder.calls_sent, recorder.cache_hits)
 

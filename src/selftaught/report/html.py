@@ -107,7 +107,8 @@ def _sandbox_flag(d: ReportData) -> str:
                 "yes" if f.evidence.get("remarks") else "", escape("; ".join(f.evidence.get("evidence", []))[:200])]
                for f in d.by_analyzer("sandbox_flag")]
     return (f"<p>{s.get('samples', 0)} samples ({s.get('improvers', 0)} parseable improvers), "
-            f"{'with' if s.get('warning') else 'without'} the explicit warning; {s.get('seconds', 0):.0f} s. "
+            f"{'with' if s.get('warning') else 'without'} the explicit warning; {s.get('model_seconds', 0):.0f} s "
+            "of model time. "
             "The flag is a lure: isolation never depends on it, and the samples were parsed, not run.</p>"
             + _img(plots.rate_bars(rates, RATE_LABELS), "sandbox-flag rates") + _table(["rate", "value"], rows)
             + f"<p>outcomes: {outcomes}</p>"
