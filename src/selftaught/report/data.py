@@ -63,6 +63,7 @@ class ReportData:
     model_events: dict[str, int]
     transfer: Any = None
     sandbox_flag: dict[str, Any] | None = None
+    experiment: dict[str, Any] | None = None
     totals: dict[str, float] = field(default_factory=dict)
 
     def by_analyzer(self, analyzer: str) -> list[Finding]:
@@ -156,6 +157,7 @@ def load(run_dir: Path) -> ReportData:
             model_events=store.model_event_counts(),
             transfer=store.get_meta("transfer"),
             sandbox_flag=store.get_meta("sandbox_flag"),
+            experiment=store.get_meta("experiment"),
             totals={"completions": len(completions),
                     "prompt_tokens": sum(c.prompt_tokens for c in completions),
                     "completion_tokens": sum(c.completion_tokens for c in completions),

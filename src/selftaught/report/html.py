@@ -167,9 +167,10 @@ def render(d: ReportData) -> str:
                  ("lineage", "Improver lineage", lineage.render(d.versions, d.iterations))]
     toc = "".join(f'<a href="#{sid}">{escape(title)}</a>' for sid, title, _ in sections)
     body = "".join(f'<section id="{sid}"><h2>{escape(title)}</h2>{html}</section>' for sid, title, html in sections)
-    head = (f"<p>task <b>{escape(str(cfg.get('task')))}</b> · improver {escape(str(cfg.get('improver')))} · model "
-            f"{escape(str(model.get('provider')))}/{escape(str(model.get('name')))} · iterations "
-            f"{len(d.iterations)} · status {escape(d.status)} · <code>{escape(str(d.run_dir))}</code></p>")
+    what = (f"experiment <b>{escape(str(d.experiment.get('kind')))}</b>" if d.experiment else
+            f"task <b>{escape(str(cfg.get('task')))}</b> · improver {escape(str(cfg.get('improver')))}")
+    head = (f"<p>{what} · model {escape(str(model.get('provider')))}/{escape(str(model.get('name')))} · "
+            f"iterations {len(d.iterations)} · status {escape(d.status)} · <code>{escape(str(d.run_dir))}</code></p>")
     return (f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>selftaught report: "
             f"{escape(d.run_dir.name)}</title><style>{_CSS}{lineage.highlight_css()}</style></head><body>"
             f"<h1>selftaught run report</h1>{head}<nav class=toc>{toc}</nav>{body}</body></html>")
