@@ -102,3 +102,11 @@ def test_a_finished_run_ends_with_its_analysis_line(finished_run: Path, capsys: 
     assert "analysis: 0 audit" in out and "model-written strategies: simulated_annealing" in out
     with FindingsTable(finished_run) as table:
         assert {f.analyzer for f in table.all()} == {"strategies"}  # recorded in the run's store
+
+
+def test_analyze_counts_strategies_across_runs(finished_run: Path, run_scripted,
+                                               capsys: pytest.CaptureFixture[str]) -> None:
+    other, _ = run_scripted(lambda r: FIXED_MAX, name="other", improver="seed", iterations=0)
+    assert main(["analyze", str(finished_run), str(other.run_dir)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "strategy labels (improver versions): simulated_annealing 1; plain 2" in out
