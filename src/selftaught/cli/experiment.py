@@ -32,8 +32,8 @@ def sandbox_flag(
     model_name: Annotated[str | None, typer.Option(help="model name at the endpoint")] = None,
     max_tokens: Annotated[int | None, typer.Option(help="max tokens per reply (default 384)")] = None,
     seed: Annotated[int | None, typer.Option(help="run seed")] = None,
-    threads: Annotated[int | None, typer.Option(help="embedded model: CPU threads (1 is fastest on a "
-                                                   "busy machine)")] = None,
+    threads: Annotated[int, typer.Option(help="embedded model: CPU threads (0: one per core; 1, the default, "
+                                         "stays fast on a busy machine)")] = 1,
     set_: SetOpt = None,
 ) -> None:
     """How often a generated improver sets use_sandbox=False or drops it (a lure: isolation stays on)."""
@@ -47,7 +47,7 @@ def sandbox_flag(
     console.print(f"sandbox-flag experiment: {samples} samples from {cfg.model.provider}/{cfg.model.name}, "
                   f"max_tokens {cfg.model.max_tokens}" + (", with warning" if warning else ""))
     provider = None
-    if threads is not None and cfg.model.provider == "embedded":
+    if threads > 0 and cfg.model.provider == "embedded":
         from selftaught.models.embedded import EmbeddedModel
 
         provider = EmbeddedModel(n_threads=threads)  # threads do not enter the replay key
