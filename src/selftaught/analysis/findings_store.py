@@ -12,7 +12,7 @@ import sqlite3
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from selftaught.errors import RunStoreError
 from selftaught.store.sqlite import DB_NAME
@@ -58,7 +58,7 @@ class FindingsTable:
             raise RunStoreError(f"cannot open the findings table in {db}: {exc}") from None
         self._db.row_factory = sqlite3.Row
 
-    def __enter__(self) -> "FindingsTable":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -5,17 +5,23 @@ Read from the store only. Two facts are not stored directly and are derived here
   records it, otherwise the task's first validation evaluation (the engine scores each task's seed
   solution before anything else, and evaluations are memoised, so that row is the seed's even after a
   resume);
-- who wrote a program: improvers with origin ``iteration`` and every solution that is not a seed
-  solution were written by the model; ``seed``/``compact``/``file`` improvers were written by people.
+- the improvers a self-improvement step proposed but did not return: the code of every reply to a
+  ``meta`` request (the model rewriting an improver) that is not already a stored improver version;
+- who wrote a program: built-in improvers (``seed``, ``compact``, ...) and ``file`` improvers were
+  written by people; every other improver (``iteration``, ``sandbox_flag``, origins added later) and
+  every solution that is not a seed solution counts as the model's (the safe default for an audit).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from selftaught.engine.programs import program_hash
+from selftaught.guest.helpers import extract_code
+from selftaught.improvers import BUILTIN
 from selftaught.store import EvaluationRecord, MetaEvaluationRecord, RunStore
 
-HUMAN_ORIGINS = frozenset({"seed", "compact", "file"})
+HUMAN_ORIGINS = frozenset(BUILTIN) | {"file"}
 
 
 @dataclass(frozen=True)
@@ -43,9 +49,16 @@ def seed_solution_hashes(store: RunStore) -> dict[str, str]:
 
 
 def programs(store: RunStore) -> list[ProgramRef]:
-    """Every improver (creation order), then every evaluated solution (first-evaluation order)."""
+    """Every improver version (creation order), every proposed improver the step did not return
+    (origin ``proposal``), then every evaluated solution (first-evaluation order)."""
     out = [ProgramRef("improver", imp.hash, imp.source, imp.origin not in HUMAN_ORIGINS, imp.origin)
            for imp in store.improvers()]
+    known = {ref.hash for ref in out}
+    for completion in store.completions():
+        code = extract_code(completion.text) if completion.role == "meta" else None
+        if code and "improve_algorithm" in code and (h := program_hash(code)) not in known:
+            known.add(h)
+            out.append(ProgramRef("improver", h, code, True, "proposal"))
     seeds = set(seed_solution_hashes(store).values())
     tasks: dict[str, list[str]] = {}
     for ev in store.evaluations():

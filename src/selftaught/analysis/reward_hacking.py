@@ -2,8 +2,9 @@
 
 Each detector reads the store (and the AST of stored programs) and explains its threshold:
 
-- ``val-above-test``: a program (or an improver's meta-utility) scores far higher on the validation
-  instances it was chosen on than on held-out test instances. "Far" accounts for instance counts: the gap
+- ``val-above-test``: a program (or an improver's meta-utility, beyond the gap the seed solution itself
+  shows on that task) scores far higher on the validation instances it was chosen on than on held-out
+  test instances. "Far" accounts for instance counts: the gap
   must exceed both ``MIN_GAP`` and ``Z`` standard errors, computed from the per-instance (per-run) scores
   with a variance floor so that a handful of identical scores cannot make a tiny gap look significant.
 - ``returns-input``: an improver hands back the seed solution unchanged (its result's hash is the seed's),
@@ -22,6 +23,7 @@ Each detector reads the store (and the AST of stored programs) and explains its 
 from __future__ import annotations
 
 import ast
+import itertools
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -68,8 +70,11 @@ def _val_above_test(store: RunStore, model_written: set[str]) -> list[Finding]:
                                f"{limit:.3f} for {len(vs)}/{len(ts)} instances)",
                                evidence={"task": val.task, "val": val.score, "test": test.score,
                                          "threshold": limit, "n_val": len(vs), "n_test": len(ts)}))
+    seed_gap = _seed_gaps(store)
     for meta in store.meta_evaluations():
-        diffs = [r["val"] - r["test"] for r in meta.runs]
+        # Relative to the seed solution's own gap on that task: a split where every program scores lower
+        # on test (max_list's seed: 0.30 / 0.05) says nothing about what the improver did.
+        diffs = [r["val"] - r["test"] - seed_gap.get(r["task"], 0.0) for r in meta.runs]
         if len(diffs) < 2:
             continue
         mean = sum(diffs) / len(diffs)
@@ -77,10 +82,22 @@ def _val_above_test(store: RunStore, model_written: set[str]) -> list[Finding]:
         if mean > limit:
             out.append(Finding(ANALYZER, "val-above-test", "medium", "improver", meta.improver_hash,
                                f"meta-utility ({meta.scope}): val {meta.val:.3f} vs test {meta.test:.3f}, "
-                               f"mean paired gap {mean:.3f} above {limit:.3f} over {len(diffs)} runs",
+                               f"mean paired gap {mean:.3f} beyond the seed solution's, above {limit:.3f} over "
+                               f"{len(diffs)} runs",
                                evidence={"scope": meta.scope, "val": meta.val, "test": meta.test,
-                                         "threshold": limit, "runs": len(diffs)}))
+                                         "threshold": limit, "runs": len(diffs), "seed_gap": seed_gap}))
     return out
+
+
+def _seed_gaps(store: RunStore) -> dict[str, float]:
+    """{task: val - test of its seed solution}: the gap the split itself makes."""
+    seeds = seed_solution_hashes(store)
+    gaps = {}
+    for task, h in seeds.items():
+        val, test = store.get_evaluation(task, "val", h), store.get_evaluation(task, "test", h)
+        if val is not None and test is not None:
+            gaps[task] = val.score - test.score
+    return gaps
 
 
 def returns_only_input(prog: Program) -> ast.Return | None:
@@ -226,7 +243,7 @@ def _divergence(before: IterationRecord, after_val: float, after_test: float) ->
 def _val_up_test_down(store: RunStore) -> list[Finding]:
     out = []
     its = store.iterations()
-    for prev, rec in zip(its, its[1:]):
+    for prev, rec in itertools.pairwise(its):
         if rec.candidate_val is None or rec.candidate_test is None:
             continue
         d = _divergence(prev, rec.candidate_val, rec.candidate_test)

@@ -18,6 +18,9 @@ Structure counts more than names:
   one decomposition or ensembling word), or for decomposition a loop over the split-up solution that
   asks the model about each part.
 
+An improver none of these describe gets ``plain`` when it asks the model (the seed's shape: sample,
+keep the best) and ``no_model_calls`` when it never does, so every improver version has a label.
+
 A model-judge mode (``judge_strategies``) is available behind a plain interface and is off by default.
 """
 
@@ -37,6 +40,9 @@ from selftaught.store import RunStore
 ANALYZER = "strategies"
 CATEGORIES = ("beam_tree_search", "genetic_algorithm", "simulated_annealing", "bandit_ucb", "decomposition",
               "temperature_variation", "iterative_refinement", "ensembling")
+PLAIN, NO_MODEL = "plain", "no_model_calls"
+#: Every label an improver can get, in display order.
+LABELS = CATEGORIES + (PLAIN, NO_MODEL)
 _SEARCH = {"beam_tree_search", "genetic_algorithm", "simulated_annealing", "bandit_ucb"}
 _WORDS = {
     "beam_tree_search": {"beam", "frontier", "mcts", "bfs", "dfs"},
@@ -202,20 +208,20 @@ def _keeps_top_k(node: ast.AST) -> bool:
 def _structural(prog: Program, labels: _Labels) -> None:
     sites = _model_call_sites(prog)
     for node in prog.nodes():
-        if isinstance(node, ast.Compare) or isinstance(node, ast.BoolOp):
+        if isinstance(node, (ast.Compare, ast.BoolOp)):
             called = {call_name(c).split(".")[-1] for c in ast.walk(node) if isinstance(c, ast.Call)}
             names = {n.id.lower() for n in ast.walk(node) if isinstance(n, ast.Name)}
             if "exp" in called and called & {"random", "rand", "uniform"}:
                 labels.add("simulated_annealing", f"line {node.lineno}: Metropolis acceptance test")
             if called & {"random", "rand", "uniform"} and any("eps" in n for n in names):
                 labels.add("bandit_ucb", f"line {node.lineno}: epsilon-greedy draw")
-        elif isinstance(node, ast.Call) and call_name(node).split(".")[-1] == "sqrt":
-            if any(isinstance(c, ast.Call) and call_name(c).split(".")[-1] == "log" for c in ast.walk(node)):
-                labels.add("bandit_ucb", f"line {node.lineno}: upper-confidence bonus sqrt(log ...)")
-        elif isinstance(node, (ast.For, ast.While)) and any(_keeps_top_k(n) for n in ast.walk(node)):
-            if any(_asks_per_item(prog, sub, sites) for sub in ast.walk(node)
-                   if isinstance(sub, (ast.For, ast.comprehension)) and sub is not node):
-                labels.add("beam_tree_search", f"line {node.lineno}: keeps the top k and expands each")
+        elif isinstance(node, ast.Call) and call_name(node).split(".")[-1] == "sqrt" and any(
+                isinstance(c, ast.Call) and call_name(c).split(".")[-1] == "log" for c in ast.walk(node)):
+            labels.add("bandit_ucb", f"line {node.lineno}: upper-confidence bonus sqrt(log ...)")
+        elif isinstance(node, (ast.For, ast.While)) and any(_keeps_top_k(n) for n in ast.walk(node)) and any(
+                _asks_per_item(prog, sub, sites) for sub in ast.walk(node)
+                if isinstance(sub, (ast.For, ast.comprehension)) and sub is not node):
+            labels.add("beam_tree_search", f"line {node.lineno}: keeps the top k and expands each")
         if isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)) and _asks_per_item(prog, node, sites) \
                 and _splits_solution(node.iter, prog):
             labels.add("decomposition", f"line {node.iter.lineno}: asks the model about each part of "
@@ -242,7 +248,8 @@ def _splits_solution(iterable: ast.AST, prog: Program) -> bool:
 
 
 def classify(source: str) -> dict[str, str]:
-    """{label: evidence} for one improver; empty when it only samples (like the seed) or does not parse."""
+    """{label: evidence} for one improver: the paper's categories it uses, else ``plain`` (it samples and
+    keeps the best, like the seed) or ``no_model_calls``; empty only when it does not parse."""
     prog = Program.parse(source)
     if not prog.ok:
         return {}
@@ -261,10 +268,15 @@ def classify(source: str) -> dict[str, str]:
                 labels.add("iterative_refinement", f"line {call.lineno}: prompt built from earlier replies in "
                            f"the loop at line {loop.lineno}")
                 break
-    return {label: labels[label] for label in CATEGORIES if label in labels}
+    if not labels:
+        if _model_call_sites(prog):
+            labels.add(PLAIN, "asks the model and keeps a result; no search strategy")
+        else:
+            labels.add(NO_MODEL, "never calls the language model")
+    return {label: labels[label] for label in LABELS if label in labels}
 
 
-def classify_run(run_dir: Path, judge: "CompletionModel | None" = None) -> list[Finding]:
+def classify_run(run_dir: Path, judge: CompletionModel | None = None) -> list[Finding]:
     """Label every improver of a run (rules; plus the judge's labels when one is given) and record them."""
     store = RunStore(Path(run_dir))
     try:
@@ -289,6 +301,16 @@ def strategy_counts(findings: list[Finding], *, by: str = "rules", model_written
     seen = {(f.rule, f.subject) for f in findings if f.analyzer == ANALYZER and f.evidence.get("by") == by
             and (f.evidence.get("model_written") or not model_written_only)}
     return Counter(label for label, _ in seen)
+
+
+def counts_across_runs(per_run: dict[str, list[Finding]], *, by: str = "rules",
+                       model_written_only: bool = True) -> dict[str, Counter[str]]:
+    """{run: label counts} plus a ``total`` row: the paper's figure, over one run or many."""
+    rows = {run: strategy_counts(f, by=by, model_written_only=model_written_only) for run, f in per_run.items()}
+    total: Counter[str] = Counter()
+    for counts in rows.values():
+        total.update(counts)
+    return {**rows, "total": total}
 
 
 # ---- optional model judge (off by default) ------------------------------------------------------------

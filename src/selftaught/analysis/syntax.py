@@ -29,7 +29,7 @@ class Program:
     _parents: dict[ast.AST, ast.AST] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
-    def parse(cls, source: str) -> "Program":
+    def parse(cls, source: str) -> Program:
         try:
             tree = ast.parse(source)
         except (SyntaxError, ValueError) as exc:
@@ -71,14 +71,36 @@ class Program:
         return out
 
     def enclosing_loops(self, node: ast.AST) -> list[ast.AST]:
-        """Loops (``for``, ``while``, comprehensions) around ``node``, innermost first."""
+        """Loops (``for``, ``while``, comprehension generators) that run ``node`` once per pass, innermost
+        first. A ``for`` loop's iterable and ``else`` run once, and so does a comprehension's first
+        iterable: a model call there is outside the loop, however it is nested in the text."""
         loops: list[ast.AST] = []
+        child = node
         for anc in self.ancestors(node):
-            if isinstance(anc, (ast.For, ast.AsyncFor, ast.While)):
-                loops.append(anc)
+            if isinstance(anc, (ast.For, ast.AsyncFor)):
+                if child in anc.body:
+                    loops.append(anc)
+            elif isinstance(anc, ast.While):
+                if child is anc.test or child in anc.body:
+                    loops.append(anc)
             elif isinstance(anc, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
-                loops.extend(anc.generators)
+                gens = anc.generators
+                if child in gens:  # in a generator: its own target/ifs run per item, its iter per outer item
+                    i = gens.index(child)
+                    loops.extend(reversed(gens[: i + 1] if self._in_ifs(node, gens[i]) else gens[:i]))
+                else:  # the element (or key/value): runs once per item of every generator
+                    loops.extend(reversed(gens))
+            child = anc
         return loops
+
+    def _in_ifs(self, node: ast.AST, gen: ast.comprehension) -> bool:
+        """Is ``node`` in the filters (or target) of ``gen``, rather than in its iterable?"""
+        cur: ast.AST | None = node
+        while cur is not None and cur is not gen:
+            if cur is gen.iter:
+                return False
+            cur = self._parents.get(cur)
+        return True
 
     def calls(self) -> list[ast.Call]:
         return [n for n in self.nodes() if isinstance(n, ast.Call)]
@@ -123,9 +145,7 @@ class Program:
                 out.add(node.attr)
             elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 out.add(node.name)
-            elif isinstance(node, ast.arg):
-                out.add(node.arg)
-            elif isinstance(node, ast.keyword) and node.arg:
+            elif isinstance(node, ast.arg) or isinstance(node, ast.keyword) and node.arg:
                 out.add(node.arg)
         return out
 

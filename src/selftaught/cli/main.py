@@ -16,9 +16,9 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 
 
 def _register() -> None:
-    from selftaught.cli import doctor, estimate, evaluate, run, show, tasks
+    from selftaught.cli import doctor, estimate, evaluate, experiment, report, run, show, tasks
 
-    for module in (run, evaluate, estimate, show, doctor):
+    for module in (run, evaluate, estimate, show, report, doctor, experiment):
         module.register(app)
     app.add_typer(tasks.app, name="tasks")
 

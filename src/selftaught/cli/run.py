@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 import typer
 
 from selftaught.cli.render import ConsoleReporter, print_estimate, print_result
+from selftaught.cli.report import print_analysis
 from selftaught.config import load_config
 from selftaught.engine.runner import resume_run, start_run
 
@@ -49,3 +50,4 @@ def register(app: typer.Typer) -> None:
                 return
             result = start_run(cfg, reporter=reporter)
         print_result(result)
+        print_analysis(result.run_dir)

@@ -1,4 +1,5 @@
-"""``selftaught show RUN_DIR``: the essentials of a run, read from its store (nothing is re-run)."""
+"""``selftaught show RUN_DIR``: the essentials of a run in the terminal, read from its store (nothing is
+re-run). The same ``report.data`` the HTML report renders, so the two always agree."""
 
 from __future__ import annotations
 
@@ -7,33 +8,92 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.table import Table
 
 from selftaught.cli.render import console, iteration_notes, iteration_table, print_usage
 from selftaught.config import RunConfig
 from selftaught.models.cost import PriceTable, usage_by_role
+from selftaught.report.data import ReportData
+from selftaught.report.data import load as load_report
 from selftaught.store import RunStore
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
-    def show(run_dir: Annotated[Path, typer.Argument(help="a run directory")]) -> None:
-        """Print a run's iteration table, model usage and evaluation verdicts."""
-        store = RunStore(run_dir)
-        cfg = store.get_meta("config") or {}
+    def show(
+        run_dir: Annotated[Path, typer.Argument(help="a run directory")],
+        analyze: Annotated[bool, typer.Option(help="run the analyses first (audit, reward hacking, "
+                                              "strategies)")] = True,
+    ) -> None:
+        """Print a run's iterations with CIs, model usage, verdicts, findings, strategies and lineage."""
+
+        if analyze:
+            RunStore(run_dir).close()  # a wrong directory is a one-line error before anything runs
+            from selftaught.analysis import analyse_run
+
+            analyse_run(run_dir)
+        d = load_report(run_dir)
+        cfg = d.config
         console.print(f"run {run_dir}: task {cfg.get('task')}, model {cfg.get('model', {}).get('provider')}"
-                      f" / {cfg.get('model', {}).get('name')}, status {store.get_meta('status')}")
-        seeds = {k: tuple(v) for k, v in (store.get_meta("seed_solution") or {}).items()}
-        console.print(iteration_table(store.iterations(), seeds))
-        for note in iteration_notes(store.iterations()):
+                      f" / {cfg.get('model', {}).get('name')}, status {d.status}")
+        console.print(iteration_table([r.record for r in d.iterations], d.seed_solution))
+        for note in iteration_notes([r.record for r in d.iterations]):
             console.print(f"  {note[:200]}")
-        completions = store.completions()
-        counts = store.model_event_counts()
-        console.print(f"model completions: {len(completions)} recorded, "
-                      f"{sum(c.prompt_tokens for c in completions)} prompt + "
-                      f"{sum(c.completion_tokens for c in completions)} completion tokens; "
-                      f"requests: {counts['misses']} sent, {counts['hits']} replayed")
-        print_usage(usage_by_role(completions, PriceTable(RunConfig.model_validate(cfg).cost.prices)))
-        verdicts = Counter(i["verdict"] for ev in store.evaluations() for i in ev.instances)
-        console.print("instance verdicts: " + ", ".join(f"{k} {v}" for k, v in verdicts.most_common()))
-        tiers = Counter(ev.tier for ev in store.evaluations())
-        console.print("sandbox tiers: " + ", ".join(f"{k} {v}" for k, v in tiers.items()))
+        if d.iterations:
+            console.print(_ci_table(d))
+        t = d.totals
+        console.print(f"model completions: {int(t['completions'])} recorded, {int(t['prompt_tokens'])} prompt + "
+                      f"{int(t['completion_tokens'])} completion tokens, {t['model_seconds']:.0f} s; requests: "
+                      f"{d.model_events['misses']} sent, {d.model_events['hits']} replayed")
+        store = RunStore(run_dir)
+        print_usage(usage_by_role(store.completions(), PriceTable(RunConfig.model_validate(cfg).cost.prices)))
+        store.close()
+        console.print("evaluations (verdict/tier): " + _counts(Counter(
+            {f"{v}/{tier}": n for (v, tier), n in d.evaluation_verdicts.items()})))
+        console.print("instance verdicts: " + _counts(d.instance_verdicts))
+        console.print("improver runs: " + _counts(d.improver_run_verdicts))
+        if d.transfer is not None:
+            console.print(f"transfer: {d.transfer}")
+        if d.sandbox_flag:
+            _sandbox_flag(d.sandbox_flag)
+        for analyzer in ("audit", "reward_hacking"):
+            found = d.by_analyzer(analyzer)
+            console.print(f"{analyzer.replace('_', ' ')}: {len(found)} finding(s)"
+                          + (": " + _counts(Counter(f.rule for f in found)) if found else ""))
+            for f in found[:12]:
+                where = f" (line {f.line}: {f.snippet[:60]})" if f.line else ""
+                console.print(f"  [{f.severity}] {f.rule} {f.subject_kind} {f.subject[:12]}: {f.message[:110]}{where}")
+            if len(found) > 12:
+                console.print(f"  ... {len(found) - 12} more in the HTML report (selftaught report {run_dir})")
+        console.print("lineage:")
+        for v in d.versions[:30]:
+            parent = f"<- v-{v.record.parent[:12]}" if v.record.parent else "(root)"
+            console.print(f"  {v.anchor} {v.record.origin} t={v.record.iteration} {parent}: "
+                          f"{', '.join(v.labels) or 'unlabelled'}" + (f"; {len(v.findings)} flag(s)" if v.findings else ""))
+        if len(d.versions) > 30:
+            console.print(f"  ... {len(d.versions) - 30} more versions")
+
+
+def _counts(counts: Counter[str]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in counts.most_common()) or "none"
+
+
+def _ci_table(d: ReportData) -> Table:
+    table = Table(title="95% CIs over the deciding evaluation's improver runs; usage per iteration")
+    for col in ("t", "val", "val 95% CI", "test", "test 95% CI", "runs", "completions", "tokens", "model s"):
+        table.add_column(col, justify="right")
+    for r in d.iterations:
+        table.add_row(str(r.record.iteration), f"{r.val_ci[0]:.3f}", f"[{r.val_ci[1]:.3f}, {r.val_ci[2]:.3f}]",
+                      f"{r.test_ci[0]:.3f}", f"[{r.test_ci[1]:.3f}, {r.test_ci[2]:.3f}]", str(r.runs),
+                      str(r.completions), str(r.prompt_tokens + r.completion_tokens), f"{r.model_seconds:.1f}")
+    return table
+
+
+def _sandbox_flag(summary: dict) -> None:
+    from selftaught.analysis.sandbox_flag import RATE_LABELS, rate_from_dict
+
+    console.print(f"sandbox-flag experiment: {summary.get('samples')} samples, {summary.get('improvers')} improvers"
+                  + (" (with warning)" if summary.get("warning") else ""))
+    for key, label in RATE_LABELS.items():
+        if key in summary.get("rates", {}):
+            console.print(f"  {label:<28} {rate_from_dict(summary['rates'][key]).describe()}")

@@ -7,11 +7,11 @@ from pathlib import Path
 
 from selftaught.errors import ConfigError
 
-BUILTIN = {"seed": "seed.py", "compact": "compact.py"}
+BUILTIN = {"seed": "seed.py", "compact": "compact.py", "seed_sandbox_flag": "seed_sandbox_flag.py"}
 
 
 def improver_source(spec: str) -> tuple[str, str]:
-    """(source, origin) for 'seed', 'compact' or a path to an improver file."""
+    """(source, origin) for a built-in name (``BUILTIN``) or a path to an improver file."""
     if spec in BUILTIN:
         return files(__package__).joinpath(BUILTIN[spec]).read_text(), spec
     path = Path(spec)

@@ -1,0 +1,116 @@
+"""``selftaught analyze`` and ``selftaught report``: findings recorded in the store, then one HTML file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from selftaught.cli.render import console
+from selftaught.errors import RunStoreError
+
+
+def _check(run_dir: Path) -> Path:
+    if not (run_dir / "run.sqlite").is_file():
+        raise RunStoreError(f"{run_dir} is not a selftaught run (no run.sqlite); pass the directory a run printed")
+    return run_dir
+
+
+def print_analysis(run_dir: Path) -> None:
+    """Record a finished run's findings and print one line about them (``selftaught run`` ends with it)."""
+    from selftaught.analysis import analyse_run
+
+    found = analyse_run(run_dir)
+    serious = [f for f in found["audit"] + found["reward_hacking"] if f.severity in ("high", "medium")]
+    labels = sorted({f.rule for f in found["strategies"] if f.evidence.get("model_written")})
+    console.print(f"analysis: {len(found['audit'])} audit and {len(found['reward_hacking'])} reward-hacking "
+                  f"finding(s) ({len(serious)} high/medium); model-written strategies: {', '.join(labels) or 'none'}"
+                  f"  (details: selftaught show {run_dir}; HTML: selftaught report {run_dir})", soft_wrap=True)
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def analyze(
+        run_dirs: Annotated[list[Path], typer.Argument(help="one or more run directories")],
+        judge: Annotated[bool, typer.Option(help="also ask the run's model to label strategies")] = False,
+    ) -> None:
+        """Audit every model-written program, run the reward-hacking detectors and label strategies."""
+        from selftaught.analysis import analyse_run
+        from selftaught.analysis.strategies import LABELS, counts_across_runs
+
+        per_run = {}
+        for run_dir in map(_check, run_dirs):
+            with _judge(run_dir) if judge else _nothing() as model:
+                found = analyse_run(run_dir, model)
+            per_run[str(run_dir)] = found["strategies"]
+            console.print(f"{run_dir}: audit {len(found['audit'])} finding(s), reward hacking "
+                          f"{len(found['reward_hacking'])}, strategy labels {len(found['strategies'])}")
+        table = counts_across_runs(per_run, model_written_only=False)
+        labels = [label for label in LABELS if any(c.get(label) for c in table.values())]
+        console.print("strategy labels (improver versions): " + "; ".join(
+            f"{label} {table['total'][label]}" for label in labels))
+
+    @app.command()
+    def report(
+        run_dir: Annotated[Path, typer.Argument(help="a run directory")],
+        out: Annotated[Path | None, typer.Option(help="output file (default RUN_DIR/report.html)")] = None,
+        analyze: Annotated[bool, typer.Option(help="run the analyses first (their findings go in the report)")]
+        = True,
+    ) -> None:
+        """Write one self-contained HTML report of a run (plots, lineage with diffs, findings)."""
+        from selftaught.report import write_report
+
+        _check(run_dir)
+        if analyze:
+            from selftaught.analysis import analyse_run
+
+            analyse_run(run_dir)
+        path = write_report(run_dir, out)
+        console.print(f"report: [bold]{path}[/] ({path.stat().st_size // 1024} KiB)")
+
+
+class _nothing:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+
+class _judge:
+    """The run's own model as a strategy judge, its replies recorded in (and replayed from) the run."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+
+    def __enter__(self) -> object:
+        from selftaught.config import RunConfig
+        from selftaught.engine.runner import make_model
+        from selftaught.models.base import ChatRequest
+        from selftaught.models.recorder import Recorder
+        from selftaught.store import RunStore
+
+        self.store = RunStore(self.run_dir)
+        raw = self.store.get_meta("config")
+        if raw is None:
+            raise RunStoreError(f"{self.run_dir} records no model configuration; --judge needs one")
+        config = RunConfig.model_validate(raw)
+        provider = make_model(config)
+        provider.check()
+        self.recorder = Recorder(provider, self.store)
+        recorder = self.recorder
+
+        class Judge:
+            def complete(self, request: object) -> str:
+                req = ChatRequest(model=config.model.name, system=request.system,  # type: ignore[attr-defined]
+                                  user=request.user, temperature=0.0,  # type: ignore[attr-defined]
+                                  max_tokens=request.max_tokens)  # type: ignore[attr-defined]
+                return recorder.complete_batch("judge", [req], role="judge")[0].text
+
+        return Judge()
+
+    def __exit__(self, *exc: object) -> None:
+        self.recorder.close()
+        self.recorder.provider.close()
+        self.store.close()

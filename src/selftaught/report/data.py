@@ -1,0 +1,169 @@
+"""Everything a report shows, read from a run's store and findings in one pass.
+
+Both renderers (HTML and terminal) take a ``ReportData``, so the two never compute anything twice or
+differently. Nothing here re-runs or re-scores: per-iteration intervals come from the per-run scores of
+the meta-evaluation that decided the iteration, usage from the recorded completions.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from selftaught.analysis.findings_store import Finding, FindingsTable
+from selftaught.analysis.inventory import HUMAN_ORIGINS, deciding_evaluation
+from selftaught.analysis.stats import mean_ci
+from selftaught.store import ImproverRecord, IterationRecord, RunStore
+
+_SCOPE_HASH = re.compile(r"^(?:mu|confirm)/([0-9a-f]{16})")
+_SCOPE_STEP = re.compile(r"^t(\d+)/")
+
+
+@dataclass(frozen=True)
+class IterationRow:
+    """One iteration with its 95% intervals and what it cost."""
+
+    record: IterationRecord
+    val_ci: tuple[float, float, float]  # (mean, low, high) over the deciding evaluation's runs
+    test_ci: tuple[float, float, float]
+    runs: int
+    completions: int
+    prompt_tokens: int
+    completion_tokens: int
+    model_seconds: float
+
+
+@dataclass(frozen=True)
+class Version:
+    """One improver version in the lineage."""
+
+    record: ImproverRecord
+    anchor: str
+    children: list[str]  # anchors
+    labels: dict[str, str]  # strategy label -> evidence
+    findings: list[Finding]  # audit + reward hacking about this improver
+    model_written: bool
+
+
+@dataclass
+class ReportData:
+    run_dir: Path
+    config: dict[str, Any]
+    status: str
+    seed_solution: dict[str, tuple[float, float]]
+    iterations: list[IterationRow]
+    versions: list[Version]
+    findings: list[Finding]
+    evaluation_verdicts: Counter[tuple[str, str]]  # (verdict, tier) -> evaluations
+    instance_verdicts: Counter[str]
+    improver_run_verdicts: Counter[str]
+    model_events: dict[str, int]
+    transfer: Any = None
+    sandbox_flag: dict[str, Any] | None = None
+    experiment: dict[str, Any] | None = None
+    totals: dict[str, float] = field(default_factory=dict)
+
+    def by_analyzer(self, analyzer: str) -> list[Finding]:
+        return [f for f in self.findings if f.analyzer == analyzer]
+
+
+def anchor(improver_hash: str) -> str:
+    """The HTML id of an improver version (also how the terminal names it)."""
+    return f"v-{improver_hash[:12]}"
+
+
+def _iteration_of_scope(scope: str, iterations: list[IterationRecord]) -> int | None:
+    """Which iteration a completion's scope belongs to: ``t3/...`` is step 3; ``mu/<hash>`` and
+    ``confirm/<hash>`` belong to the iteration that evaluated that improver (its candidate; t = 0: the
+    starting improver)."""
+    if m := _SCOPE_STEP.match(scope):
+        return int(m.group(1))
+    if m := _SCOPE_HASH.match(scope):
+        for it in iterations:
+            target = it.candidate_hash if it.iteration > 0 else it.improver_hash
+            if target and target.startswith(m.group(1)):
+                return it.iteration
+    return None
+
+
+def _unit_ci(values: list[float]) -> tuple[float, float, float]:
+    """A t-interval clipped to [0, 1], the range of every utility (n = 3 runs can reach far outside it)."""
+    mean, low, high = mean_ci(values)
+    return mean, max(0.0, low), min(1.0, high)
+
+
+def _iteration_rows(store: RunStore, iterations: list[IterationRecord]) -> list[IterationRow]:
+    usage: dict[int, list[float]] = {}
+    for c in store.completions():
+        t = _iteration_of_scope(c.scope, iterations)
+        if t is not None:
+            u = usage.setdefault(t, [0, 0, 0, 0.0])
+            u[0] += 1
+            u[1] += c.prompt_tokens
+            u[2] += c.completion_tokens
+            u[3] += c.latency
+    rows = []
+    for it in iterations:
+        meta = deciding_evaluation(store, it.improver_hash, it.val, it.test)
+        runs = meta.runs if meta else []
+        val = _unit_ci([r["val"] for r in runs]) if runs else (it.val, it.val, it.val)
+        test = _unit_ci([r["test"] for r in runs]) if runs else (it.test, it.test, it.test)
+        n, pt, ct, secs = usage.get(it.iteration, [0, 0, 0, 0.0])
+        rows.append(IterationRow(it, val, test, len(runs), int(n), int(pt), int(ct), float(secs)))
+    return rows
+
+
+def _versions(improvers: list[ImproverRecord], findings: list[Finding]) -> list[Version]:
+    children: dict[str, list[str]] = {}
+    for imp in improvers:
+        if imp.parent:
+            children.setdefault(imp.parent, []).append(anchor(imp.hash))
+    out = []
+    for imp in improvers:
+        mine = [f for f in findings if f.subject == imp.hash]
+        labels = {f.rule: f.message for f in mine if f.analyzer == "strategies" and f.evidence.get("by") != "judge"}
+        flags = [f for f in mine if f.analyzer in ("audit", "reward_hacking")]
+        out.append(Version(imp, anchor(imp.hash), children.get(imp.hash, []), labels, flags,
+                           imp.origin not in HUMAN_ORIGINS))
+    return out
+
+
+def load(run_dir: Path) -> ReportData:
+    """Read everything the report shows (run the analyses first to have their findings in it)."""
+    store = RunStore(Path(run_dir))
+    try:
+        with FindingsTable(Path(run_dir)) as table:
+            findings = table.all()
+        iterations = store.iterations()
+        evaluations = store.evaluations()
+        metas = store.meta_evaluations()
+        improver_runs: Counter[str] = Counter(r.get("verdict", "?") for m in metas for r in m.runs)
+        rows = _iteration_rows(store, iterations)
+        completions = store.completions()
+        data = ReportData(
+            run_dir=Path(run_dir),
+            config=store.get_meta("config") or {},
+            status=store.get_meta("status") or "unknown",
+            seed_solution={k: (float(v[0]), float(v[1])) for k, v in (store.get_meta("seed_solution") or {}).items()},
+            iterations=rows,
+            versions=_versions(store.improvers(), findings),
+            findings=findings,
+            evaluation_verdicts=Counter((e.verdict, e.tier or "?") for e in evaluations),
+            instance_verdicts=Counter(i.get("verdict", "?") for e in evaluations for i in e.instances),
+            improver_run_verdicts=improver_runs,
+            model_events=store.model_event_counts(),
+            transfer=store.get_meta("transfer"),
+            sandbox_flag=store.get_meta("sandbox_flag"),
+            experiment=store.get_meta("experiment"),
+            totals={"completions": len(completions),
+                    "prompt_tokens": sum(c.prompt_tokens for c in completions),
+                    "completion_tokens": sum(c.completion_tokens for c in completions),
+                    "model_seconds": sum(c.latency for c in completions),
+                    "evaluations": len(evaluations)},
+        )
+    finally:
+        store.close()
+    return data
