@@ -130,3 +130,26 @@ def test_cgroup_kills_what_rlimits_miss(executor, tier) -> None:
     finally:
         zygote.destroy()
     assert res.verdict is Verdict.OOM, f"{res.verdict}: {res.error}"
+
+
+def test_program_cannot_write_into_the_zygote_log(executor, tier) -> None:
+    """The zygote's stderr is a host file (a bounded log); its program reaches it only through
+    ``/proc/<zygote>/fd/2``, which must be refused where the sandbox isolates (A/B)."""
+    _skip_unless("AB", tier)
+    program = ("import os\n"
+               "def attack():\n"
+               "    got = {}\n"
+               "    for pid in {1, os.getppid()}:\n"
+               "        try:\n"
+               "            fd = os.open(f'/proc/{pid}/fd/2', os.O_WRONLY | os.O_APPEND)\n"
+               "            got[pid] = os.write(fd, b'PWNED-LOG\\n')\n"
+               "        except OSError as e:\n"
+               "            got[pid] = type(e).__name__\n"
+               "    return got\n")
+    with executor.spawn(Limits(wall_seconds=10)) as worker:
+        assert worker.load(program).ok
+        res = worker.call("attack", [])
+        said = worker.zygote.said()
+    assert "PWNED-LOG" not in said
+    assert res.verdict is not Verdict.OK or all(isinstance(v, str) for v in res.value.values()), res.value
+    _pool_still_works(executor)

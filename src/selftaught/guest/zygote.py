@@ -22,6 +22,7 @@ import signal
 import socket
 import sys
 import time
+import traceback
 from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -170,19 +171,44 @@ class Zygote:
         if self.child is not None:
             self._reap(kill=True)
         ready, self.spare = self.spare, None
-        if ready is not None and os.waitpid(ready[0], os.WNOHANG)[0] != 0:
-            for fd in ready[1:]:
-                os.close(fd)
+        params = json.dumps(msg.get("rlimits") or {}).encode()
+        if ready is not None and not self._start(ready, params):
             ready = None
-        pid, to_w, from_r, par_w = ready or self._fork_child()
-        try:
-            os.write(par_w, json.dumps(msg.get("rlimits") or {}).encode())
-        finally:
-            os.close(par_w)
+        if ready is None:
+            ready = self._fork_child()
+            if not self._start(ready, params):
+                raise OSError("the freshly forked child died before it got its limits")
+        pid, to_w, from_r, _ = ready
         self.child = pid
         self.send({"op": "spawned", "pid": pid}, [to_w, from_r])
         os.close(to_w)
         os.close(from_r)
+
+    @staticmethod
+    def _start(child: tuple[int, int, int, int], params: bytes) -> bool:
+        """Hand a waiting child its rlimits; False (its fds closed, it reaped) if it is already gone."""
+        pid, to_w, from_r, par_w = child
+        try:
+            reaped = os.waitpid(pid, os.WNOHANG)[0] != 0
+        except ChildProcessError:  # killed and reaped already (e.g. by a reap's sweep)
+            reaped = True
+        gone = reaped
+        if not gone:
+            try:
+                os.write(par_w, params)
+            except OSError:
+                gone = True
+        os.close(par_w)
+        if gone:
+            os.close(to_w)
+            os.close(from_r)
+        if gone and not reaped:  # still our unreaped child: its pid cannot have been reused
+            try:
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+            except (ProcessLookupError, ChildProcessError):
+                pass
+        return not gone
 
     def _kill_all(self) -> None:
         """Kill the child and anything it started: from pid 1 of the sandbox that is everything else."""
@@ -268,8 +294,15 @@ class Zygote:
                 if self.child is not None:
                     self._kill_all()
                 return
-            msg = json.loads(data)
-            getattr(self, f"op_{msg.get('op')}", self.op_ping)(msg)
+            try:
+                msg = json.loads(data)
+                getattr(self, f"op_{msg.get('op')}", self.op_ping)(msg)
+            except Exception as exc:  # noqa: BLE001 - answer (the host then drops this zygote), never die mid-run
+                traceback.print_exc()
+                try:
+                    self.send({"op": "error", "error": f"{type(exc).__name__}: {exc}"})
+                except OSError:
+                    return
 
 
 if __name__ == "__main__":

@@ -28,10 +28,13 @@ class LocalExecutor(Executor):
             self.choice.zygote = None
 
     def spawn(self, limits: Limits) -> Worker:
+        """A worker in a child of an idle zygote; if that zygote fails to fork it (not the program's
+        doing: nothing has run yet), once more on a freshly started one. The worker's ``load`` likewise
+        retries once on a fresh zygote if the sandbox itself is lost meanwhile (see ``WarmWorker``)."""
         for attempt in range(2):
-            zygote = self.pool.take()
+            zygote = self.pool.take() if attempt == 0 else self.pool.fresh()
             try:
-                return WarmWorker(zygote, limits, self.pool.give_back)
+                return WarmWorker(zygote, limits, self.pool.give_back, fresh=self.pool.fresh)
             except ZygoteError:
                 zygote.destroy()
                 if attempt:

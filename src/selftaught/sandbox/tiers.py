@@ -65,20 +65,22 @@ class TierChoice:
         return self.letter != "C"
 
 
-def _launch_bwrap(fd: int) -> subprocess.Popen:
+def _launch_bwrap(fd: int, stderr: int) -> subprocess.Popen:
+    """``stderr``: where bubblewrap and the zygote write (a bounded log kept by the host; programs' own
+    stderr is /dev/null). Called on the warm pool's launcher thread: see ``warm``."""
     return subprocess.Popen(bwrap_command(fd), pass_fds=(fd,), stdin=subprocess.DEVNULL,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={"PATH": "/usr/bin:/bin"},
+                            stdout=subprocess.DEVNULL, stderr=stderr, env={"PATH": "/usr/bin:/bin"},
                             start_new_session=True)
 
 
-def _launch_plain(drop_uid: bool) -> Callable[[int], subprocess.Popen]:
-    def launch(fd: int) -> subprocess.Popen:
+def _launch_plain(drop_uid: bool) -> Callable[[int, int], subprocess.Popen]:
+    def launch(fd: int, stderr: int) -> subprocess.Popen:
         scratch = tempfile.mkdtemp(prefix="selftaught-")
         drop_to = SANDBOX_UID if drop_uid and os.getuid() == 0 else None
         if drop_to is not None:
             os.chown(scratch, drop_to, drop_to)
         return subprocess.Popen([sys.executable, "-I", str(GUEST_DIR / "zygote.py"), str(fd)], pass_fds=(fd,),
-                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=stderr,
                                 cwd=scratch, env=guest_environment(scratch), start_new_session=True,
                                 user=drop_to, group=drop_to, extra_groups=[] if drop_to is not None else None)
     return launch

@@ -5,18 +5,29 @@ child of a zygote that already did all of that costs about a millisecond. Each `
 zygote for a child, which confines itself (rlimits, seccomp) before it reads the program; ``close``
 kills and reaps the child and wipes the scratch directory, and the zygote goes back to the pool. A
 zygote that misbehaves or dies is destroyed (its whole tree and cgroup killed), never reused.
+
+Every zygote is started from one long-lived launcher thread, never from the caller's thread: tier A's
+``bwrap --die-with-parent`` is ``PR_SET_PDEATHSIG``, whose "parent" is the *thread* that forked the
+sandbox, so a zygote started by a worker thread (a meta-utility run) was SIGKILLed when that thread
+ended, possibly while a later program was loading in it. A zygote that still dies or stops answering
+before the program's top level has finished (not the program's doing: no OOM kill) is an
+infrastructure failure: the load is retried once on a freshly started zygote.
 """
 
 from __future__ import annotations
 
 import atexit
+import fcntl
 import json
 import os
+import queue
 import signal
 import socket
 import subprocess
+import tempfile
 import threading
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,18 +36,58 @@ import psutil
 from selftaught.sandbox.cgroups import Cgroup
 from selftaught.sandbox.channel import ChannelWorker, GuestDied
 from selftaught.sandbox.cold import kill_tree, signal_death
+from selftaught.sandbox.executor import CallResult
 from selftaught.sandbox.limits import Limits, Verdict
 
 #: Headroom above the program's own memory limit for the zygote (interpreter + NumPy) in the cgroup.
 CGROUP_HEADROOM = 256 * 1024 * 1024
 PIDS_MAX = 512
+#: The zygote's (and bubblewrap's) stderr is kept in a temporary file, cut back to its tail past this.
+STDERR_KEEP = 64 * 1024
+LOST = "the sandbox itself died while running the program"
 
-#: Starts a zygote: control fd -> the process; provided by the tier.
-Launcher = Callable[[int], subprocess.Popen]
+#: Starts a zygote: (control fd, stderr fd) -> the process; provided by the tier.
+Launcher = Callable[[int, int], subprocess.Popen]
 
 
 class ZygoteError(Exception):
     """The zygote did not start or stopped answering."""
+
+
+class _LaunchThread:
+    """One thread per process that starts every sandbox and lives as long as the process (see the
+    module docstring: a sandbox must not die with the thread that happened to ask for it)."""
+
+    def __init__(self) -> None:
+        self._jobs: queue.SimpleQueue = queue.SimpleQueue()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._pid = 0
+
+    def _serve(self) -> None:
+        while True:
+            fn, args, fut = self._jobs.get()
+            if fut.set_running_or_notify_cancel():
+                try:
+                    fut.set_result(fn(*args))
+                except BaseException as exc:  # noqa: BLE001 - handed to the caller
+                    fut.set_exception(exc)
+
+    def run(self, fn: Callable[..., Any], *args: Any) -> Any:
+        with self._lock:
+            if self._thread is None or self._pid != os.getpid() or not self._thread.is_alive():
+                self._jobs = queue.SimpleQueue()  # after a fork, the old thread is gone
+                self._thread = threading.Thread(target=self._serve, name="selftaught-zygote-launcher",
+                                                daemon=True)
+                self._thread.start()
+                self._pid = os.getpid()
+            jobs = self._jobs
+        fut: Future = Future()
+        jobs.put((fn, args, fut))
+        return fut.result()
+
+
+_launcher = _LaunchThread()
 
 
 @dataclass
@@ -58,10 +109,13 @@ class Zygote:
         self.cgroup = Cgroup.create(PIDS_MAX) if spec.use_cgroup else None
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.sock = ours
+        self.stderr = tempfile.TemporaryFile(prefix="selftaught-zygote-")
+        fcntl.fcntl(self.stderr.fileno(), fcntl.F_SETFL, fcntl.fcntl(self.stderr.fileno(), fcntl.F_GETFL) | os.O_APPEND)
         try:
-            self.proc = spec.launch(theirs.fileno())
+            self.proc = _launcher.run(spec.launch, theirs.fileno(), self.stderr.fileno())
         except BaseException:
             ours.close()
+            self.stderr.close()
             self._drop_cgroup()
             raise
         finally:
@@ -73,9 +127,10 @@ class Zygote:
         try:
             ready, _ = self.ask({"op": "init", "seccomp": spec.seccomp.hex() if spec.seccomp else None,
                                  "landlock": spec.landlock}, timeout=start_timeout)
-        except ZygoteError:
+        except ZygoteError as exc:
+            said = self.said()
             self.destroy()
-            raise
+            raise ZygoteError(f"{exc}{': ' + said if said else ''}") from None
         if ready.get("op") != "ready":
             self.destroy()
             raise ZygoteError(f"the zygote answered {ready!r} instead of ready")
@@ -101,9 +156,40 @@ class Zygote:
             raise ZygoteError("the sandbox zygote is gone")
         return json.loads(data), list(got)
 
+    def said(self, limit: int = 2000) -> str:
+        """The end of what the zygote (or bubblewrap) wrote to stderr, for error messages."""
+        try:
+            size = os.fstat(self.stderr.fileno()).st_size
+            tail = os.pread(self.stderr.fileno(), limit, max(0, size - limit))
+        except (OSError, ValueError):
+            return ""
+        return tail.decode(errors="replace").strip()
+
+    def _trim_stderr(self) -> None:
+        try:
+            fd = self.stderr.fileno()
+            size = os.fstat(fd).st_size
+            if size > STDERR_KEEP:  # keep the tail (the file is O_APPEND: no holes)
+                tail = os.pread(fd, STDERR_KEEP // 2, size - STDERR_KEEP // 2)
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, tail, 0)
+        except (OSError, ValueError):
+            pass
+
     @property
     def healthy(self) -> bool:
-        return not self.broken and self.proc.poll() is None
+        """Not known broken, the launcher alive, and the zygote's end of the control socket still open
+        (a zygote that died while idle closes it even while bubblewrap is still exiting)."""
+        if self.broken or self.proc.poll() is not None:
+            return False
+        try:
+            self.sock.settimeout(0)  # with a timeout set, recv would first wait for data
+            peek = self.sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
+        except BlockingIOError:
+            return True  # nothing to read, peer still there: the normal idle state
+        except OSError:
+            return False
+        return bool(peek)  # b"": the zygote is gone; data: an unexpected message, do not trust it
 
     def spawn_child(self, limits: Limits) -> tuple[int, int]:
         memory = limits.memory_mb * 1024 * 1024 + CGROUP_HEADROOM
@@ -126,11 +212,15 @@ class Zygote:
             reply, _ = self.ask({"op": "reap", "kill": kill, "grace": grace}, timeout=grace + 5.0)
         except ZygoteError:
             return None
+        if reply.get("op") != "reaped":
+            self.broken = True
+            return None
         self.child_pid = None
         if self.cgroup is not None and not self.pid_one:
             # stragglers that left the child's session (setsid) are still in the cgroup; at pid 1 of its own
             # namespace the zygote has already killed everything else in the sandbox
             self.cgroup.kill_all(spare=self._spare)
+        self._trim_stderr()
         return reply
 
     def _drop_cgroup(self) -> None:
@@ -155,32 +245,66 @@ class Zygote:
                 self.proc.send_signal(signal.SIGKILL)
                 self.proc.wait()
         self._drop_cgroup()
+        stderr = getattr(self, "stderr", None)
+        if stderr is not None:
+            stderr.close()
 
 
 class WarmWorker(ChannelWorker):
-    """One forked child of a zygote, holding one program."""
+    """One forked child of a zygote, holding one program.
 
-    def __init__(self, zygote: Zygote, limits: Limits, give_back: Callable[[Zygote], None]) -> None:
+    ``fresh`` (optional) starts a new zygote: when the sandbox itself is lost while the program's top
+    level runs (the zygote died or stopped answering, and the cgroup saw no OOM kill, so nothing says the
+    program did it), ``load`` is retried once in a child of a fresh zygote instead of recording a crash.
+    """
+
+    def __init__(self, zygote: Zygote, limits: Limits, give_back: Callable[[Zygote], None],
+                 fresh: Callable[[], Zygote] | None = None) -> None:
         self.zygote = zygote
         self._give_back = give_back
+        self._fresh = fresh
         self._reaped = False
+        self._lost = False  # the last death was the sandbox's, not the program's
+        self.retried = False
         to_fd, from_fd = zygote.spawn_child(limits)
         super().__init__(limits, to_fd, from_fd)
+
+    def load(self, source: str) -> CallResult:
+        res = super().load(source)
+        if not (self._lost and res.verdict is Verdict.CRASH and self._fresh is not None and not self.retried):
+            return res
+        self.retried = True
+        zygote: Zygote | None = None
+        try:
+            zygote = self._fresh()
+            to_fd, from_fd = zygote.spawn_child(self.limits)
+        except (ZygoteError, OSError) as exc:
+            if zygote is not None:
+                zygote.destroy()
+            return CallResult(Verdict.CRASH, error=f"{res.error}; a fresh sandbox did not start either: {exc}",
+                              wall_seconds=res.wall_seconds)
+        self.zygote, self._reaped, self._lost = zygote, False, False
+        ChannelWorker.__init__(self, self.limits, to_fd, from_fd)  # the first channel is closed: a new one
+        return super().load(source)
 
     def _death(self, killed: bool) -> GuestDied:
         reply = self.zygote.reap(kill=killed)
         self._reaped = True
-        if reply is None:
-            self.zygote.broken = True
-            return GuestDied(Verdict.CRASH, "the sandbox itself died while running the program")
-        sig, code = reply.get("signal"), reply.get("code")
         oom_now = self.zygote.cgroup.oom_kills() if self.zygote.cgroup is not None else 0
         oom, self.zygote.oom_seen = oom_now > self.zygote.oom_seen, oom_now
-        if oom:
+        if oom:  # the program's memory, even if the OOM killer took the zygote with (or instead of) it
+            if reply is None:
+                self.zygote.broken = True
             return GuestDied(Verdict.OOM, "the program exceeded its memory limit (killed by the cgroup)")
+        if reply is None:
+            self.zygote.broken = True
+            self._lost = True
+            said = self.zygote.said(500)
+            return GuestDied(Verdict.CRASH, LOST + (f" (the sandbox said: {said})" if said else ""))
+        sig = reply.get("signal")
         if sig == signal.SIGKILL and not killed and float(reply.get("cpu", 0.0)) >= self.limits.cpu_seconds - 0.05:
             return GuestDied(Verdict.CPU, "the program exceeded its CPU-time limit")
-        return signal_death(sig, code)
+        return signal_death(sig, reply.get("code"))
 
     @property
     def alive(self) -> bool:
@@ -215,6 +339,10 @@ class ZygotePool:
                 if z.healthy:
                     return z
                 z.destroy()
+        return self.fresh()
+
+    def fresh(self) -> Zygote:
+        """A newly started zygote (not one that sat idle: after a failure, those are suspect)."""
         return Zygote(self.spec)
 
     def give_back(self, zygote: Zygote) -> None:
