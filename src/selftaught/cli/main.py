@@ -15,9 +15,9 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 
 
 def _register() -> None:
-    from selftaught.cli import doctor, evaluate, run, show, tasks
+    from selftaught.cli import doctor, evaluate, run, show, tasks, transfer
 
-    for module in (run, evaluate, show, doctor):
+    for module in (run, evaluate, show, doctor, transfer):
         module.register(app)
     app.add_typer(tasks.app, name="tasks")
 

@@ -9,7 +9,23 @@ from typing import Annotated
 import typer
 
 from selftaught.cli.render import console, iteration_notes, iteration_table
+from selftaught.cli.transfer import transfer_table
+from selftaught.engine.meta_utility import per_task, screening_scope
 from selftaught.store import RunStore
+
+
+def mixture_lines(store: RunStore) -> list[str]:
+    """For a task mixture: each iteration's meta-utility split by task (û itself is their mean)."""
+    tasks = [t for t in str((store.get_meta("config") or {}).get("task", "")).split(",") if t.strip()]
+    if len(tasks) < 2:
+        return []
+    lines = ["meta-utility per task (val / test):"]
+    for it in store.iterations():
+        rec = store.get_meta_evaluation(it.improver_hash, screening_scope(it.improver_hash))
+        if rec is not None:
+            cells = ", ".join(f"{t} {v:.3f} / {s:.3f}" for t, (v, s) in per_task(rec).items())
+            lines.append(f"  t={it.iteration} {it.improver_hash[:10]}: {cells}")
+    return lines
 
 
 def register(app: typer.Typer) -> None:
@@ -24,6 +40,8 @@ def register(app: typer.Typer) -> None:
         console.print(iteration_table(store.iterations(), seeds))
         for note in iteration_notes(store.iterations()):
             console.print(f"  {note[:200]}")
+        for line in mixture_lines(store):
+            console.print(line)
         completions = store.completions()
         counts = store.model_event_counts()
         console.print(f"model completions: {len(completions)} recorded, "
@@ -34,3 +52,6 @@ def register(app: typer.Typer) -> None:
         console.print("instance verdicts: " + ", ".join(f"{k} {v}" for k, v in verdicts.most_common()))
         tiers = Counter(ev.tier for ev in store.evaluations())
         console.print("sandbox tiers: " + ", ".join(f"{k} {v}" for k, v in tiers.items()))
+        transfers = store.transfers()
+        if transfers:
+            console.print(transfer_table(transfers))
