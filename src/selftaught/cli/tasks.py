@@ -44,7 +44,7 @@ def baseline(
     chosen = load_tasks(tasks) if tasks else [load_task(n) for n in plugins.names("task")]
     columns = ["task", "n val/test", "u(s) val", "u(s) test", "verdicts", "secs"]
     if repeats > 1:
-        columns[5:5] = [f"spread ({repeats} reps)", "unstable"]
+        columns[5:5] = ["spread val / test", "unstable"]
     table = Table(*columns, title="Seed-solution utility u(s): mean [95% CI] over instances")
     executor = LocalExecutor()
     for task in chosen:
