@@ -7,12 +7,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from tests.conftest import FIXED_MAX
 
 from selftaught.cli.main import main
 from selftaught.engine.meta_utility import per_task, screening_scope
 from selftaught.errors import TaskError
 from selftaught.store import RunStore
-from tests.conftest import FIXED_MAX
 
 EXAMPLE = str(Path(__file__).resolve().parents[2] / "examples" / "custom_task.py")
 SECOND = "```python\ndef algorithm(xs):\n    return sorted(set(xs))[-2]\n```\n"

@@ -8,6 +8,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from tests.conftest import FIXED_MAX
 
 from selftaught import transfer
 from selftaught.cli.main import main
@@ -16,7 +17,6 @@ from selftaught.errors import RunStoreError, TaskError
 from selftaught.models.base import ChatRequest
 from selftaught.models.scripted import ScriptedModel
 from selftaught.store import RunStore
-from tests.conftest import FIXED_MAX
 
 EXAMPLE = str(Path(__file__).resolve().parents[2] / "examples" / "custom_task.py")
 SECOND = "```python\ndef algorithm(xs):\n    return sorted(set(xs))[-2]\n```\n"
