@@ -142,3 +142,20 @@ def test_tasks_list_and_baseline_print_every_task_with_intervals(capsys) -> None
     out = capsys.readouterr().out
     assert "string_grid" in out and "second_largest" in out and "0.440 [" in out
     assert "2 repeat(s)" in out and "0.000 / 0.000" in out  # seeded, far from its limit: stable
+
+
+def test_an_installed_package_adds_a_task_through_the_entry_point_group(tmp_path, monkeypatch, capsys) -> None:
+    """A real (if tiny) installed distribution on sys.path: its `selftaught.tasks` entry point is found
+    by name, listed, and validated like a built-in."""
+    package = tmp_path / "inc_tasks"
+    package.mkdir()
+    (package / "__init__.py").write_text(GOOD)
+    info = tmp_path / "inc_tasks-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: inc-tasks\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[selftaught.tasks]\ninc = inc_tasks:Inc\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert main(["tasks", "validate", "inc"]) == 0
+    assert "ok inc: valid" in capsys.readouterr().out
+    assert main(["tasks", "list"]) == 0
+    assert "inc " in capsys.readouterr().out
