@@ -103,3 +103,14 @@ def test_cli_transfer_prints_the_table_and_show_repeats_it(finished_run: Path, c
     assert "û(I_1)" in capsys.readouterr().out
     assert main(["transfer", str(finished_run), "--tasks", "max_list", "--iterations", "x"]) == 2
     assert "expected comma-separated integers" in capsys.readouterr().err
+
+
+def test_a_store_made_before_the_transfers_table_gains_it_on_open(tmp_path: Path) -> None:
+    from selftaught.store.sqlite import _SCHEMA, DB_NAME
+
+    with sqlite3.connect(tmp_path / DB_NAME) as db:  # what an older selftaught created
+        db.executescript(_SCHEMA)
+        db.execute("INSERT INTO meta VALUES ('schema_version', '1')")
+    store = RunStore(tmp_path)
+    assert store.transfers() == [] and store.get_meta("migrations") == ["transfers"]
+    assert store.get_meta("schema_version") == 1
