@@ -65,7 +65,7 @@ def validate(tmp_path: Path, source: str, capsys) -> tuple[int, str, str]:
 
 
 @pytest.mark.parametrize(("edits", "needles"), [
-    ([NO_GENERATE], ["generate() is not overridden: define it in Inc"]),
+    ([NO_GENERATE], ["1 problem(s)", "generate() is not overridden: define it in Inc"]),
     ([OUT_OF_RANGE], ["2 problem(s)", "returned 2.0: a score must be a float in [0, 1] (same for",
                       "on the seed solution's answer to instance 0, score() returned 2.0, outside [0, 1]"]),
     ([SEED_RAISES], ["the seed solution fails on every validation instance",

@@ -16,6 +16,7 @@ from selftaught.errors import TaskError
 from selftaught.tasks.registry import load_task, validate_task_static
 
 app = typer.Typer(no_args_is_help=True, help="List, validate and baseline tasks.")
+_BLOCKING = ("seed_solution", "time_limit", "n_val", "generate(", "arguments(")
 
 
 @app.command("list")
@@ -68,8 +69,10 @@ def validate(path: Annotated[str, typer.Argument(help="task file or task name")]
     task = load_task(path)
     problems = validate_task_static(task)
     notes: list[str] = []
-    seed_ok = not any(p.startswith(("seed_solution", "time_limit")) for p in problems)
-    if seed_ok:
+    # Running the seed needs a loadable seed, a valid limit and working generate/arguments; when one
+    # of those is already reported, running it would only repeat the same problem in other words.
+    blocked = any(p.startswith(_BLOCKING) or "is not overridden" in p for p in problems)
+    if not blocked:
         executor = LocalExecutor()
         dynamic, notes = seed_problems(task, executor)
         executor.close()
