@@ -4,11 +4,11 @@ serving the embedded SmolLM2-135M): real HTTP, real model, real sandbox, real st
 from __future__ import annotations
 
 import pytest
+from tests.integration.conftest import LLAMA_SERVER_MODEL
 
 from selftaught.config import load_config
 from selftaught.engine.runner import resume_run, start_run
 from selftaught.store import RunStore
-from tests.integration.conftest import LLAMA_SERVER_MODEL
 
 pytestmark = [pytest.mark.integration, pytest.mark.embedded]
 

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from tests.conftest import FIXED_MAX
+
 from selftaught.models.base import ChatRequest
 from selftaught.store import RunStore
-from tests.conftest import FIXED_MAX
 
 PAPER_STYLE_IMPROVER = '''
 from helpers import extract_code

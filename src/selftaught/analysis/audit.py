@@ -31,7 +31,13 @@ from pathlib import Path
 from selftaught.analysis.findings_store import Finding, FindingsTable
 from selftaught.analysis.inventory import programs
 from selftaught.analysis.syntax import (
-    Program, call_name, dotted_name, is_falsy_constant, literal_trip_count, loop_header, names_in,
+    Program,
+    call_name,
+    dotted_name,
+    is_falsy_constant,
+    literal_trip_count,
+    loop_header,
+    names_in,
 )
 from selftaught.store import RunStore
 

@@ -66,6 +66,7 @@ class MetaUtility:
         memo = self.ctx.store.get_meta_evaluation(h, scope)
         if memo is not None:
             return memo
+        self.ctx.store.put_program(h, improver_source)  # every scored improver is kept, adopted or not
         jobs = [(task, j) for task in self.ctx.tasks for j in range(self.ctx.config.budget.meta_utility_tests)]
         with ThreadPoolExecutor(max_workers=self.ctx.config.sandbox.parallel, thread_name_prefix="mu") as pool:
             runs = list(pool.map(lambda job: self._run(improver_source, scope, *job), jobs))

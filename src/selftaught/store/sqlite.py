@@ -86,7 +86,7 @@ class RunStore:
             for sql in MIGRATIONS.values():
                 self._db.executescript(sql)
         except sqlite3.DatabaseError as exc:
-            raise RunStoreError(f"cannot open the run store {db}: {exc}; is it a selftaught run directory?")
+            raise RunStoreError(f"cannot open the run store {db}: {exc}; is it a selftaught run directory?") from None
         self._db.row_factory = sqlite3.Row
         if create and self.get_meta("schema_version") is None:
             self.set_meta("schema_version", SCHEMA_VERSION)
