@@ -23,7 +23,7 @@ from selftaught.engine.context import EngineContext, Reporter, SilentReporter
 from selftaught.engine.meta_utility import MetaUtility
 from selftaught.engine.runner import _locked, load_tasks, make_executor, make_model
 from selftaught.engine.utility import SolutionScorer
-from selftaught.errors import RunStoreError
+from selftaught.errors import ConfigError, RunStoreError
 from selftaught.models.base import ModelProvider
 from selftaught.models.recorder import Recorder
 from selftaught.store import RunStore, TransferRecord
@@ -94,7 +94,7 @@ def transfer(run_dir: Path | str, tasks: str | Sequence[str], *, iterations: Seq
                 update={"meta_utility_tests": runs})})
         chosen = load_tasks(tasks if isinstance(tasks, str) else ",".join(tasks))
         if not chosen:
-            raise RunStoreError("no task to transfer to: pass --tasks, e.g. --tasks sort_speed,string_grid")
+            raise ConfigError("no task to transfer to: pass --tasks, e.g. --tasks sort_speed,string_grid")
         for task in chosen:
             ensure_valid(task)
         improvers = _choose_iterations(store, iterations)
