@@ -11,7 +11,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from selftaught.errors import ConfigError
 
@@ -46,9 +46,43 @@ class BudgetConfig(_Section):
 
 
 class SandboxConfig(_Section):
-    executor: str = Field("local", description="executor plug-in")
+    executor: str = Field("local", description="executor plug-in: local, ray")
     memory_mb: int = Field(4096, ge=64, description="address-space limit per sandboxed process")
-    parallel: int = Field(1, ge=1, description="meta-utility runs evaluated at once")
+    parallel: int | Literal["auto"] = Field(
+        "auto", description="improver runs of one meta-utility in flight at once ('auto': all of them; "
+        "CPU work is bounded by 'cpus' and model requests by model.concurrency, so results do not change)")
+    cpus: int | Literal["auto"] = Field(
+        "auto", description="sandboxed programs running at once ('auto': the executor's cores, for Ray "
+        "the cluster's)")
+    allow_unsandboxed: bool = Field(False, description="let improvers (self-modifying code) run when only "
+                                    "tier C (no isolation) works on this machine")
+    ray_address: str | None = Field(None, description="Ray cluster to join with executor 'ray' (e.g. "
+                                    "'ray://head:10001' or 'auto'); unset: start a local Ray")
+
+    @field_validator("parallel", "cpus")
+    @classmethod
+    def _positive(cls, v: int | str) -> int | str:
+        if v != "auto" and int(v) < 1:
+            raise ValueError("must be 'auto' or an integer >= 1")
+        return v
+
+
+class Price(_Section):
+    """USD per million tokens."""
+
+    input: float = Field(ge=0, description="USD per million prompt tokens")
+    output: float = Field(ge=0, description="USD per million completion tokens")
+
+
+class CostConfig(_Section):
+    """What the run may spend on the model, counted over the whole run (resumes included). A request is
+    sent only if its worst case still fits, so a cap is never exceeded; raise a cap and resume to go on."""
+
+    prices: dict[str, Price] = Field(default_factory=dict, description="per model name, USD per million "
+                                     "tokens, over the built-in table: {\"gpt-4o\" = {input = 2.5, output = 10}}")
+    max_usd: float | None = Field(None, gt=0, description="hard cap on the run's model spend in USD")
+    max_tokens: int | None = Field(None, ge=1, description="hard cap on prompt + completion tokens")
+    max_model_calls: int | None = Field(None, ge=1, description="hard cap on completions sent to the model")
 
 
 class RunConfig(_Section):
@@ -65,6 +99,7 @@ class RunConfig(_Section):
     model: ModelConfig = ModelConfig()
     budget: BudgetConfig = BudgetConfig()
     sandbox: SandboxConfig = SandboxConfig()
+    cost: CostConfig = CostConfig()
 
 
 def _did_you_mean(loc: tuple, model: type[BaseModel]) -> str:
@@ -110,13 +145,41 @@ def load_config(path: Path | None = None, overrides: dict[str, Any] | None = Non
             raise ConfigError(f"{path} is not valid TOML: {exc}") from None
     for keys, value in [(k.split("."), v) for k, v in (overrides or {}).items() if v is not None] + \
             [parse_override(s) for s in sets or []]:
-        node = data
-        for k in keys[:-1]:
-            node = node.setdefault(k, {})
-            if not isinstance(node, dict):
-                raise ConfigError(f"{'.'.join(keys)}: '{k}' is not a section")
-        node[keys[-1]] = value
+        _put(data, keys, value)
+    return _validated(data, str(path) if path else "configuration")
+
+
+def _put(data: dict[str, Any], keys: list[str], value: Any) -> None:
+    node = data
+    for k in keys[:-1]:
+        node = node.setdefault(k, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"{'.'.join(keys)}: '{k}' is not a section")
+    node[keys[-1]] = value
+
+
+def _validated(data: dict[str, Any], origin: str) -> RunConfig:
     try:
         return RunConfig.model_validate(data)
     except ValidationError as exc:
-        raise _translate(exc, str(path) if path else "configuration") from None
+        raise _translate(exc, origin) from None
+
+
+#: Keys a resumed run may change: they change how or how far it runs, never what it computes (caps,
+#: executors, transport). Anything else would mix two experiments in one store.
+RESUMABLE_KEYS = ("iterations", "cost.", "sandbox.executor", "sandbox.allow_unsandboxed", "sandbox.parallel",
+                  "sandbox.cpus", "sandbox.ray_address", "model.base_url", "model.api_key_env", "model.concurrency",
+                  "model.timeout", "model.max_retries")
+
+
+def resume_config(stored: dict[str, Any], sets: list[str] | None = None) -> RunConfig:
+    """The stored config of a run with ``--set`` overrides of the keys a resume may change."""
+    data = dict(stored)
+    for text in sets or []:
+        keys, value = parse_override(text)
+        dotted = ".".join(keys)
+        if not any(dotted == k or (k.endswith(".") and dotted.startswith(k)) for k in RESUMABLE_KEYS):
+            raise ConfigError(f"--set {dotted} cannot change when resuming: it changes what the run computes; "
+                              f"start a new run instead (a resume may change: {', '.join(RESUMABLE_KEYS)})")
+        _put(data, keys, value)
+    return _validated(data, "resumed configuration")

@@ -30,5 +30,5 @@ def test_every_config_key_is_in_the_readme_table():
 
 def test_readme_test_command_is_what_ci_runs():
     ci = (README.parent / ".ci" / "run").read_text()
-    assert "./scripts/install.sh && .venv/bin/python -m pytest -q" in README.read_text()
-    assert "./scripts/install.sh && .venv/bin/python -m pytest -q" in ci
+    assert "./scripts/install.sh --dev && .venv/bin/python -m pytest -q" in README.read_text()
+    assert "./scripts/install.sh --dev && .venv/bin/python -m pytest -q" in ci

@@ -10,6 +10,7 @@ import typer
 
 from selftaught import plugins
 from selftaught.cli.render import console
+from selftaught.errors import SandboxUnavailable
 from selftaught.sandbox import Limits
 
 
@@ -20,7 +21,11 @@ def _check(name: str, ok: bool, detail: str) -> bool:
 
 def sandbox_probe(executor_name: str = "local") -> tuple[bool, str]:
     """Run a tiny program through the executor and check the answer comes back."""
-    executor = plugins.load("executor", executor_name)()
+    try:
+        executor = plugins.load("executor", executor_name)()
+    except SandboxUnavailable as exc:
+        return False, str(exc)
+    describe = getattr(executor, "describe", lambda: f"tier '{executor.tier}'")
     start = time.monotonic()
     try:
         with executor.spawn(Limits(wall_seconds=20)) as worker:
@@ -33,7 +38,9 @@ def sandbox_probe(executor_name: str = "local") -> tuple[bool, str]:
     leaked = [k for k in res.value[1] if "KEY" in k or "TOKEN" in k or "SECRET" in k]
     if leaked:
         return False, f"the sandbox saw host secrets: {leaked}"
-    return True, f"tier '{executor.tier}', round trip {1000 * (time.monotonic() - start):.0f} ms"
+    warning = "" if getattr(executor, "isolated", True) else \
+        " [UNSANDBOXED: improvers refuse to run unless sandbox.allow_unsandboxed = true]"
+    return True, f"{describe()}; round trip {1000 * (time.monotonic() - start):.0f} ms{warning}"
 
 
 def register(app: typer.Typer) -> None:

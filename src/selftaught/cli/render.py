@@ -7,7 +7,9 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
-from selftaught.engine.runner import RunResult
+from selftaught.config import RunConfig
+from selftaught.engine.runner import RunResult, estimate_run
+from selftaught.models.cost import Usage
 from selftaught.store import IterationRecord
 
 console = Console(highlight=False)
@@ -23,7 +25,14 @@ class ConsoleReporter:
         self.iteration = 0
 
     def event(self, name: str, **f: Any) -> None:
-        if name == "run_start":
+        if name == "estimate":
+            for line in f["lines"]:
+                console.print(line)
+            spent = f["spent"]
+            if spent.calls:
+                console.print(f"  already spent by this run: {spent.calls:,} model calls, {spent.tokens:,} tokens, "
+                              f"${spent.usd:.4f}")
+        elif name == "run_start":
             seeds = ", ".join(f"{t} val {v:.3f} / test {s:.3f}" for t, (v, s) in f["seed_solution"].items())
             console.print(f"[bold]run[/] {f['run_dir']}  (sandbox tier: {f['tier']})")
             console.print(f"  seed solution u(s): {seeds}")
@@ -61,10 +70,23 @@ def iteration_notes(iterations: list[IterationRecord]) -> list[str]:
     return [f"t={r.iteration} {r.verdict}: {r.error}" for r in iterations if r.error]
 
 
+def print_usage(usage: dict[str, Usage]) -> None:
+    """Model spend per role (improver, meta, judge, ...), over every session of the run."""
+    for role, u in sorted(usage.items()):
+        console.print(f"  {role}: {u.calls:,} calls sent, {u.prompt_tokens:,} prompt + {u.completion_tokens:,} "
+                      f"completion tokens, ${u.usd:.4f}")
+
+
+def print_estimate(config: RunConfig) -> None:
+    for line in estimate_run(config).lines():
+        console.print(line)
+
+
 def print_result(result: RunResult) -> None:
     console.print(iteration_table(result.iterations, result.seed_solution))
     for note in iteration_notes(result.iterations):
         console.print(f"  {note[:200]}")
     console.print(f"model completions: {result.model_calls_sent} sent, {result.model_calls_replayed} replayed "
                   "from the run's cache")
+    print_usage(result.usage)
     console.print(f"run directory: [bold]{result.run_dir}[/]  (improvers in {result.run_dir}/improvers/)")

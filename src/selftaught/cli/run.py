@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from selftaught.cli.render import ConsoleReporter, print_result
+from selftaught.cli.render import ConsoleReporter, print_estimate, print_result
 from selftaught.config import load_config
 from selftaught.engine.runner import resume_run, start_run
 
@@ -27,16 +27,25 @@ def register(app: typer.Typer) -> None:
         model_name: Annotated[Optional[str], typer.Option(help="model name at the endpoint")] = None,
         seed: Annotated[Optional[int], typer.Option(help="run seed")] = None,
         set_: SetOpt = None,
-        resume: Annotated[Optional[Path], typer.Option(help="resume the run in this directory")] = None,
+        resume: Annotated[Optional[Path], typer.Option(help="resume the run in this directory (--set may "
+                                                       "raise cost caps or change the executor)")] = None,
         offline: Annotated[bool, typer.Option(help="with --resume: replay only, never call the model")] = False,
+        executor: Annotated[str | None, typer.Option(help="sandbox executor: local, ray")] = None,
+        ray_address: Annotated[str | None, typer.Option(help="with --executor ray: cluster address")] = None,
+        dry_run: Annotated[bool, typer.Option(help="print the model-call estimate and exit")] = False,
     ) -> None:
         """Self-improve an improver on a task: I_t = I_{t-1}(meta-utility, I_{t-1}, model)."""
         reporter = ConsoleReporter()
+        transport = {"sandbox.executor": executor, "sandbox.ray_address": ray_address}
         if resume is not None:
-            result = resume_run(resume, reporter=reporter, iterations=iterations, offline=offline)
+            sets = [*(set_ or []), *(f"{k}={v!r}" for k, v in transport.items() if v is not None)]
+            result = resume_run(resume, reporter=reporter, iterations=iterations, offline=offline, sets=sets)
         else:
             cfg = load_config(config, {"task": task, "improver": improver, "iterations": iterations,
                                        "seed": seed, "model.provider": model, "model.base_url": base_url,
-                                       "model.name": model_name}, set_)
+                                       "model.name": model_name, **transport}, set_)
+            if dry_run:
+                print_estimate(cfg)
+                return
             result = start_run(cfg, reporter=reporter)
         print_result(result)

@@ -8,9 +8,11 @@ from typing import Annotated
 
 import typer
 
-from selftaught.cli.render import console, iteration_notes, iteration_table
+from selftaught.cli.render import console, iteration_notes, iteration_table, print_usage
 from selftaught.cli.transfer import transfer_table
+from selftaught.config import RunConfig
 from selftaught.engine.meta_utility import per_task, screening_scope
+from selftaught.models.cost import PriceTable, usage_by_role
 from selftaught.store import RunStore
 
 
@@ -48,6 +50,7 @@ def register(app: typer.Typer) -> None:
                       f"{sum(c.prompt_tokens for c in completions)} prompt + "
                       f"{sum(c.completion_tokens for c in completions)} completion tokens; "
                       f"requests: {counts['misses']} sent, {counts['hits']} replayed")
+        print_usage(usage_by_role(completions, PriceTable(RunConfig.model_validate(cfg).cost.prices)))
         verdicts = Counter(i["verdict"] for ev in store.evaluations() for i in ev.instances)
         console.print("instance verdicts: " + ", ".join(f"{k} {v}" for k, v in verdicts.most_common()))
         tiers = Counter(ev.tier for ev in store.evaluations())

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from selftaught.engine.language_model import LanguageModelService
+from selftaught.errors import SandboxUnavailable
 from selftaught.sandbox import Executor, Limits, Verdict
 from selftaught.sandbox.executor import RefusedCall
 
@@ -37,7 +38,11 @@ class ImproverOutcome:
 
 def run_improver(executor: Executor, improver_source: str, initial_solution: str, utility: ScoringService,
                  language_model: LanguageModelService, *, seconds: float, memory_mb: int = 4096) -> ImproverOutcome:
-    """Run the improver; a failure of any kind is an outcome with ``result=None``, never an exception."""
+    """Run the improver; a failure of any kind is an outcome with ``result=None``, never an exception
+    (except running self-modifying code without isolation, which the user must have opted into)."""
+    if not getattr(executor, "isolated", True) and not getattr(executor, "allow_unsandboxed", False):
+        raise SandboxUnavailable(f"refusing to run an improver at tier '{executor.tier}' (no isolation): "
+                                 "install bubblewrap or set sandbox.allow_unsandboxed = true")
 
     def handler(target: str, method: str, args: list) -> Any:
         if target == "utility" and method == "__call__":

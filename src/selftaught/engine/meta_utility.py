@@ -10,6 +10,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from selftaught.engine.concurrency import resolve
 from selftaught.engine.context import EngineContext
 from selftaught.engine.improver import run_improver
 from selftaught.engine.language_model import LanguageModelService
@@ -68,8 +69,17 @@ class MetaUtility:
             return memo
         self.ctx.store.put_program(h, improver_source)  # every scored improver is kept, adopted or not
         jobs = [(task, j) for task in self.ctx.tasks for j in range(self.ctx.config.budget.meta_utility_tests)]
-        with ThreadPoolExecutor(max_workers=self.ctx.config.sandbox.parallel, thread_name_prefix="mu") as pool:
-            runs = list(pool.map(lambda job: self._run(improver_source, scope, *job), jobs))
+        # Runs are independent (own scope for replay, own budgets), so the order they finish in changes
+        # nothing recorded; results are gathered in job order. CPU work is bounded by the executor's slots.
+        workers = resolve(self.ctx.config.sandbox.parallel, len(jobs))
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mu") as pool:
+            futures = [pool.submit(self._run, improver_source, scope, *job) for job in jobs]
+            try:
+                runs = [f.result() for f in futures]
+            except BaseException:
+                for f in futures:  # e.g. a run-wide cap was hit: do not start runs that cannot finish
+                    f.cancel()
+                raise
         rec = MetaEvaluationRecord(
             improver_hash=h, scope=scope,
             val=sum(r["val"] for r in runs) / len(runs), test=sum(r["test"] for r in runs) / len(runs),

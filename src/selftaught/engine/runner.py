@@ -10,20 +10,24 @@ import inspect
 import os
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
 from selftaught import plugins
-from selftaught.config import RunConfig
+from selftaught.config import RunConfig, resume_config
+from selftaught.engine.concurrency import SlottedExecutor, executor_cpus, resolve
 from selftaught.engine.context import EngineContext, Reporter, SilentReporter
+from selftaught.engine.estimate import Estimate, estimate
 from selftaught.engine.loop import self_improve
 from selftaught.engine.meta_utility import screening_scope
 from selftaught.engine.utility import SolutionScorer
-from selftaught.errors import RunStoreError
+from selftaught.errors import BudgetExhausted, RunStoreError, SandboxUnavailable
 from selftaught.improvers import improver_source
 from selftaught.models.base import ModelProvider
+from selftaught.models.cost import CostMeter, Usage, check_prices
 from selftaught.models.recorder import Recorder
+from selftaught.sandbox import Executor
 from selftaught.store import IterationRecord, MetaEvaluationRecord, RunStore
 from selftaught.tasks.base import Task
 from selftaught.tasks.registry import ensure_valid, load_task
@@ -37,11 +41,21 @@ class RunResult:
     seed_solution: dict[str, tuple[float, float]]
     model_calls_sent: int
     model_calls_replayed: int
+    #: what the run spent on the model so far (all sessions), per role: improver, meta, judge
+    usage: dict[str, Usage] = field(default_factory=dict)
 
 
 def load_tasks(spec: str) -> list[Task]:
     """One task, or a comma-separated mixture (the meta-utility averages over all of them)."""
     return [load_task(part.strip()) for part in spec.split(",") if part.strip()]
+
+
+def estimate_run(config: RunConfig, improver: str | None = None) -> Estimate:
+    """The most model calls ``config`` allows (prompts sized from the improver and task descriptions)."""
+    tasks = load_tasks(config.task)
+    check_prices(config.cost, config.model.name)
+    source = improver if improver is not None else improver_source(config.improver)[0]
+    return estimate(config, len(tasks), len(source) + max(len(t.description) for t in tasks))
 
 
 def make_model(config: RunConfig) -> ModelProvider:
@@ -53,8 +67,21 @@ def make_model(config: RunConfig) -> ModelProvider:
     return cls(**{k: v for k, v in offered.items() if k in params})
 
 
-def make_executor(config: RunConfig):  # noqa: ANN201 - an Executor plug-in
-    return plugins.load("executor", config.sandbox.executor)()
+def make_executor(config: RunConfig) -> Executor:
+    """The configured executor plug-in (given the ``[sandbox]`` options its constructor names, e.g. the
+    Ray address), behind CPU slots so parallel improver runs never oversubscribe its cores. Improvers
+    rewrite code, so an unsandboxed tier is refused unless the user opted in."""
+    cls = plugins.load("executor", config.sandbox.executor)
+    params = inspect.signature(cls).parameters
+    offered = config.sandbox.model_dump(exclude={"executor", "parallel", "cpus", "allow_unsandboxed"})
+    inner = cls(**{k: v for k, v in offered.items() if k in params})
+    if not inner.isolated and not config.sandbox.allow_unsandboxed:
+        inner.close()
+        raise SandboxUnavailable(
+            f"only an unsandboxed tier ('{inner.tier}') works here, and improvers rewrite code: "
+            "install bubblewrap (scripts/install_system.sh) or set sandbox.allow_unsandboxed = true")
+    inner.allow_unsandboxed = config.sandbox.allow_unsandboxed
+    return SlottedExecutor(inner, resolve(config.sandbox.cpus, executor_cpus(inner)))
 
 
 @contextmanager
@@ -83,11 +110,13 @@ def new_run_dir(config: RunConfig) -> Path:
 def _drive(store: RunStore, config: RunConfig, reporter: Reporter, provider: ModelProvider,
            offline: bool) -> RunResult:
     tasks = load_tasks(config.task)
+    meter = CostMeter.for_run(config.cost, config.model.name, str(store.run_dir), store.completions())
+    start = store.get_meta("start_improver")
+    reporter.event("estimate", lines=estimate_run(config, start["source"]).lines(), spent=meter.total())
     executor = make_executor(config)
-    recorder = Recorder(provider, store, offline=offline)
+    recorder = Recorder(provider, store, offline=offline, meter=meter)
     scorer = SolutionScorer(executor, store, config.seed, config.sandbox.memory_mb)
     ctx = EngineContext(config, store, recorder, executor, scorer, tasks, reporter)
-    start = store.get_meta("start_improver")
     seed_scores = {}
     for task in tasks:
         val = scorer.evaluate(task, task.seed_solution, "val")
@@ -98,12 +127,16 @@ def _drive(store: RunStore, config: RunConfig, reporter: Reporter, provider: Mod
                    seed_solution=seed_scores, tier=executor.tier)
     try:
         iterations = self_improve(ctx, start["source"], start["origin"])
+    except BudgetExhausted:
+        store.set_meta("status", "budget_exhausted")  # everything before it is committed; resumable
+        raise
     finally:
         recorder.close()
         executor.close()
         provider.close()
     store.set_meta("status", "finished")
-    return RunResult(store.run_dir, iterations, seed_scores, recorder.calls_sent, recorder.cache_hits)
+    return RunResult(store.run_dir, iterations, seed_scores, recorder.calls_sent, recorder.cache_hits,
+                     dict(meter.spent))
 
 
 def start_run(config: RunConfig, *, reporter: Reporter | None = None, provider: ModelProvider | None = None,
@@ -111,6 +144,8 @@ def start_run(config: RunConfig, *, reporter: Reporter | None = None, provider: 
     """Start a new self-improvement run (checks the task and improver before creating anything)."""
     for task in load_tasks(config.task):
         ensure_valid(task)  # every static problem of a task file, in one message, before any spending
+    check_prices(config.cost, config.model.name)
+    plugins.load("executor", config.sandbox.executor)  # a misspelt executor fails before anything exists
     source, origin = improver_source(config.improver)
     provider = provider or make_model(config)
     provider.check()  # an unreachable server is a one-line error before anything is created
@@ -124,17 +159,18 @@ def start_run(config: RunConfig, *, reporter: Reporter | None = None, provider: 
 
 
 def resume_run(run_dir: Path, *, reporter: Reporter | None = None, provider: ModelProvider | None = None,
-               iterations: int | None = None, offline: bool = False) -> RunResult:
-    """Continue a run where it stopped (optionally to more iterations); replays recorded model replies."""
+               iterations: int | None = None, offline: bool = False, sets: list[str] | None = None) -> RunResult:
+    """Continue a run where it stopped (optionally to more iterations, or with raised cost caps / another
+    executor via ``sets``, e.g. ``["cost.max_usd=5"]``); replays recorded model replies."""
     store = RunStore(Path(run_dir))
     with _locked(Path(run_dir)):
         raw = store.get_meta("config")
         if raw is None or store.get_meta("start_improver") is None:
             raise RunStoreError(f"{run_dir} holds no run configuration; it was not made by `selftaught run`")
-        if iterations is not None:
-            raw["iterations"] = iterations
-            store.set_meta("config", raw)
-        config = RunConfig.model_validate(raw)
+        sets = [*(sets or []), *([f"iterations={iterations}"] if iterations is not None else [])]
+        config = resume_config(raw, sets)
+        if sets:
+            store.set_meta("config", config.model_dump(mode="json"))
         provider = provider or make_model(config)
         if not offline:
             provider.check()

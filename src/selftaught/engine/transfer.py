@@ -25,6 +25,7 @@ from selftaught.engine.runner import _locked, load_tasks, make_executor, make_mo
 from selftaught.engine.utility import SolutionScorer
 from selftaught.errors import ConfigError, RunStoreError
 from selftaught.models.base import ModelProvider
+from selftaught.models.cost import CostMeter
 from selftaught.models.recorder import Recorder
 from selftaught.store import RunStore, TransferRecord
 from selftaught.tasks.base import Task
@@ -103,7 +104,9 @@ def transfer(run_dir: Path | str, tasks: str | Sequence[str], *, iterations: Seq
             provider.check()
         reporter = reporter or SilentReporter()
         executor = make_executor(config)
-        recorder = Recorder(provider, store, offline=offline)
+        # The run's cost caps go on counting: the meter starts from everything the run has spent.
+        meter = CostMeter.for_run(config.cost, config.model.name, str(run_dir), store.completions())
+        recorder = Recorder(provider, store, offline=offline, meter=meter)
         scorer = SolutionScorer(executor, store, config.seed, config.sandbox.memory_mb)
         records: list[TransferRecord] = []
         n = config.budget.meta_utility_tests

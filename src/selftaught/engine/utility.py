@@ -33,6 +33,7 @@ class SolutionScorer:
         self.memory_mb = memory_mb
         self._instances: dict[tuple[str, str], list[Any]] = {}
         self._lock = threading.Lock()
+        self._pending: dict[tuple[str, str, str], threading.Lock] = {}
 
     def instances(self, task: Task, split: Split) -> list[Any]:
         with self._lock:
@@ -43,13 +44,18 @@ class SolutionScorer:
 
     def evaluate(self, task: Task, source: str, split: Split) -> EvaluationRecord:
         h = program_hash(source)
-        memo = self.store.get_evaluation(task.name, split, h)
-        if memo is not None:
-            return memo
-        self.store.put_program(h, source)
-        rec = self._run(task, source, h, split)
-        self.store.put_evaluation(rec)
-        return rec
+        # One evaluation per (task, split, program) even when parallel improver runs ask at once (they
+        # all score the seed solution first): the others wait for it and read the memo.
+        with self._lock:
+            key_lock = self._pending.setdefault((task.name, split, h), threading.Lock())
+        with key_lock:
+            memo = self.store.get_evaluation(task.name, split, h)
+            if memo is not None:
+                return memo
+            self.store.put_program(h, source)
+            rec = self._run(task, source, h, split)
+            self.store.put_evaluation(rec)
+            return rec
 
     def _run(self, task: Task, source: str, h: str, split: Split) -> EvaluationRecord:
         # Wall time is only a backstop for hangs; the limit that scores is CPU time (stable under load).

@@ -18,16 +18,20 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 from selftaught.models.base import ChatRequest, Completion, ModelProvider
+from selftaught.models.cost import CostMeter
 from selftaught.store import CompletionRecord, RunStore
 
 
 class Recorder:
     """Cache + recording in front of one provider. Thread-safe."""
 
-    def __init__(self, provider: ModelProvider, store: RunStore, *, offline: bool = False) -> None:
+    def __init__(self, provider: ModelProvider, store: RunStore, *, offline: bool = False,
+                 meter: CostMeter | None = None) -> None:
         self.provider = provider
         self.store = store
         self.offline = offline
+        #: Spend and hard caps; only requests really sent go through it (replays are free).
+        self.meter = meter
         self._occurrences: Counter[tuple[str, str]] = Counter()
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(max_workers=max(1, provider.concurrency),
@@ -65,7 +69,13 @@ class Recorder:
         def send(item: tuple[int, ChatRequest, str, int]) -> tuple[int, Completion]:
             i, req, key, occurrence = item
             seeded = replace(req, seed=int(key[:8], 16))
-            comp = self.provider.complete(seeded)
+            booked = self.meter.reserve(req) if self.meter else None  # raises BudgetExhausted at a cap
+            comp = None
+            try:
+                comp = self.provider.complete(seeded)
+            finally:
+                if self.meter and booked:
+                    self.meter.settle(booked, role, req, comp)
             self.store.put_completion(CompletionRecord(
                 key=key, scope=scope, occurrence=occurrence, model=self.provider.model_id,
                 request={"system": req.system, "user": req.user, "temperature": req.temperature,

@@ -1,15 +1,16 @@
 """The executor interface: "run this program with these limits, serve these calls".
 
-A ``Worker`` is one fresh sandboxed process holding one program. Implementations: ``local`` (a child
-process per worker, this package); later tiers (namespaces, seccomp, warm zygotes, Ray) implement the same
-two classes, so the engine never changes.
+A ``Worker`` is one fresh sandboxed process holding one program. Implementations: ``local`` (warm
+zygotes at the best isolation tier, ``local.py``), ``process`` (a cold interpreter per worker, tier C,
+``cold.py``); others (Ray) implement the same two classes, so the engine never changes.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Self
 
 from selftaught.sandbox.limits import Limits, Verdict
 
@@ -55,7 +56,7 @@ class Worker(ABC):
     @abstractmethod
     def close(self) -> None: ...
 
-    def __enter__(self) -> "Worker":
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -66,6 +67,9 @@ class Executor(ABC):
     """Creates workers. ``tier`` names the isolation in force; it is recorded with every result."""
 
     tier: str = "unknown"
+    #: False at tier C: improvers then run only if the user opted in (``sandbox.allow_unsandboxed``).
+    isolated: bool = True
+    allow_unsandboxed: bool = False
 
     @abstractmethod
     def spawn(self, limits: Limits) -> Worker: ...

@@ -1,0 +1,276 @@
+"""The warm zygote: a long-lived sandboxed process that forks one fresh, limited child per program.
+
+Run as ``python -I zygote.py CONTROL_FD`` inside the sandbox (bubblewrap, or a plain process at the
+lower tiers). It imports NumPy and the guest modules once, so a child costs a ``fork`` and not an
+interpreter start. It never runs untrusted code itself. Each child, before it reads the program, sets
+its own session, rlimits and OOM score, installs the host-compiled seccomp filter, and then becomes an
+ordinary guest worker (``worker.Guest``) on two fresh pipes whose other ends go to the host over the
+control socket (SCM_RIGHTS); the zygote keeps only the child's pid, to kill and reap it.
+
+Control messages are JSON over a SOCK_SEQPACKET socket, one message per packet. Standard library only.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import fcntl
+import gc
+import json
+import os
+import shutil
+import signal
+import socket
+import sys
+import time
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import landlock
+import worker
+
+PR_SET_NO_NEW_PRIVS = 38
+PR_SET_SECCOMP = 22
+SECCOMP_MODE_FILTER = 2
+PRELOAD = ("numpy", "random", "math", "itertools", "collections", "functools", "heapq", "bisect", "re",
+           "json", "copy", "string", "statistics", "dataclasses", "fractions", "decimal", "typing", "ast",
+           "textwrap", "traceback", "resource", "ctypes", "helpers", "proxies", "wire")
+
+
+class _SockFprog(ctypes.Structure):
+    _fields_ = [("len", ctypes.c_ushort), ("filter", ctypes.c_void_p)]
+
+
+class SeccompProgram:
+    """A BPF program ready to install: built once in the zygote, installed by each child."""
+
+    def __init__(self, program: bytes) -> None:
+        self.libc = ctypes.CDLL(None, use_errno=True)
+        self.buf = ctypes.create_string_buffer(program, len(program))
+        self.prog = _SockFprog(len(program) // 8, ctypes.addressof(self.buf))
+
+    def install(self) -> None:
+        """Install on this (single-threaded) process; raise OSError on failure."""
+        if self.libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_NO_NEW_PRIVS) failed")
+        if self.libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.byref(self.prog), 0, 0) != 0:
+            raise OSError(ctypes.get_errno(), "prctl(PR_SET_SECCOMP) failed")
+
+
+def landlock_paths(scratch: str) -> tuple[list[str], list[str]]:
+    """What a program may read (system, interpreter, guest code) and write (scratch, /dev/null)."""
+    guest = os.path.dirname(os.path.abspath(__file__))
+    prefixes = {os.path.realpath(p) for p in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)}
+    read = ["/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/proc", "/dev", guest, *sorted(prefixes)]
+    read += [p for p in sys.path if p and any(os.path.realpath(p).startswith(x) for x in prefixes)]
+    return read, [scratch, os.devnull]
+
+
+def _place(fds: list[int]) -> None:
+    """Make ``fds`` this process's fds 0, 1, 2, ... (in order) and close every other descriptor."""
+    high = [fcntl.fcntl(fd, fcntl.F_DUPFD, 100) for fd in fds]
+    for i, fd in enumerate(high):
+        os.dup2(fd, i)
+    os.closerange(len(fds), 1 << 16)
+
+
+def _read_all(fd: int) -> bytes:
+    chunks = []
+    while chunk := os.read(fd, 65536):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _become_child(fds: list[int], seccomp: SeccompProgram | None) -> None:
+    """Runs in the forked child, fds = [to child, from child, /dev/null, parameters, (Landlock ruleset)].
+    Confines itself in two steps: what needs no parameters right away (a pre-forked child waits here),
+    then, once the rlimits arrive, rlimits and seccomp; then serves the host as a guest worker."""
+    import resource
+
+    try:
+        _place(fds)
+        os.setsid()
+        with open("/proc/self/oom_score_adj", "w") as f:  # the OOM killer takes the child, not the zygote
+            f.write("1000")
+        if len(fds) > 4:
+            landlock.restrict_self(4)
+            os.close(4)
+        guest = worker.Guest()
+        rlimits = json.loads(_read_all(3) or b"null")
+        os.close(3)
+        if not isinstance(rlimits, dict):
+            os._exit(0)  # the zygote dropped this spare child
+        for name, value in rlimits.items():
+            # CPU: SIGXCPU at the limit, SIGKILL a second later (a program ignoring SIGXCPU still dies)
+            hard = value + 1 if name == "RLIMIT_CPU" else value
+            resource.setrlimit(getattr(resource, name), (value, hard))
+        if seccomp is not None:
+            seccomp.install()
+    except BaseException:  # noqa: BLE001 - a child that cannot confine itself must not run the program
+        os._exit(121)
+    try:
+        guest.serve()
+    except BaseException:  # noqa: BLE001 - e.g. MemoryError while encoding a reply: the host sees a crash
+        os._exit(120)
+    os._exit(0)
+
+
+class Zygote:
+    def __init__(self, control_fd: int) -> None:
+        self.sock = socket.socket(fileno=control_fd)
+        self.seccomp: SeccompProgram | None = None
+        self.landlock = 0
+        self.ruleset = -1
+        self.child: int | None = None
+        self.spare: tuple[int, int, int, int] | None = None
+        self.scratch = os.environ.get("TMPDIR", "/tmp")
+
+    def send(self, obj: dict[str, Any], fds: list[int] | None = None) -> None:
+        data = json.dumps(obj).encode()
+        if fds:
+            socket.send_fds(self.sock, [data], fds)
+        else:
+            self.sock.send(data)
+
+    def op_init(self, msg: dict) -> None:
+        self.seccomp = SeccompProgram(bytes.fromhex(msg["seccomp"])) if msg.get("seccomp") else None
+        if msg.get("landlock"):
+            self.ruleset, self.landlock = landlock.build_ruleset(*landlock_paths(self.scratch))
+        for name in PRELOAD:
+            try:
+                __import__(name)
+            except ImportError:
+                pass
+        gc.collect()
+        gc.freeze()  # children's collections skip the zygote's objects: fewer copy-on-write page faults
+        # no spare child yet: the host moves this process into its cgroup after "ready", and every child
+        # must be forked after that to be born inside it
+        self.send({"op": "ready", "pid": os.getpid(), "numpy": "numpy" in sys.modules, "landlock": self.landlock})
+
+    def _fork_child(self) -> tuple[int, int, int, int]:
+        """A new child waiting for its rlimits: (pid, host's write end, host's read end, parameters fd)."""
+        to_r, to_w = os.pipe()
+        from_r, from_w = os.pipe()
+        par_r, par_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            extra = [self.ruleset] if self.ruleset >= 0 else []
+            _become_child([to_r, from_w, os.open(os.devnull, os.O_RDWR), par_r, *extra], self.seccomp)
+        for fd in (to_r, from_w, par_r):
+            os.close(fd)
+        return pid, to_w, from_r, par_w
+
+    def _prefork(self) -> None:
+        """At pid 1 (where a reap kills everything anyway) keep one child forked ahead: a spawn then
+        costs a write instead of a fork plus the child's first page faults."""
+        if os.getpid() == 1 and self.spare is None:
+            self.spare = self._fork_child()
+
+    def op_spawn(self, msg: dict) -> None:
+        if self.child is not None:
+            self._reap(kill=True)
+        ready, self.spare = self.spare, None
+        if ready is not None and os.waitpid(ready[0], os.WNOHANG)[0] != 0:
+            for fd in ready[1:]:
+                os.close(fd)
+            ready = None
+        pid, to_w, from_r, par_w = ready or self._fork_child()
+        try:
+            os.write(par_w, json.dumps(msg.get("rlimits") or {}).encode())
+        finally:
+            os.close(par_w)
+        self.child = pid
+        self.send({"op": "spawned", "pid": pid}, [to_w, from_r])
+        os.close(to_w)
+        os.close(from_r)
+
+    def _kill_all(self) -> None:
+        """Kill the child and anything it started: from pid 1 of the sandbox that is everything else."""
+        if os.getpid() == 1:
+            try:
+                os.kill(-1, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        for target in (lambda: os.killpg(self.child, signal.SIGKILL), lambda: os.kill(self.child, signal.SIGKILL)):
+            try:
+                target()
+            except (ProcessLookupError, PermissionError, TypeError):
+                pass
+
+    def _reap(self, kill: bool, grace: float = 0.0) -> dict[str, Any]:
+        pid, status, usage = 0, 0, None
+        deadline = time.monotonic() + grace
+        while not kill and self.child is not None:
+            pid, status, usage = os.wait4(self.child, os.WNOHANG)
+            if pid or time.monotonic() >= deadline:
+                break
+            time.sleep(0.0005)
+        if not pid and self.child is not None:
+            self._kill_all()
+            pid, status, usage = os.wait4(self.child, 0)
+        if os.getpid() == 1:  # anything the child left (it cannot fork, but be sure) goes with it
+            try:
+                os.kill(-1, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        self._reap_strays()
+        self.child = None
+        self._wipe_scratch()
+        cpu = (usage.ru_utime + usage.ru_stime) if usage is not None else 0.0
+        sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
+        code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
+        return {"op": "reaped", "signal": sig, "code": code, "cpu": cpu, "killed": kill or not pid}
+
+    @staticmethod
+    def _reap_strays() -> None:
+        while True:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if not pid:
+                return
+
+    def _wipe_scratch(self) -> None:
+        """The next program must not see what this one left behind."""
+        try:
+            names = os.listdir(self.scratch)
+        except OSError:
+            return
+        for name in names:
+            path = os.path.join(self.scratch, name)
+            try:
+                if os.path.isdir(path) and not os.path.islink(path):
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    os.unlink(path)
+            except OSError:
+                pass
+
+    def op_reap(self, msg: dict) -> None:
+        if self.child is None:
+            self.send({"op": "reaped", "signal": None, "code": None, "cpu": 0.0, "killed": False})
+            return
+        self.send(self._reap(bool(msg.get("kill")), float(msg.get("grace", 1.0))))
+        self._prefork()
+
+    def op_ping(self, msg: dict) -> None:
+        self.send({"op": "pong"})
+
+    def serve(self) -> None:
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+        while True:
+            try:
+                data = self.sock.recv(1 << 20)
+            except (ConnectionError, OSError):
+                data = b""
+            if not data:
+                if self.child is not None:
+                    self._kill_all()
+                return
+            msg = json.loads(data)
+            getattr(self, f"op_{msg.get('op')}", self.op_ping)(msg)
+
+
+if __name__ == "__main__":
+    Zygote(int(sys.argv[1])).serve()
