@@ -5,6 +5,7 @@ The public API is this module's ``__all__``; the CLI is a client of it.
 
 from selftaught.config import RunConfig, load_config
 from selftaught.engine.runner import RunResult, evaluate_improver, resume_run, start_run
+from selftaught.engine.transfer import TransferResult, transfer
 from selftaught.errors import SelftaughtError, UserError
 from selftaught.guest.helpers import extract_code
 from selftaught.store import RunStore
@@ -22,6 +23,7 @@ __all__ = [
     "RunStore",
     "SelftaughtError",
     "Task",
+    "TransferResult",
     "UserError",
     "evaluate",
     "extract_code",
@@ -29,4 +31,5 @@ __all__ = [
     "open_run",
     "resume",
     "run",
+    "transfer",
 ]

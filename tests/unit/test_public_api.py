@@ -8,7 +8,7 @@ import sys
 import selftaught
 
 EXPECTED = {"InvalidAnswer", "RunConfig", "RunResult", "RunStore", "SelftaughtError", "Task", "UserError",
-            "evaluate", "extract_code", "load_config", "open_run", "resume", "run"}
+            "evaluate", "extract_code", "load_config", "open_run", "resume", "run", "transfer", "TransferResult"}
 
 
 def test_all_names_the_public_api_and_each_name_exists():

@@ -51,12 +51,16 @@ def test_report_is_self_contained_and_links_the_lineage(finished_run: Path) -> N
     assert html.count('<span class="gi">') > 3  # the diff's added lines are highlighted as insertions
 
 
-def test_transfer_section_appears_only_with_a_transfer_entry(finished_run: Path) -> None:
+def test_transfer_section_appears_only_with_transfer_results(finished_run: Path) -> None:
+    from selftaught.store import TransferRecord
+
     store = RunStore(finished_run)
-    store.set_meta("transfer", {"sat3": {"u_s": 0.0, "I_0": 0.212, "I_T": 0.751}})
+    store.put_transfer(TransferRecord("sat3", "u(s)", "ab" * 32, 30, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0))
+    store.put_transfer(TransferRecord("sat3", "I_2", "cd" * 32, 5, 0.7, 0.6, 0.8, 0.751, 0.65, 0.85))
     store.close()
     html = write_report(finished_run).read_text()
-    assert 'id="transfer"' in html and "0.751" in html and "sat3" in html
+    assert 'id="transfer"' in html and "0.751 [0.650, 0.850] n=5" in html and "sat3" in html
+    assert "û(I_2)" in html
 
 
 def test_sandbox_flag_directory_reports_its_rates(tmp_path: Path) -> None:

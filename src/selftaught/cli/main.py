@@ -16,9 +16,9 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 
 
 def _register() -> None:
-    from selftaught.cli import doctor, estimate, evaluate, experiment, report, run, show, tasks
+    from selftaught.cli import doctor, estimate, evaluate, experiment, report, run, show, tasks, transfer
 
-    for module in (run, evaluate, estimate, show, report, doctor, experiment):
+    for module in (run, evaluate, estimate, show, report, transfer, doctor, experiment):
         module.register(app)
     app.add_typer(tasks.app, name="tasks")
 

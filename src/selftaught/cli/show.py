@@ -11,11 +11,27 @@ import typer
 from rich.table import Table
 
 from selftaught.cli.render import console, iteration_notes, iteration_table, print_usage
+from selftaught.cli.transfer import transfer_table
 from selftaught.config import RunConfig
+from selftaught.engine.meta_utility import per_task, screening_scope
 from selftaught.models.cost import PriceTable, usage_by_role
 from selftaught.report.data import ReportData
 from selftaught.report.data import load as load_report
 from selftaught.store import RunStore
+
+
+def mixture_lines(store: RunStore) -> list[str]:
+    """For a task mixture: each iteration's meta-utility split by task (û itself is their mean)."""
+    tasks = [t for t in str((store.get_meta("config") or {}).get("task", "")).split(",") if t.strip()]
+    if len(tasks) < 2:
+        return []
+    lines = ["meta-utility per task (val / test):"]
+    for it in store.iterations():
+        rec = store.get_meta_evaluation(it.improver_hash, screening_scope(it.improver_hash))
+        if rec is not None:
+            cells = ", ".join(f"{t} {v:.3f} / {s:.3f}" for t, (v, s) in per_task(rec).items())
+            lines.append(f"  t={it.iteration} {it.improver_hash[:10]}: {cells}")
+    return lines
 
 
 def register(app: typer.Typer) -> None:
@@ -47,13 +63,16 @@ def register(app: typer.Typer) -> None:
                       f"{d.model_events['misses']} sent, {d.model_events['hits']} replayed")
         store = RunStore(run_dir)
         print_usage(usage_by_role(store.completions(), PriceTable(RunConfig.model_validate(cfg).cost.prices)))
-        store.close()
         console.print("evaluations (verdict/tier): " + _counts(Counter(
             {f"{v}/{tier}": n for (v, tier), n in d.evaluation_verdicts.items()})))
         console.print("instance verdicts: " + _counts(d.instance_verdicts))
         console.print("improver runs: " + _counts(d.improver_run_verdicts))
-        if d.transfer is not None:
-            console.print(f"transfer: {d.transfer}")
+        for line in mixture_lines(store):
+            console.print(line)
+        transfers = store.transfers()
+        if transfers:
+            console.print(transfer_table(transfers))
+        store.close()
         if d.sandbox_flag:
             _sandbox_flag(d.sandbox_flag)
         for analyzer in ("audit", "reward_hacking"):

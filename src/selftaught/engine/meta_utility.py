@@ -44,6 +44,16 @@ def describe(ctx: EngineContext) -> str:
                                budget=b.meta_utility_calls, tasks=tasks)
 
 
+def per_task(rec: MetaEvaluationRecord) -> dict[str, tuple[float, float]]:
+    """(val, test) mean per task of a meta-evaluation: a mixture's overall û is the mean over all its
+    runs (every task has the same number of runs, so that is also the mean of these per-task means)."""
+    out: dict[str, tuple[float, float]] = {}
+    for task in dict.fromkeys(r["task"] for r in rec.runs):
+        runs = [r for r in rec.runs if r["task"] == task]
+        out[task] = (sum(r["val"] for r in runs) / len(runs), sum(r["test"] for r in runs) / len(runs))
+    return out
+
+
 def screening_scope(improver_hash: str) -> str:
     return f"mu/{improver_hash[:16]}"
 

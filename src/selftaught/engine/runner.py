@@ -30,7 +30,7 @@ from selftaught.models.recorder import Recorder
 from selftaught.sandbox import Executor
 from selftaught.store import IterationRecord, MetaEvaluationRecord, RunStore
 from selftaught.tasks.base import Task
-from selftaught.tasks.registry import load_task
+from selftaught.tasks.registry import ensure_valid, load_task
 
 
 @dataclass(frozen=True)
@@ -142,7 +142,8 @@ def _drive(store: RunStore, config: RunConfig, reporter: Reporter, provider: Mod
 def start_run(config: RunConfig, *, reporter: Reporter | None = None, provider: ModelProvider | None = None,
               run_dir: Path | None = None) -> RunResult:
     """Start a new self-improvement run (checks the task and improver before creating anything)."""
-    load_tasks(config.task)
+    for task in load_tasks(config.task):
+        ensure_valid(task)  # every static problem of a task file, in one message, before any spending
     check_prices(config.cost, config.model.name)
     plugins.load("executor", config.sandbox.executor)  # a misspelt executor fails before anything exists
     source, origin = improver_source(config.improver)

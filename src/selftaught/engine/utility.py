@@ -113,6 +113,8 @@ class SolutionScorer:
         except Exception as exc:  # noqa: BLE001 - a checker choking on a hostile answer is an invalid answer
             out.update(verdict=INVALID, error=f"checker rejected the answer: {type(exc).__name__}: {exc}"[:500])
             return out
+        if not (math.isfinite(score) and 0.0 <= score <= 1.0):  # a checker bug: clamp, but say so
+            out["checker"] = f"score() returned {score!r}, outside [0, 1] (clamped)"
         out["score"] = min(1.0, max(0.0, score)) if math.isfinite(score) else 0.0
         return out
 

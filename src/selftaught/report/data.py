@@ -16,7 +16,7 @@ from typing import Any
 from selftaught.analysis.findings_store import Finding, FindingsTable
 from selftaught.analysis.inventory import HUMAN_ORIGINS, deciding_evaluation
 from selftaught.analysis.stats import mean_ci
-from selftaught.store import ImproverRecord, IterationRecord, RunStore
+from selftaught.store import ImproverRecord, IterationRecord, RunStore, TransferRecord
 
 _SCOPE_HASH = re.compile(r"^(?:mu|confirm)/([0-9a-f]{16})")
 _SCOPE_STEP = re.compile(r"^t(\d+)/")
@@ -155,7 +155,7 @@ def load(run_dir: Path) -> ReportData:
             instance_verdicts=Counter(i.get("verdict", "?") for e in evaluations for i in e.instances),
             improver_run_verdicts=improver_runs,
             model_events=store.model_event_counts(),
-            transfer=store.get_meta("transfer"),
+            transfer=_transfer_rows(store.transfers()),
             sandbox_flag=store.get_meta("sandbox_flag"),
             experiment=store.get_meta("experiment"),
             totals={"completions": len(completions),
@@ -167,3 +167,14 @@ def load(run_dir: Path) -> ReportData:
     finally:
         store.close()
     return data
+
+
+def _transfer_rows(records: list[TransferRecord]) -> dict[str, dict[str, str]] | None:
+    """The transfer table (``selftaught transfer``): per task, u(s) and û(I_t) on held-out test, 95% CI."""
+    if not records:
+        return None
+    rows: dict[str, dict[str, str]] = {}
+    for r in records:
+        label = r.subject if r.subject == "u(s)" else f"û({r.subject})"
+        rows.setdefault(r.task, {})[label] = f"{r.test:.3f} [{r.test_low:.3f}, {r.test_high:.3f}] n={r.n}"
+    return rows

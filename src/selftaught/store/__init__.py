@@ -6,6 +6,7 @@ from selftaught.store.records import (
     ImproverRecord,
     IterationRecord,
     MetaEvaluationRecord,
+    TransferRecord,
 )
 from selftaught.store.sqlite import RunStore
 
@@ -16,4 +17,5 @@ __all__ = [
     "IterationRecord",
     "MetaEvaluationRecord",
     "RunStore",
+    "TransferRecord",
 ]

@@ -72,3 +72,25 @@ class IterationRecord:
     error: str | None
     model_calls: int
     seconds: float
+
+
+@dataclass(frozen=True)
+class TransferRecord:
+    """One cell group of the transfer table: u(s) or û(I_t) of a run on one (other) task.
+
+    ``subject`` is ``"u(s)"`` for the task's seed solution (``n`` = instances) or ``"I_t"`` for the
+    run's improver of iteration t (``n`` = improver runs, each with a fresh budget). Intervals are 95%
+    Student-t over those ``n`` values; ``scope`` names the meta-evaluation the runs are stored under.
+    """
+
+    task: str
+    subject: str
+    program_hash: str
+    n: int
+    val: float
+    val_low: float
+    val_high: float
+    test: float
+    test_low: float
+    test_high: float
+    scope: str | None = None

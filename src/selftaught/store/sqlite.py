@@ -20,6 +20,7 @@ from selftaught.store.records import (
     ImproverRecord,
     IterationRecord,
     MetaEvaluationRecord,
+    TransferRecord,
 )
 
 SCHEMA_VERSION = 1
@@ -50,6 +51,19 @@ CREATE TABLE IF NOT EXISTS iterations (
   error TEXT, model_calls INTEGER, seconds REAL, created REAL NOT NULL);
 """
 
+#: Named, additive, idempotent migrations, applied on every open (so stores made by an older version
+#: gain the table the first time a newer one opens them) and listed in meta ``migrations``.
+#: Add new ones at the end; never edit one that has shipped.
+MIGRATIONS: dict[str, str] = {
+    "transfers": """
+CREATE TABLE IF NOT EXISTS transfers (
+  task TEXT NOT NULL, subject TEXT NOT NULL, program_hash TEXT NOT NULL, n INTEGER NOT NULL,
+  val REAL NOT NULL, val_low REAL NOT NULL, val_high REAL NOT NULL,
+  test REAL NOT NULL, test_low REAL NOT NULL, test_high REAL NOT NULL, scope TEXT,
+  created REAL NOT NULL, PRIMARY KEY (task, subject));
+""",
+}
+
 
 class RunStore:
     """Everything a run produced; re-readable without re-running anything."""
@@ -69,11 +83,16 @@ class RunStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
+            for sql in MIGRATIONS.values():
+                self._db.executescript(sql)
         except sqlite3.DatabaseError as exc:
             raise RunStoreError(f"cannot open the run store {db}: {exc}; is it a selftaught run directory?") from None
         self._db.row_factory = sqlite3.Row
         if create and self.get_meta("schema_version") is None:
             self.set_meta("schema_version", SCHEMA_VERSION)
+        applied = self.get_meta("migrations", [])
+        if not set(MIGRATIONS) <= set(applied):
+            self.set_meta("migrations", list(dict.fromkeys([*applied, *MIGRATIONS])))
         (self.run_dir / "improvers").mkdir(exist_ok=True)
 
     # ---- generic ----------------------------------------------------------------------------------
@@ -230,4 +249,20 @@ class RunStore:
             r.pop("created")
             r["adopted"] = bool(r["adopted"])
             out.append(IterationRecord(**r))
+        return out
+
+    # ---- transfer evaluations ----------------------------------------------------------------------
+    def put_transfer(self, rec: TransferRecord) -> None:
+        """Insert or replace the row of (task, subject): re-running a transfer updates it."""
+        d = asdict(rec)
+        self._exec(
+            "INSERT OR REPLACE INTO transfers VALUES (:task, :subject, :program_hash, :n, :val, :val_low,"
+            " :val_high, :test, :test_low, :test_high, :scope, :created)", {**d, "created": time.time()})
+
+    def transfers(self) -> list[TransferRecord]:
+        out = []
+        for row in self._all("SELECT * FROM transfers ORDER BY task, subject = 'u(s)' DESC, created"):
+            r = dict(row)
+            r.pop("created")
+            out.append(TransferRecord(**r))
         return out

@@ -48,7 +48,7 @@ class Task:
     seed_solution: ClassVar[str] = ""
     #: Name of the function a solution must define.
     entry: ClassVar[str] = "algorithm"
-    #: CPU-seconds allowed per instance (measured as CPU time of the sandboxed child, see README).
+    #: CPU-seconds allowed per instance (measured as CPU time of the sandboxed child, see docs/tasks.md).
     time_limit: ClassVar[float] = 1.0
     #: Number of validation instances (seen by improvers) and held-out test instances (never seen).
     n_val: ClassVar[int] = 20

@@ -185,8 +185,12 @@ def _seed_problems(task: Task) -> list[str]:
 
 
 def _score_problems(task: Task, instance: Any) -> list[str]:
-    """``score`` must turn every malformed answer into InvalidAnswer or a score in [0, 1]."""
-    out: list[str] = []
+    """``score`` must turn every malformed answer into InvalidAnswer or a score in [0, 1].
+
+    One message per kind of failure (the first answer that shows it, and how many others do), so a
+    scorer with one bug does not drown the other problems."""
+    crashes: list[str] = []
+    out_of_range: list[str] = []
     for answer in BAD_ANSWERS:
         shown = "a huge int" if isinstance(answer, int) and answer > 2**64 else repr(answer)
         try:
@@ -194,14 +198,14 @@ def _score_problems(task: Task, instance: Any) -> list[str]:
         except InvalidAnswer:
             continue
         except Exception as exc:  # noqa: BLE001 - that is what we test
-            out.append(f"score(instance, {shown}) raised {type(exc).__name__}: {exc}; raise InvalidAnswer "
-                       "for malformed answers")
+            crashes.append(f"score(instance, {shown}) raised {type(exc).__name__}: {exc}; raise InvalidAnswer "
+                           "for malformed answers")
             continue
         number = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-        ok = number and 0.0 <= value <= 1.0
-        if not ok:
-            out.append(f"score(instance, {shown}) returned {value!r}: a score must be a float in [0, 1]")
-    return out
+        if not (number and 0.0 <= value <= 1.0):
+            out_of_range.append(f"score(instance, {shown}) returned {value!r}: a score must be a float in [0, 1]")
+    return [found[0] + (f" (same for {len(found) - 1} other malformed answer(s))" if len(found) > 1 else "")
+            for found in (crashes, out_of_range) if found]
 
 
 def _unsendable(value: Any, depth: int = 0) -> str:

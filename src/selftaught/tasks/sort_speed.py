@@ -5,9 +5,9 @@ takes about 10-50 ms per list and ``sorted(xs)`` well under 1 ms.
 
 Speed must be measured where the solution runs: the engine measures each call's CPU time in the
 sandboxed child, and ``score(instance, answer)`` has no time argument. So ``score`` rates correctness
-only, and ``score_with_time`` is the speed-scored rule, 1 / (1 + 100 t) for a correct answer, for an
-engine that passes the measured CPU seconds. The description states the timed rule: it is only honest
-when the engine calls ``score_with_time`` (the hook the lead may add to ``Task``).
+only, and ``score_with_time`` is the speed-scored rule, 1 / (1 + 100 t) for a correct answer, which
+``SolutionScorer`` calls with the measured CPU seconds whenever a task defines it (as the description
+says). It is the quick-start's transfer task: the 135M model can write ``sorted(xs)``.
 """
 
 from __future__ import annotations

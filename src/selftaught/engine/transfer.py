@@ -1,0 +1,134 @@
+"""Transfer: a run's improvers, unchanged, on other tasks (the paper's transfer table).
+
+For each task, u(s) is the task's seed solution scored on its instances; û(I_t) is the meta-utility of
+the run's improver of iteration t on that task alone (each of ``n`` improver runs starts from the task's
+seed solution with fresh budgets), with no further self-improvement. Everything goes through the run's
+own machinery and store: the same ``MetaUtility``, ``SolutionScorer`` and budgets, the same run seed
+(so the same instances), and the run's ``Recorder``, so model replies are cached in the run and a
+repeated transfer replays them instead of calling the model again (``offline=True`` insists on it).
+
+Reported numbers are held-out test numbers with 95% Student-t intervals: over instances for u(s), over
+improver runs for û (few runs: the interval is honest about it). Validation numbers are kept beside them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from selftaught.config import RunConfig
+from selftaught.engine.baseline import Estimate, instance_scores
+from selftaught.engine.context import EngineContext, Reporter, SilentReporter
+from selftaught.engine.meta_utility import MetaUtility
+from selftaught.engine.runner import _locked, load_tasks, make_executor, make_model
+from selftaught.engine.utility import SolutionScorer
+from selftaught.errors import ConfigError, RunStoreError
+from selftaught.models.base import ModelProvider
+from selftaught.models.cost import CostMeter
+from selftaught.models.recorder import Recorder
+from selftaught.store import RunStore, TransferRecord
+from selftaught.tasks.base import Task
+from selftaught.tasks.registry import ensure_valid
+
+SEED_SOLUTION = "u(s)"
+
+
+@dataclass(frozen=True)
+class TransferResult:
+    run_dir: Path
+    #: per task: u(s) first, then û(I_t) in the order of ``iterations``
+    records: list[TransferRecord]
+    iterations: list[int]
+    model_calls_sent: int
+    model_calls_replayed: int
+
+
+def subject(iteration: int) -> str:
+    return f"I_{iteration}"
+
+
+def transfer_scope(task: Task, improver_hash: str, runs: int) -> str:
+    """Where one improver's runs on one task are stored; ``runs`` is part of it (a different n is a
+    different sample, not a replay)."""
+    return f"transfer/{task.name}/n{runs}/{improver_hash[:16]}"
+
+
+def _choose_iterations(store: RunStore, wanted: Sequence[int] | None) -> dict[int, str]:
+    """{iteration: improver hash in force after it}; by default I_0 and the final I_T."""
+    done = {r.iteration: r.improver_hash for r in store.iterations()}
+    if not done:
+        raise RunStoreError(f"{store.run_dir} has no finished iteration yet: let the run score I_0 "
+                            "(selftaught run --resume RUN_DIR) before transferring it")
+    chosen = list(dict.fromkeys(wanted if wanted else [0, max(done)]))
+    missing = [t for t in chosen if t not in done]
+    if missing:
+        raise RunStoreError(f"{store.run_dir} has no iteration {missing[0]}: choose among "
+                            f"{', '.join(map(str, sorted(done)))} (--iterations 0,{max(done)})")
+    return {t: done[t] for t in chosen}
+
+
+def _record(task: Task, name: str, h: str, val: list[float], test: list[float],
+            scope: str | None) -> TransferRecord:
+    v, t = Estimate.of(val), Estimate.of(test)
+    return TransferRecord(task=task.name, subject=name, program_hash=h, n=t.n, val=v.mean, val_low=v.low,
+                          val_high=v.high, test=t.mean, test_low=t.low, test_high=t.high, scope=scope)
+
+
+def transfer(run_dir: Path | str, tasks: str | Sequence[str], *, iterations: Sequence[int] | None = None,
+             runs: int | None = None, reporter: Reporter | None = None,
+             provider: ModelProvider | None = None, offline: bool = False) -> TransferResult:
+    """Evaluate u(s) and û(I_t) of a finished (or stopped) run on ``tasks``; saved in the run store.
+
+    ``runs`` overrides the number of improver runs per û (default: the run's ``meta_utility_tests``);
+    every other budget, the model and the seed are the run's own.
+    """
+    run_dir = Path(run_dir)
+    store = RunStore(run_dir)
+    with _locked(run_dir):
+        raw = store.get_meta("config")
+        if raw is None:
+            raise RunStoreError(f"{run_dir} holds no run configuration; it was not made by `selftaught run`")
+        config = RunConfig.model_validate(raw)
+        if runs is not None:
+            config = config.model_copy(update={"budget": config.budget.model_copy(
+                update={"meta_utility_tests": runs})})
+        chosen = load_tasks(tasks if isinstance(tasks, str) else ",".join(tasks))
+        if not chosen:
+            raise ConfigError("no task to transfer to: pass --tasks, e.g. --tasks sort_speed,string_grid")
+        for task in chosen:
+            ensure_valid(task)
+        improvers = _choose_iterations(store, iterations)
+        provider = provider or make_model(config)
+        if not offline:
+            provider.check()
+        reporter = reporter or SilentReporter()
+        executor = make_executor(config)
+        # The run's cost caps go on counting: the meter starts from everything the run has spent.
+        meter = CostMeter.for_run(config.cost, config.model.name, str(run_dir), store.completions())
+        recorder = Recorder(provider, store, offline=offline, meter=meter)
+        scorer = SolutionScorer(executor, store, config.seed, config.sandbox.memory_mb)
+        records: list[TransferRecord] = []
+        n = config.budget.meta_utility_tests
+        try:
+            for task in chosen:
+                reporter.event("transfer_subject", task=task.name, subject=SEED_SOLUTION)
+                val, test = (scorer.evaluate(task, task.seed_solution, split) for split in ("val", "test"))
+                records.append(_record(task, SEED_SOLUTION, val.program_hash, instance_scores(val),
+                                       instance_scores(test), None))
+                store.put_transfer(records[-1])
+                ctx = EngineContext(config, store, recorder, executor, scorer, [task], reporter)
+                for t, h in improvers.items():
+                    source = store.get_improver(h)
+                    assert source is not None, "every iteration's improver is stored with it"
+                    reporter.event("transfer_subject", task=task.name, subject=subject(t))
+                    scope = transfer_scope(task, h, n)
+                    meta = MetaUtility(ctx).evaluate(source.source, scope)
+                    records.append(_record(task, subject(t), h, [r["val"] for r in meta.runs],
+                                           [r["test"] for r in meta.runs], scope))
+                    store.put_transfer(records[-1])  # committed at once: an interrupted transfer keeps it
+        finally:
+            recorder.close()
+            executor.close()
+            provider.close()
+        return TransferResult(run_dir, records, list(improvers), recorder.calls_sent, recorder.cache_hits)
