@@ -60,11 +60,14 @@ def bwrap_command(control_fd: int, scratch_mb: int = 64) -> list[str]:
     args = [binary, "--unshare-all", "--unshare-user", "--uid", str(SANDBOX_UID), "--gid", str(SANDBOX_UID),
             "--hostname", "sandbox", "--die-with-parent", "--as-pid-1", "--new-session", "--cap-drop", "ALL"]
     args += _system_binds()
+    # The scratch tmpfs comes before the read-only binds: a checkout or venv that lives under /tmp (a CI
+    # clone, say) is then bound on top of it instead of being hidden by it.
+    args += ["--size", str(scratch_mb * 1024 * 1024), "--tmpfs", SCRATCH]
     for path in _interpreter_paths():
         args += ["--ro-bind", path, path]
     guest = str(GUEST_DIR)
     args += ["--ro-bind", guest, guest]
-    args += ["--proc", "/proc", "--ro-bind", "/proc/sys", "/proc/sys", "--dev", "/dev", "--size", str(scratch_mb * 1024 * 1024), "--tmpfs", SCRATCH,
+    args += ["--proc", "/proc", "--ro-bind", "/proc/sys", "/proc/sys", "--dev", "/dev",
              "--remount-ro", "/", "--chdir", SCRATCH, "--clearenv"]
     for key, value in guest_environment(SCRATCH).items():
         args += ["--setenv", key, value]
