@@ -148,3 +148,13 @@ def test_determinism_same_seed_twice_identical_instances_and_scores(name: str) -
     assert b.repeats[0] == b.repeats[1]
     same = [json.dumps(task.instances("val", 7), default=lambda o: o.tolist()) for _ in range(2)]
     assert same[0] == same[1] != json.dumps(task.instances("val", 8), default=lambda o: o.tolist())
+
+
+def test_wall_backstop_stretches_with_the_load_factor(monkeypatch):
+    from selftaught.engine import utility
+
+    monkeypatch.setattr(utility.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(utility.os, "getloadavg", lambda: (1.0, 1.0, 1.0))
+    assert utility.wall_backstop(0.1) == pytest.approx(0.55)  # an idle machine: 3 x limit + 0.25
+    monkeypatch.setattr(utility.os, "getloadavg", lambda: (13.0, 13.0, 13.0))
+    assert utility.wall_backstop(0.1) == pytest.approx(0.55 * 6.5)  # load 13 on 2 cores

@@ -10,6 +10,7 @@ resumed run does not re-evaluate.
 from __future__ import annotations
 
 import math
+import os
 import threading
 import time
 from typing import Any
@@ -21,6 +22,18 @@ from selftaught.tasks.base import InvalidAnswer, Split, Task
 
 INVALID = "invalid"  # verdict of an answer the checker rejected
 SLOW = "cpu"  # verdict of an answer over the CPU-time limit
+
+
+def wall_backstop(cpu_limit: float) -> float:
+    """Wall seconds after which a call is killed as hung. The limit that scores is CPU time; wall time
+    only catches programs that block or sleep. On a loaded machine a child gets a fraction of a core, so
+    the backstop stretches by the load factor: a call within its CPU limit is never killed for the wall
+    time the machine's other work took from it."""
+    try:
+        load = os.getloadavg()[0] / (os.cpu_count() or 1)
+    except OSError:  # not available on this platform
+        load = 1.0
+    return max(0.5, 3 * cpu_limit + 0.25) * max(1.0, load)
 
 
 class SolutionScorer:
@@ -58,8 +71,7 @@ class SolutionScorer:
             return rec
 
     def _run(self, task: Task, source: str, h: str, split: Split) -> EvaluationRecord:
-        # Wall time is only a backstop for hangs; the limit that scores is CPU time (stable under load).
-        wall_limit = max(0.5, 3 * task.time_limit + 0.25)
+        wall_limit = wall_backstop(task.time_limit)
         limits = Limits(wall_seconds=max(10.0, wall_limit), memory_mb=self.memory_mb,
                         cpu_seconds=int(task.time_limit * 2 * (task.n_val + task.n_test)) + 30)
         per_instance: list[dict[str, Any]] = []
