@@ -143,3 +143,44 @@ def test_a_program_waiting_on_the_host_gives_its_slot_back():
         assert worker.load("def f(utility):\n    return utility('x') + 1\n").ok
         res = worker.call("f", [{"__proxy__": "utility", "str": "", "budget": 1}], handler=handler)
     assert res.ok and res.value == 1.5
+
+
+def test_a_scoring_run_holds_one_slot_for_all_its_instances():
+    """cpu_slot() is re-entrant per thread: spawn, load and every call inside it use the slot the thread
+    already holds (one slot, no deadlock), and a second thread waits for the whole block."""
+    executor = SlottedExecutor(LocalExecutor(), cpus=1)
+    order: list[str] = []
+
+    def other() -> None:
+        with executor.spawn(Limits(wall_seconds=60)) as worker:
+            order.append("other")
+            assert worker.load("def g():\n    return 2\n").ok
+
+    with executor.cpu_slot():
+        t = threading.Thread(target=other)
+        t.start()
+        with executor.spawn(Limits(wall_seconds=60)) as worker:
+            assert worker.load("def f(x):\n    return x + 1\n").ok
+            assert [worker.call("f", [i]).value for i in range(3)] == [1, 2, 3]
+        time.sleep(0.2)
+        order.append("block")
+    t.join(60)
+    assert order == ["block", "other"]
+
+
+def test_reserve_warms_the_pool_in_the_background_without_overshooting():
+    local = LocalExecutor(pool_size=2)
+    executor = SlottedExecutor(local, cpus=2)
+    try:
+        executor.reserve(5)
+        deadline = time.monotonic() + 60
+        while len(local.pool._idle) < 5 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)
+        assert len(local.pool._idle) == 5  # kept (size grew), and no more started than reserved
+        with executor.spawn(Limits(wall_seconds=60)) as worker:
+            assert worker.load("def g():\n    return 2\n").ok
+        assert len(local.pool._idle) == 5
+    finally:
+        executor.close()
+    assert not local.pool._idle

@@ -84,6 +84,14 @@ def make_executor(config: RunConfig) -> Executor:
     return SlottedExecutor(inner, resolve(config.sandbox.cpus, executor_cpus(inner)))
 
 
+def open_workers(config: RunConfig, n_tasks: int, executor: Executor) -> int:
+    """Sandboxed workers a meta-utility evaluation keeps open at once: one per improver run in flight
+    (it waits in its sandbox while the host scores its solutions) plus one per CPU slot (a scoring run
+    holds a slot from its worker's start to its last instance)."""
+    runs = resolve(config.sandbox.parallel, n_tasks * config.budget.meta_utility_tests)
+    return runs + executor_cpus(executor)
+
+
 @contextmanager
 def _locked(run_dir: Path) -> Iterator[None]:
     fd = os.open(run_dir / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
@@ -114,6 +122,7 @@ def _drive(store: RunStore, config: RunConfig, reporter: Reporter, provider: Mod
     start = store.get_meta("start_improver")
     reporter.event("estimate", lines=estimate_run(config, start["source"]).lines(), spent=meter.total())
     executor = make_executor(config)
+    executor.reserve(open_workers(config, len(tasks), executor))
     recorder = Recorder(provider, store, offline=offline, meter=meter)
     scorer = SolutionScorer(executor, store, config.seed, config.sandbox.memory_mb)
     ctx = EngineContext(config, store, recorder, executor, scorer, tasks, reporter)

@@ -78,20 +78,24 @@ class SolutionScorer:
         started = time.monotonic()
         worker: Worker | None = None
         load_failure: dict[str, Any] | None = None
+        instances = self.instances(task, split)
+        # One CPU slot for the whole evaluation: it is CPU work from start to end (no RPCs), and queueing
+        # again for every instance would keep a worker (a zygote) open per waiting run, not per core.
         try:
-            for i, instance in enumerate(self.instances(task, split)):
-                if load_failure is None and (worker is None or not worker.alive):
-                    worker = self.executor.spawn(limits)
-                    loaded = worker.load(source)
-                    if not loaded.ok:
-                        load_failure = {"verdict": str(loaded.verdict), "error": f"loading: {loaded.error}"}
-                if load_failure is not None:
-                    per_instance.append({"score": 0.0, "cpu": 0.0, **load_failure})
-                    continue
-                assert worker is not None
-                res = worker.call(task.entry, list(task.arguments(instance)), seed=self.seed * 100_003 + i,
-                                  wall_seconds=wall_limit)
-                per_instance.append(self._judge(task, instance, res))
+            with self.executor.cpu_slot():
+                for i, instance in enumerate(instances):
+                    if load_failure is None and (worker is None or not worker.alive):
+                        worker = self.executor.spawn(limits)
+                        loaded = worker.load(source)
+                        if not loaded.ok:
+                            load_failure = {"verdict": str(loaded.verdict), "error": f"loading: {loaded.error}"}
+                    if load_failure is not None:
+                        per_instance.append({"score": 0.0, "cpu": 0.0, **load_failure})
+                        continue
+                    assert worker is not None
+                    res = worker.call(task.entry, list(task.arguments(instance)), seed=self.seed * 100_003 + i,
+                                      wall_seconds=wall_limit)
+                    per_instance.append(self._judge(task, instance, res))
         finally:
             if worker is not None:
                 worker.close()

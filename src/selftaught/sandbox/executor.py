@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Self
 
@@ -73,6 +74,15 @@ class Executor(ABC):
 
     @abstractmethod
     def spawn(self, limits: Limits) -> Worker: ...
+
+    def cpu_slot(self) -> AbstractContextManager[None]:
+        """Held around a batch of sandboxed work by one thread (see ``SlottedExecutor``); here nothing."""
+        return nullcontext()
+
+    def reserve(self, workers: int, cpu_slot: Any = None) -> None:
+        """A hint: up to ``workers`` workers will be open at once. An executor may get ready for that
+        in the background (the local one starts warm sandboxes, each inside ``cpu_slot`` if given).
+        Changes nothing a worker computes; the default does nothing."""
 
     def close(self) -> None:
         """Release pools (warm workers, clusters)."""

@@ -36,10 +36,14 @@ class LocalExecutor(Executor):
             try:
                 return WarmWorker(zygote, limits, self.pool.give_back, fresh=self.pool.fresh)
             except ZygoteError:
-                zygote.destroy()
+                self.pool.discard(zygote)
                 if attempt:
                     raise
         raise AssertionError("unreachable")
+
+    def reserve(self, workers: int, cpu_slot: object = None) -> None:
+        """Keep ``workers`` warm zygotes, the missing ones started now in the background."""
+        self.pool.reserve(workers, cpu_slot)
 
     def describe(self) -> str:
         """One line for ``selftaught doctor``: tier, what it applies, why better tiers were not used."""

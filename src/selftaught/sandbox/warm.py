@@ -26,6 +26,7 @@ import socket
 import subprocess
 import tempfile
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass, field
@@ -319,42 +320,104 @@ class WarmWorker(ChannelWorker):
 
 
 class ZygotePool:
-    """Idle zygotes of one tier, started on demand, reused across workers, at most ``size`` kept."""
+    """Idle zygotes of one tier, started on demand, reused across workers, at most ``size`` kept.
+
+    ``reserve(n)`` says how many workers will be open at once (a parallel meta-utility evaluation holds
+    one per improver run *and* one per scoring run): the pool then keeps that many and starts the missing
+    ones in the background, each under ``cpu_slot`` (starting one is ~80 ms of CPU, so it must not
+    oversubscribe the cores), so a burst of parallel work does not wait for zygotes to start one after
+    another inside its own CPU slots, and a pool smaller than the burst does not destroy and restart
+    zygotes on every evaluation.
+    """
 
     def __init__(self, spec: ZygoteSpec, size: int = 4) -> None:
         self.spec = spec
         self.size = size
         self._idle: list[Zygote] = []
+        self._lent = 0  # taken and not given back (or discarded) yet
         self._lock = threading.Lock()
         self._closed = False
+        self._warmer: threading.Thread | None = None
+        self._target = 0  # zygotes reserved (idle + lent), see reserve
         atexit.register(self.close)  # zygotes die with the host anyway; this also frees their cgroups
 
     def adopt(self, zygote: Zygote) -> None:
-        self.give_back(zygote)
-
-    def take(self) -> Zygote:
-        with self._lock:
-            while self._idle:
-                z = self._idle.pop()
-                if z.healthy:
-                    return z
-                z.destroy()
-        return self.fresh()
-
-    def fresh(self) -> Zygote:
-        """A newly started zygote (not one that sat idle: after a failure, those are suspect)."""
-        return Zygote(self.spec)
-
-    def give_back(self, zygote: Zygote) -> None:
         with self._lock:
             if zygote.healthy and not self._closed and len(self._idle) < self.size:
                 self._idle.append(zygote)
                 return
         zygote.destroy()
 
+    def take(self) -> Zygote:
+        with self._lock:
+            while self._idle:
+                z = self._idle.pop()
+                if z.healthy:
+                    self._lent += 1
+                    return z
+                z.destroy()
+        return self.fresh()
+
+    def fresh(self) -> Zygote:
+        """A newly started zygote (not one that sat idle: after a failure, those are suspect)."""
+        z = Zygote(self.spec)
+        with self._lock:
+            self._lent += 1
+        return z
+
+    def give_back(self, zygote: Zygote) -> None:
+        with self._lock:
+            self._lent = max(0, self._lent - 1)
+            if zygote.healthy and not self._closed and len(self._idle) < self.size:
+                self._idle.append(zygote)
+                return
+        zygote.destroy()
+
+    def discard(self, zygote: Zygote) -> None:
+        """A lent zygote that failed: destroyed, never reused."""
+        with self._lock:
+            self._lent = max(0, self._lent - 1)
+        zygote.destroy()
+
+    def reserve(self, workers: int, cpu_slot: Any = None) -> None:
+        """Keep up to ``workers`` zygotes and start the missing ones in the background, on spare CPU:
+        each start waits until ``cpu_slot`` (a semaphore such as the executor's CPU slots) has a slot
+        free, so warming up never makes a program wait. Without ``cpu_slot``, one start at a time."""
+        with self._lock:
+            if self._closed:
+                return
+            self.size = max(self.size, workers)
+            self._target = max(self._target, workers)
+            if self._warmer is not None and self._warmer.is_alive():
+                return
+            self._warmer = threading.Thread(target=self._warm, args=(cpu_slot,), daemon=True,
+                                            name="selftaught-zygote-warmer")
+            self._warmer.start()
+
+    def _missing(self) -> int:
+        with self._lock:
+            return 0 if self._closed else self._target - len(self._idle) - self._lent
+
+    def _warm(self, cpu_slot: Any) -> None:
+        while self._missing() > 0:
+            if cpu_slot is not None and not cpu_slot.acquire(blocking=False):
+                time.sleep(0.005)  # every slot busy: the programs come first
+                continue
+            try:
+                if self._missing() > 0:
+                    self.adopt(Zygote(self.spec))
+            except (ZygoteError, OSError):
+                return  # a start that fails here fails again on demand, where the caller sees why
+            finally:
+                if cpu_slot is not None:
+                    cpu_slot.release()
+
     def close(self) -> None:
         with self._lock:
             self._closed = True
             idle, self._idle = self._idle, []
+            warmer = self._warmer
+        if warmer is not None and warmer is not threading.current_thread():
+            warmer.join(timeout=30)  # at most the start in progress; it is destroyed on adopt
         for z in idle:
             z.destroy()
