@@ -33,7 +33,7 @@ import worker
 PR_SET_NO_NEW_PRIVS = 38
 PR_SET_SECCOMP = 22
 SECCOMP_MODE_FILTER = 2
-PRELOAD = ("numpy", "random", "math", "itertools", "collections", "functools", "heapq", "bisect", "re",
+PRELOAD = ("numpy", "numpy.random", "random", "math", "itertools", "collections", "functools", "heapq", "bisect", "re",
            "json", "copy", "string", "statistics", "dataclasses", "fractions", "decimal", "typing", "ast",
            "textwrap", "traceback", "resource", "ctypes", "helpers", "proxies", "wire")
 
