@@ -57,7 +57,10 @@ def covered(spans: list[tuple[float, float]]) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--burn", type=int, default=None, help="loop iterations per instance (default: BURN)")
     args = parser.parse_args()
+    if args.burn is not None:
+        _common.BURN = args.burn
     work = Path(tempfile.mkdtemp(prefix="bench-replay-"))
     record(work / "recorded", **SETS)
     runner.SolutionScorer = TimedScorer  # type: ignore[misc]
