@@ -280,8 +280,9 @@ class WarmWorker(ChannelWorker):
             zygote = self._fresh()
             to_fd, from_fd = zygote.spawn_child(self.limits)
         except (ZygoteError, OSError) as exc:
-            if zygote is not None:
-                zygote.destroy()
+            if zygote is not None:  # destroyed, and no longer counted as lent by the pool
+                zygote.broken = True
+                self._give_back(zygote)
             return CallResult(Verdict.CRASH, error=f"{res.error}; a fresh sandbox did not start either: {exc}",
                               wall_seconds=res.wall_seconds)
         self.zygote, self._reaped, self._lost = zygote, False, False
