@@ -71,5 +71,6 @@ def bwrap_command(control_fd: int, scratch_mb: int = 64) -> list[str]:
              "--remount-ro", "/", "--chdir", SCRATCH, "--clearenv"]
     for key, value in guest_environment(SCRATCH).items():
         args += ["--setenv", key, value]
-    python = sys.executable if Path(sys.executable).exists() else "python3"
+    # normalised: a path like benchmarks/../.venv/bin/python would walk through a directory not mounted
+    python = os.path.normpath(sys.executable) if Path(sys.executable).exists() else "python3"
     return [*args, "--", python, "-I", str(GUEST_DIR / "zygote.py"), str(control_fd)]
