@@ -86,6 +86,10 @@ def _usage(d: ReportData) -> str:
                      rows))
 
 
+def _span(n: int) -> str:
+    return f"0..{n - 1}" if n else "none"
+
+
 def _cell(x: object) -> str:
     return f"{x:.3f}" if isinstance(x, float) else escape(str(x))
 
@@ -173,7 +177,7 @@ def render(d: ReportData) -> str:
     what = (f"experiment <b>{escape(str(d.experiment.get('kind')))}</b>" if d.experiment else
             f"task <b>{escape(str(cfg.get('task')))}</b> · improver {escape(str(cfg.get('improver')))}")
     head = (f"<p>{what} · model {escape(str(model.get('provider')))}/{escape(str(model.get('name')))} · "
-            f"iterations {len(d.iterations)} · status {escape(d.status)} · <code>{escape(str(d.run_dir))}</code></p>")
+            f"iterations t = {_span(len(d.iterations))} · status {escape(d.status)} · <code>{escape(str(d.run_dir))}</code></p>")
     return (f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>selftaught report: "
             f"{escape(d.run_dir.name)}</title><style>{_CSS}{lineage.highlight_css()}</style></head><body>"
             f"<h1>selftaught run report</h1>{head}<nav class=toc>{toc}</nav>{body}</body></html>")
