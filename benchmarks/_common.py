@@ -9,6 +9,7 @@ across runs) and the sandboxed utility work dominates, as it does in a real run 
 
 from __future__ import annotations
 
+import argparse
 import shutil
 import sqlite3
 import statistics
@@ -93,6 +94,18 @@ def meta_evaluation_seconds(src: Path, work: Path, sets: list[str]) -> float:
     result, _ = replay(src, work, sets, clock)
     assert result.model_calls_sent == 0
     return clock.first("meta_evaluation") - clock.first("iteration_start")
+
+
+def parse_args(doc: str | None) -> argparse.Namespace:
+    """``--repeats`` and ``--burn`` (which sets ``BURN``, the CPU work per instance) of a benchmark."""
+    global BURN
+    parser = argparse.ArgumentParser(description=(doc or "").splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--burn", type=int, default=None, help="loop iterations per instance (default: BURN)")
+    args = parser.parse_args()
+    if args.burn is not None:
+        BURN = args.burn
+    return args
 
 
 def median(xs: list[float]) -> float:

@@ -16,7 +16,6 @@ lighter workload for comparison.
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 from pathlib import Path
 
@@ -28,12 +27,7 @@ PARALLEL = ["sandbox.parallel='auto'", "sandbox.cpus='auto'"]
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--burn", type=int, default=None, help="loop iterations per instance (default: BURN)")
-    args = parser.parse_args()
-    if args.burn is not None:
-        _common.BURN = args.burn
+    args = _common.parse_args(__doc__)
     work = Path(tempfile.mkdtemp(prefix="bench-mu-"))
     record(work / "recorded")
     serial, parallel = [], []

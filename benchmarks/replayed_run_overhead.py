@@ -12,7 +12,6 @@ else (store, replay, improver processes, orchestration) is overhead. Target: ove
 
 from __future__ import annotations
 
-import argparse
 import tempfile
 import threading
 import time
@@ -55,12 +54,7 @@ def covered(spans: list[tuple[float, float]]) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--burn", type=int, default=None, help="loop iterations per instance (default: BURN)")
-    args = parser.parse_args()
-    if args.burn is not None:
-        _common.BURN = args.burn
+    args = _common.parse_args(__doc__)
     work = Path(tempfile.mkdtemp(prefix="bench-replay-"))
     record(work / "recorded", **SETS)
     runner.SolutionScorer = TimedScorer  # type: ignore[misc]
