@@ -31,6 +31,8 @@ class ModelConfig(_Section):
     concurrency: int = Field(6, ge=1, description="concurrent requests to the endpoint")
     timeout: float = Field(300.0, gt=0, description="seconds per request")
     max_retries: int = Field(4, ge=0, description="retries on 429/5xx/timeouts")
+    n_threads: int | None = Field(None, ge=1, description="embedded model only: CPU threads (unset: one per "
+                                  "core; 1 is often faster on a machine busy with other work)")
 
 
 class BudgetConfig(_Section):
@@ -169,7 +171,7 @@ def _validated(data: dict[str, Any], origin: str) -> RunConfig:
 #: executors, transport). Anything else would mix two experiments in one store.
 RESUMABLE_KEYS = ("iterations", "cost.", "sandbox.executor", "sandbox.allow_unsandboxed", "sandbox.parallel",
                   "sandbox.cpus", "sandbox.ray_address", "model.base_url", "model.api_key_env", "model.concurrency",
-                  "model.timeout", "model.max_retries")
+                  "model.timeout", "model.max_retries", "model.n_threads")
 
 
 def resume_config(stored: dict[str, Any], sets: list[str] | None = None) -> RunConfig:

