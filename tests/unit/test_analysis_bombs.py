@@ -23,7 +23,7 @@ from selftaught.analysis.strategies import classify
 from selftaught.analysis.syntax import MAX_DEPTH, MAX_SOURCE_CHARS, Program
 from selftaught.cli.main import main
 from selftaught.engine.programs import program_hash
-from selftaught.store import EvaluationRecord, ImproverRecord, RunStore
+from selftaught.store import EvaluationRecord, ImproverRecord, IterationRecord, RunStore
 
 T = TypeVar("T")
 HEAD = "def improve_algorithm(initial_solution, utility, language_model):\n"
@@ -41,6 +41,8 @@ BOMBS: dict[str, tuple[str, bool]] = {
     "ten-megabytes": (HEAD + "    x = 1\n" * (10_000_000 // 10) + "    return initial_solution\n", True),
     "parseable-but-deep": (HEAD + "    return " + "+".join(["1"] * 1500) + "\n", True),
 }
+#: Parses fine, but its flagged lines and its error are not terminal markup, however they look.
+MARKUP = HEAD + '    language_model.budget = 99  # [/INST] [bold\n    return "[/]"\n'
 
 
 def _depth(tree: ast.AST) -> int:
@@ -130,6 +132,10 @@ def bombed_run(run_scripted) -> tuple[Path, dict[str, str]]:
         store.put_program(h, source)
         store.put_evaluation(EvaluationRecord("max_list", "val", h, 0.5, 0.1, 0.1, "ok", None, "process",
                                               [{"score": 0.5, "verdict": "ok"}] * 5))
+    markup = program_hash(MARKUP)
+    store.put_improver(ImproverRecord(markup, MARKUP, seed, "iteration", 1))
+    store.put_iteration(IterationRecord(1, seed, markup, False, 0.5, 0.5, None, None, "failed",
+                                        "improver raised: [/INST] [/] [bold", 1, 1.0))
     store.close()
     return result.run_dir, hashes
 
@@ -153,9 +159,10 @@ def test_the_cli_keeps_going(command: str, bombed_run: tuple[Path, dict[str, str
     out = capsys.readouterr().out
     if command == "show":
         assert "unparseable" in out and "lineage:" in out
+        assert "[/INST] [/] [bold" in out and "language_model.budget = 99  # [/INST] [bold" in out
     if command == "report":
         html = (run_dir / "report.html").read_text()
-        assert html.count('<section class="version"') == 1 + len(hashes)
+        assert html.count('<section class="version"') == 2 + len(hashes)
         assert "shown, not highlighted" in html and "not diffed against its parent: too large" in html
         assert len(html) < 5_000_000  # the 10 MB program is not copied into the report whole
 
@@ -167,4 +174,4 @@ def test_the_end_of_a_run_prints_its_analysis_line(bombed_run: tuple[Path, dict[
     run_dir, hashes = bombed_run
     print_analysis(run_dir)
     out = " ".join(capsys.readouterr().out.split())
-    assert f"analysis: {2 * len(hashes)} audit" in out
+    assert f"analysis: {2 * len(hashes) + 1} audit" in out  # and the budget write
