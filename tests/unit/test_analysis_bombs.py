@@ -28,18 +28,21 @@ from selftaught.store import EvaluationRecord, ImproverRecord, IterationRecord, 
 T = TypeVar("T")
 HEAD = "def improve_algorithm(initial_solution, utility, language_model):\n"
 
-#: name -> (source, beyond_limits): True when only the analysis limits stop it (it may still run).
-BOMBS: dict[str, tuple[str, bool]] = {
-    "binop-50k": (HEAD + "    return " + "+".join(["1"] * 50_000) + "\n", True),
-    "parens-100k": (HEAD + "    return " + "(" * 100_000 + "1" + ")" * 100_000 + "\n", False),
-    "lists-100k": (HEAD + "    return " + "[" * 100_000 + "]" * 100_000 + "\n", False),
-    "unary-100k": (HEAD + "    return " + "-" * 100_000 + "1\n", True),
-    "attributes-100k": (HEAD + "    return initial_solution" + ".x" * 100_000 + "\n", True),
-    "null-bytes": (HEAD + "    return initial_solution\0\n", False),
-    "surrogates": (HEAD + "    return '\udc80'\n", False),
-    "not-python": (bytes(range(1, 256)).decode("latin-1") * 4, False),
-    "ten-megabytes": (HEAD + "    x = 1\n" * (10_000_000 // 10) + "    return initial_solution\n", True),
-    "parseable-but-deep": (HEAD + "    return " + "+".join(["1"] * 1500) + "\n", True),
+#: name -> (source, beyond_limits, why): beyond_limits when only the analysis limits stop it (it may run).
+BOMBS: dict[str, tuple[str, bool, str]] = {
+    "binop-50k": (HEAD + "    return " + "+".join(["1"] * 50_000) + "\n", True, "too large"),
+    "binop-30k": (HEAD + "    return " + "+".join(["1"] * 30_000) + "\n", True, "too deeply nested to parse"),
+    "parens-100k": (HEAD + "    return " + "(" * 100_000 + "1" + ")" * 100_000 + "\n", True, "too large"),
+    "parens-40k": (HEAD + "    return " + "(" * 40_000 + "1" + ")" * 40_000 + "\n", False, "nested parentheses"),
+    "lists-100k": (HEAD + "    return " + "[" * 100_000 + "]" * 100_000 + "\n", True, "too large"),
+    "lists-40k": (HEAD + "    return " + "[" * 40_000 + "]" * 40_000 + "\n", False, "nested parentheses"),
+    "unary-50k": (HEAD + "    return " + "-" * 50_000 + "1\n", True, "too deeply nested to parse"),
+    "attributes-40k": (HEAD + "    return initial_solution" + ".x" * 40_000 + "\n", True, "too deeply nested to parse"),
+    "null-bytes": (HEAD + "    return initial_solution\0\n", False, "null bytes"),
+    "surrogates": (HEAD + "    return '\udc80'\n", False, "surrogates not allowed"),
+    "not-python": (bytes(range(1, 256)).decode("latin-1") * 4, False, "SyntaxError"),
+    "ten-megabytes": (HEAD + "    x = 1\n" * (10_000_000 // 10) + "    return initial_solution\n", True, "too large"),
+    "parseable-but-deep": (HEAD + "    return " + "+".join(["1"] * 1500) + "\n", True, f"more than {MAX_DEPTH} levels"),
 }
 #: Parses fine, but its flagged lines and its error are not terminal markup, however they look.
 MARKUP = HEAD + '    language_model.budget = 99  # [/INST] [bold\n    return "[/]"\n'
@@ -74,15 +77,15 @@ def _with_stack_used(frames: int, fn: Callable[[], T]) -> T:
 
 @pytest.mark.parametrize("name", BOMBS)
 def test_a_bomb_parses_to_a_reason_never_an_exception(name: str) -> None:
-    source, beyond = BOMBS[name]
+    source, beyond, why = BOMBS[name]
     prog = Program.parse(source)
-    assert not prog.ok and prog.error and prog.beyond_limits is beyond
+    assert not prog.ok and why in (prog.error or "") and prog.beyond_limits is beyond
     assert prog.nodes() == [] and list(patches(prog)) == [] and prog.comments() == []
 
 
 @pytest.mark.parametrize("name", BOMBS)
 def test_every_analyzer_reports_a_bomb_and_goes_on(name: str) -> None:
-    source, beyond = BOMBS[name]
+    source, beyond, _ = BOMBS[name]
     [finding] = audit_source(source, subject_kind="improver", subject="h")
     assert finding.rule == "unparseable" and finding.severity == ("medium" if beyond else "info")
     assert classify(source) == {}
@@ -124,7 +127,7 @@ def bombed_run(run_scripted) -> tuple[Path, dict[str, str]]:
     store = RunStore(result.run_dir)
     seed = store.improvers()[0].hash
     hashes = {}
-    for i, (name, (source, _)) in enumerate(BOMBS.items()):
+    for i, (name, (source, _, _)) in enumerate(BOMBS.items()):
         if name == "surrogates":
             continue  # the store keeps UTF-8 text: such a program never reaches it
         h = hashes[name] = program_hash(source)

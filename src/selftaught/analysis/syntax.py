@@ -29,7 +29,7 @@ MODEL_METHODS = frozenset({"batch_prompt", "prompt"})
 LOOPS = (ast.For, ast.AsyncFor, ast.While, ast.comprehension)
 #: Longest program analysed, in characters. Model-written programs are a few thousand; parsing and walking
 #: cost time and memory in proportion, so a larger one is reported (``beyond_limits``), not read.
-MAX_SOURCE_CHARS = 400_000
+MAX_SOURCE_CHARS = 100_000
 #: Deepest AST analysed. No program written to be read nests this deep (a 200-branch ``elif`` chain
 #: would); 200 levels keep ``ast.unparse`` (~3 frames a level) far below Python's recursion limit.
 MAX_DEPTH = 200
@@ -45,6 +45,7 @@ class Program:
     #: Not analysed because of a limit (size, depth), not a syntax error: it may still run, unaudited.
     beyond_limits: bool = False
     _parents: dict[ast.AST, ast.AST] = field(default_factory=dict, repr=False, compare=False)
+    _nodes: list[ast.AST] = field(default_factory=list, repr=False, compare=False)  # ast.walk order
 
     @classmethod
     def parse(cls, source: str) -> Program:
@@ -61,11 +62,11 @@ class Program:
                        + (f" (line {line})" if line else ""))
         except (RecursionError, MemoryError) as exc:  # the parser's own stack or the C stack overflowed
             return cls(source, None, f"too deeply nested to parse ({type(exc).__name__})", beyond_limits=True)
-        parents = _parents(tree)
-        if parents is None:
+        index = _index(tree)
+        if index is None:
             return cls(source, None, f"too deeply nested to analyse: more than {MAX_DEPTH} levels",
                        beyond_limits=True)
-        return cls(source, tree, None, False, parents)
+        return cls(source, tree, None, False, *index)
 
     @property
     def ok(self) -> bool:
@@ -76,7 +77,8 @@ class Program:
         return self.source.splitlines()
 
     def nodes(self) -> list[ast.AST]:
-        return list(ast.walk(self.tree)) if self.tree is not None else []
+        """Every node, in ``ast.walk`` order (walked once, at parse time: the detectors ask often)."""
+        return list(self._nodes)
 
     def snippet(self, node: ast.AST, width: int = 160) -> str:
         """The node's first source line, stripped: the evidence a reader checks against the program."""
@@ -203,18 +205,21 @@ def reply_code(reply: str) -> str | None:
     return reply if len(reply) > MAX_SOURCE_CHARS else extract_code(reply)
 
 
-def _parents(tree: ast.AST) -> dict[ast.AST, ast.AST] | None:
-    """{child: parent} of every node, walked breadth-first without recursion; None past ``MAX_DEPTH``."""
+def _index(tree: ast.AST) -> tuple[dict[ast.AST, ast.AST], list[ast.AST]] | None:
+    """({child: parent}, every node in ``ast.walk`` order), walked level by level without recursion;
+    None past ``MAX_DEPTH``."""
     parents: dict[ast.AST, ast.AST] = {}
+    nodes: list[ast.AST] = []
     level = [tree]
     for _ in range(MAX_DEPTH):
+        nodes += level
         below = []
         for node in level:
             for child in ast.iter_child_nodes(node):
                 parents[child] = node
                 below.append(child)
         if not below:
-            return parents
+            return parents, nodes
         level = below
     return None
 

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from selftaught.analysis.findings_store import SEVERITIES
 from selftaught.cli.render import console, iteration_notes, iteration_table, print_usage
 from selftaught.cli.transfer import transfer_table
 from selftaught.config import RunConfig
@@ -76,7 +77,8 @@ def register(app: typer.Typer) -> None:
         if d.sandbox_flag:
             _sandbox_flag(d.sandbox_flag)
         for analyzer in ("audit", "reward_hacking"):
-            found = d.by_analyzer(analyzer)
+            rank = {s: i for i, s in enumerate(SEVERITIES)}
+            found = sorted(d.by_analyzer(analyzer), key=lambda f: rank.get(f.severity, len(rank)))  # worst first
             console.print(f"{analyzer.replace('_', ' ')}: {len(found)} finding(s)"
                           + (": " + _counts(Counter(f.rule for f in found)) if found else ""))
             for f in found[:12]:
