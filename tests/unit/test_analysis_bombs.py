@@ -178,3 +178,15 @@ def test_the_end_of_a_run_prints_its_analysis_line(bombed_run: tuple[Path, dict[
     print_analysis(run_dir)
     out = " ".join(capsys.readouterr().out.split())
     assert f"analysis: {2 * len(hashes) + 1} audit" in out  # and the budget write
+
+
+def test_the_strategy_judge_is_never_sent_a_program_beyond_the_limit(bombed_run: tuple[Path, dict[str, str]]) -> None:
+    from selftaught.analysis.strategies import classify_run
+    from selftaught.models.scripted import ScriptedModel
+
+    run_dir, hashes = bombed_run
+    judge = ScriptedModel(responder=lambda request: "none")
+    classify_run(run_dir, judge)  # type: ignore[arg-type]
+    small = [h for name, h in hashes.items() if len(BOMBS[name][0]) <= MAX_SOURCE_CHARS]
+    assert len(judge.requests) == 2 + len(small)  # the seed, the markup improver, the bombs that fit
+    assert max(len(r.user) for r in judge.requests) < MAX_SOURCE_CHARS + 1_000

@@ -34,7 +34,7 @@ from typing import Any, Protocol
 
 from selftaught.analysis.findings_store import Finding, FindingsTable
 from selftaught.analysis.inventory import programs
-from selftaught.analysis.syntax import Program, call_name, dotted_name, stored_names
+from selftaught.analysis.syntax import MAX_SOURCE_CHARS, Program, call_name, dotted_name, stored_names
 from selftaught.store import RunStore
 
 ANALYZER = "strategies"
@@ -306,7 +306,7 @@ def classify_run(run_dir: Path, judge: CompletionModel | None = None) -> list[Fi
         ev = {"origin": ref.origin, "model_written": ref.model_written}
         findings += [Finding(ANALYZER, label, "info", "improver", ref.hash, why, evidence={**ev, "by": "rules"})
                      for label, why in classify(ref.source).items()]
-        if judge is not None:
+        if judge is not None and len(ref.source) <= MAX_SOURCE_CHARS:  # a larger one: the audit says why
             findings += [Finding(ANALYZER, label, "info", "improver", ref.hash, "model judge",
                                  evidence={**ev, "by": "judge"}) for label in judge_strategies(ref.source, judge)]
     with FindingsTable(Path(run_dir)) as table:
