@@ -35,6 +35,8 @@ PATCHES = {
     "import time\ndelattr(time, 'process_time')\n": ("time.process_time", "high"),
     "import os\nname = 'times'\nsetattr(os, name, None)\n": ("os.*", "high"),
     "import time\nobject.__setattr__(time, 'time', None)\n": ("time.time", "high"),
+    "import time\ntype(time).__setattr__(time, 'time', None)\n": ("time.time", "high"),
+    "import time\ntime.__setattr__('monotonic', None)\n": ("time.monotonic", "high"),
     "import time\ntime.process_time.__code__ = (lambda: 0).__code__\n": ("time.process_time.__code__", "high"),
     "import time\ntime.__dict__['process_time'] = None\n": ("time.process_time", "high"),
     "import time\nvars(time)['process_time'] = None\n": ("time.process_time", "high"),
@@ -70,6 +72,7 @@ NOT_PATCHES = [
     "import sys\nsys.modules[__name__].cache = {}\nsys.setrecursionlimit(10000)\nx = sys.modules.get('math')\n",
     "import os\nos.environ['A'] = '1'\nclass Timer:\n    pass\nTimer.time = 3\nsetattr(Timer, 'perf', 1)\n",
     "import time\ntime = time.time()\n",
+    "class Clock:\n    def __init__(self):\n        self.__setattr__('t', 0)\n        object.__setattr__(self, 'u', 1)\n",
 ]
 
 

@@ -10,7 +10,7 @@ know of:
   ``time.process_time = f``, ``import time as t; t.process_time = f``, ``np.random.set_state = f``,
   ``importlib.import_module("time").perf_counter = f``, ``sys.modules["time"].time = f``, a local name
   bound to one of those, ``time.process_time.__code__ = ...``;
-- ``setattr``/``delattr`` (and ``object.__setattr__``) on such a module;
+- ``setattr``/``delattr`` (``object.__setattr__``, ``time.__setattr__``) on such a module;
 - writes through a module's namespace: ``vars(time)[...] = f``, ``time.__dict__.update(...)``;
 - anything that replaces modules or the import machinery: writes to ``sys.modules`` (``sys.modules["time"]
   = fake``, ``.update``, ``del``) and to ``builtins.__import__`` / ``__builtins__``;
@@ -31,7 +31,8 @@ from selftaught.analysis.syntax import Program, call_name
 WATCHED = ("time", "random", "numpy.random", "timeit", "datetime", "resource", "os.times", "os.wait3",
            "os.wait4", "builtins.__import__", "sys.modules", "importlib.import_module", "__main__", "selftaught")
 _IMPORTERS = {"importlib.import_module", "__import__", "builtins.__import__"}
-_SETTERS = {"setattr", "delattr", "object.__setattr__", "object.__delattr__", "builtins.setattr"}
+_SETTERS = {"setattr", "delattr", "builtins.setattr", "builtins.delattr"}
+_DUNDER_SETTERS = {"__setattr__", "__delattr__"}
 _MUTATORS = {"update", "__setitem__", "__delitem__", "setdefault", "pop", "popitem", "clear"}
 
 
@@ -115,11 +116,21 @@ def _written(res: _Resolver, target: ast.AST) -> str | None:
     return None
 
 
+def _setattr_args(res: _Resolver, call: ast.Call) -> list[ast.AST]:
+    """(object, name, ...) of a setattr-like call: ``setattr(o, n, v)``, ``object.__setattr__(o, n, v)``,
+    ``o.__setattr__(n, v)``; [] for any other call."""
+    if (res.resolve(call.func) or call_name(call)) in _SETTERS:
+        return list(call.args)
+    if isinstance(call.func, ast.Attribute) and call.func.attr in _DUNDER_SETTERS:
+        receiver = call.func.value
+        return [receiver, *call.args] if res.resolve(receiver) is not None else list(call.args)
+    return []
+
+
 def _call_patch(res: _Resolver, call: ast.Call) -> str | None:
-    name = res.resolve(call.func) or call_name(call)
-    if name in _SETTERS and call.args:
-        owner = res.resolve(call.args[0])
-        attr = _constant(call.args[1]) if len(call.args) > 1 else None
+    if args := _setattr_args(res, call):
+        owner = res.resolve(args[0])
+        attr = _constant(args[1]) if len(args) > 1 else None
         return f"{owner}.{attr or '*'}" if owner is not None else None
     if isinstance(call.func, ast.Attribute) and call.func.attr in _MUTATORS:
         owner = res.resolve(call.func.value)
