@@ -72,6 +72,7 @@ NOT_PATCHES = [
     "import sys\nsys.modules[__name__].cache = {}\nsys.setrecursionlimit(10000)\nx = sys.modules.get('math')\n",
     "import os\nos.environ['A'] = '1'\nclass Timer:\n    pass\nTimer.time = 3\nsetattr(Timer, 'perf', 1)\n",
     "import time\ntime = time.time()\n",
+    "import numpy as np\nx = np.random.rand(3)\nx[0] = 5\nstate = np.random.get_state()\nstate[1][0] = 2\n",
     "class Clock:\n    def __init__(self):\n        self.__setattr__('t', 0)\n        object.__setattr__(self, 'u', 1)\n",
 ]
 
