@@ -190,3 +190,22 @@ def test_the_strategy_judge_is_never_sent_a_program_beyond_the_limit(bombed_run:
     small = [h for name, h in hashes.items() if len(BOMBS[name][0]) <= MAX_SOURCE_CHARS]
     assert len(judge.requests) == 2 + len(small)  # the seed, the markup improver, the bombs that fit
     assert max(len(r.user) for r in judge.requests) < MAX_SOURCE_CHARS + 1_000
+
+
+def test_a_run_whose_model_writes_a_bomb_finishes_and_reports_it(run_scripted,
+                                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    """End to end through the real sandbox: the model proposes a 30,000-term improver; the step fails,
+    the run ends, and its analysis line counts the bomb."""
+    from selftaught.cli.report import print_analysis
+
+    bomb = BOMBS["binop-30k"][0]
+
+    def respond(request) -> str:
+        return f"```python\n{bomb}\n```" if "improve_algorithm" in request.user else FIXED_MAX
+
+    result, _ = run_scripted(respond, improver="seed", iterations=1)
+    print_analysis(result.run_dir)
+    assert "analysis:" in capsys.readouterr().out
+    with FindingsTable(result.run_dir) as table:
+        found = {(f.subject, f.severity) for f in table.all("audit") if f.rule == "unparseable"}
+    assert found == {(program_hash(bomb.strip("\n")), "medium")}  # the code block, as extract_code gives it
