@@ -49,6 +49,9 @@ CREATE TABLE IF NOT EXISTS iterations (
   iteration INTEGER PRIMARY KEY, improver_hash TEXT NOT NULL, candidate_hash TEXT, adopted INTEGER NOT NULL,
   val REAL NOT NULL, test REAL NOT NULL, candidate_val REAL, candidate_test REAL, verdict TEXT NOT NULL,
   error TEXT, model_calls INTEGER, seconds REAL, created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS improver_runs (
+  scope TEXT NOT NULL, task TEXT NOT NULL, run INTEGER NOT NULL, verdict TEXT NOT NULL,
+  host_seconds REAL NOT NULL, created REAL NOT NULL, PRIMARY KEY (scope, task, run));
 """
 
 #: Named, additive, idempotent migrations, applied on every open (so stores made by an older version
@@ -61,11 +64,6 @@ CREATE TABLE IF NOT EXISTS transfers (
   val REAL NOT NULL, val_low REAL NOT NULL, val_high REAL NOT NULL,
   test REAL NOT NULL, test_low REAL NOT NULL, test_high REAL NOT NULL, scope TEXT,
   created REAL NOT NULL, PRIMARY KEY (task, subject));
-""",
-    "improver_runs": """
-CREATE TABLE IF NOT EXISTS improver_runs (
-  scope TEXT NOT NULL, task TEXT NOT NULL, run INTEGER NOT NULL, verdict TEXT NOT NULL,
-  host_seconds REAL NOT NULL, created REAL NOT NULL, PRIMARY KEY (scope, task, run));
 """,
 }
 
