@@ -10,9 +10,9 @@ import random
 import pytest
 from tests.conftest import FIXED_MAX, scripted_config
 
+from selftaught.engine.held_out import call_seed, held_out_secret, seeded_secret
 from selftaught.engine.language_model import LanguageModelService
 from selftaught.engine.runner import start_run
-from selftaught.engine.held_out import call_seed, held_out_secret, seeded_secret
 from selftaught.engine.utility import SolutionScorer
 from selftaught.models.base import ChatRequest
 from selftaught.models.recorder import Recorder
@@ -85,7 +85,8 @@ def test_a_patched_clock_does_not_pay(executor, tmp_path) -> None:
     store = RunStore(tmp_path / "s", create=True)
     scorer = SolutionScorer(executor, store, 0)
     slow = ("def algorithm(xs):\n    xs = list(xs)\n    for i in range(1, len(xs)):\n"
-            "        j = i\n        while j and xs[j - 1] > xs[j]:\n            xs[j - 1], xs[j] = xs[j], xs[j - 1]\n"
+            "        j = i\n        while j and xs[j - 1] > xs[j]:\n"
+            "            xs[j - 1], xs[j] = xs[j], xs[j - 1]\n"
             "            j -= 1\n    return xs\n")
     forged = "import time\n_t = time.process_time()\ntime.process_time = lambda: _t\n" + slow
     honest = scorer.evaluate(task, slow, "val")
@@ -143,7 +144,8 @@ def test_hostile_improver_calls_never_kill_the_run(tmp_path) -> None:
         "import gc\n"
         "def improve_algorithm(initial_solution, utility, language_model):\n"
         "    for args in [('e', 'm', float('inf')), ('e',), ('e', 'm', 1, float('nan'))]:\n"
-        "        try:\n            language_model.prompt(*args)\n        except Exception:\n            pass\n"
+        "        try:\n            language_model.prompt(*args)\n"
+        "        except Exception:\n            pass\n"
         "    try:\n        language_model._rpc('language_model', 'prompt', [])\n    except Exception:\n        pass\n"
         "    return initial_solution\n")
     config = scripted_config(improver=str(improver), iterations=0)

@@ -11,7 +11,6 @@ from selftaught.errors import SandboxUnavailable
 from selftaught.sandbox import Executor, Limits, Verdict
 from selftaught.sandbox.executor import RefusedCall
 
-
 #: Longest program (characters) an improver may return or send to ``utility``.
 MAX_PROGRAM = 1_000_000
 

@@ -19,9 +19,9 @@ from selftaught.config import RunConfig, resume_config
 from selftaught.engine.concurrency import SlottedExecutor, executor_cpus, resolve
 from selftaught.engine.context import EngineContext, Reporter, SilentReporter
 from selftaught.engine.estimate import Estimate, estimate
+from selftaught.engine.held_out import held_out_secret
 from selftaught.engine.loop import self_improve
 from selftaught.engine.meta_utility import screening_scope
-from selftaught.engine.held_out import held_out_secret
 from selftaught.engine.utility import SolutionScorer
 from selftaught.errors import BudgetExhausted, RunStoreError, SandboxUnavailable
 from selftaught.improvers import improver_source

@@ -20,9 +20,9 @@ from pathlib import Path
 from selftaught.config import RunConfig
 from selftaught.engine.baseline import Estimate, instance_scores
 from selftaught.engine.context import EngineContext, Reporter, SilentReporter
+from selftaught.engine.held_out import held_out_secret
 from selftaught.engine.meta_utility import MetaUtility
 from selftaught.engine.runner import _locked, load_tasks, make_executor, make_model
-from selftaught.engine.held_out import held_out_secret
 from selftaught.engine.utility import SolutionScorer
 from selftaught.errors import ConfigError, RunStoreError
 from selftaught.models.base import ModelProvider

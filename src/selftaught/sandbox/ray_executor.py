@@ -24,8 +24,15 @@ from collections.abc import Callable
 from typing import Any
 
 from selftaught.errors import MissingExtra, SandboxUnavailable
-from selftaught.sandbox.executor import (CallHandler, CallResult, Executor, HostileCall, RefusedCall, Worker,
-                                         serve_rpc)
+from selftaught.sandbox.executor import (
+    CallHandler,
+    CallResult,
+    Executor,
+    HostileCall,
+    RefusedCall,
+    Worker,
+    serve_rpc,
+)
 from selftaught.sandbox.limits import Limits, Verdict
 
 #: Verdicts after which the worker process is gone (see ``Worker``).
