@@ -24,8 +24,9 @@ from selftaught.sandbox import frames
 from selftaught.sandbox.executor import CallHandler, CallResult, HostileCall, Worker, serve_rpc
 from selftaught.sandbox.limits import Limits, Verdict
 
-#: Largest answer a program may send back. Bigger frames are refused unread (verdict output_limit).
-MAX_REPLY = 16 * 1024 * 1024
+#: Largest answer a program may send back. Bigger frames are refused unread (verdict output_limit). It
+#: bounds what one answer can cost the host: the frame, its decoded text and the value it holds.
+MAX_REPLY = 8 * 1024 * 1024
 #: Printed output kept per call (the guest bounds it too; a forged frame may not).
 MAX_OUTPUT = 70_000
 
@@ -90,19 +91,22 @@ class ChannelWorker(Worker):
         """Free the guest's process and resources (called once, from ``close``)."""
 
     # ---- frames -----------------------------------------------------------------------------------
-    def _read_exact(self, n: int, deadline: float) -> bytes:
-        buf = bytearray()
-        while len(buf) < n:
+    def _read_exact(self, n: int, deadline: float) -> bytearray:
+        """``n`` bytes, read straight into one buffer (a large answer is held once, not copied)."""
+        buf = bytearray(n)
+        view = memoryview(buf)
+        got = 0
+        while got < n:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise TimeoutError
             if not self._sel.select(timeout=remaining):
                 continue
-            chunk = os.read(self._from_fd, min(n - len(buf), 1 << 20))
+            chunk = os.readv(self._from_fd, [view[got:got + (1 << 20)]])
             if not chunk:
                 raise EOFError
-            buf += chunk
-        return bytes(buf)
+            got += chunk
+        return buf
 
     def _read_frame(self, deadline: float) -> dict[str, Any]:
         (size,) = wire.HEADER.unpack(self._read_exact(wire.HEADER.size, deadline))
