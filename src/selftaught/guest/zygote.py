@@ -191,6 +191,7 @@ class Zygote:
                 __import__(name)
             except ImportError:
                 pass
+        self._wipe_scratch()  # the first program finds the scratch exactly as every later one does
         gc.collect()
         gc.freeze()  # children's collections skip the zygote's objects: fewer copy-on-write page faults
         # no spare child yet: the host moves this process into its cgroup after "ready", and every child
