@@ -198,8 +198,8 @@ class ChannelWorker(Worker):
         only if the kernel saw the program's address space reach its limit."""
         guest_cpu = frames.seconds(frame.get("cpu"))
         output = frames.text(frame.get("output"), MAX_OUTPUT)
-        if cpu is None:  # the clock was unreadable (not Linux): the guest's figure, clearly marked
-            cpu, guest_cpu = guest_cpu or 0.0, None
+        if cpu is None:  # the process clock was unreadable: charge the wall time, never the program's word
+            cpu = wall
         common = {"cpu_seconds": cpu, "wall_seconds": wall, "output": output, "served_seconds": served,
                   "guest_cpu_seconds": guest_cpu}
         if frame.get("ok") is True:
