@@ -1,0 +1,29 @@
+"""Every case, grouped by attack class (one module each)."""
+
+from __future__ import annotations
+
+from selftaught.sandbox.conformance.case import Case
+from selftaught.sandbox.conformance.cases import (
+    channel,
+    clocks,
+    filesystem,
+    frames,
+    ipc,
+    limits,
+    network,
+    persistence,
+    processes,
+    rpc_frames,
+    secrets,
+    seeds,
+    source,
+    syscalls,
+    verdicts,
+)
+
+MODULES = (network, secrets, filesystem, persistence, processes, limits, syscalls, ipc, clocks, verdicts,
+           channel, frames, rpc_frames, seeds, source)
+CASES: list[Case] = [case for module in MODULES for case in module.CASES]
+
+_names = [c.name for c in CASES]
+assert len(set(_names)) == len(_names), "case names must be unique"

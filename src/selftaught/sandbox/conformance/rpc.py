@@ -1,0 +1,97 @@
+"""An improver-level handler: serves ``utility`` and ``language_model`` calls the way the engine does,
+with budgets, and records every call whose shape the paper's interface forbids.
+
+The host must validate a program's RPC frames before they reach its handler; a handler written for the
+paper's interface (``utility(str)``, ``prompt(expertise, message, n_responses, temperature)``,
+``batch_prompt(expertise, messages, temperature)``) may then trust its arguments. A case that serves
+its program with a ``StrictHandler`` fails if any call reached it with a shape outside that interface.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from selftaught.sandbox.conformance.case import require
+from selftaught.sandbox.executor import CallResult, RefusedCall
+from selftaught.sandbox.limits import Limits
+
+if TYPE_CHECKING:
+    from selftaught.sandbox.conformance.runner import Session
+
+REPLY = "```python\ndef algorithm(x):\n    return x\n```"
+UTILITY = {"__proxy__": "utility", "str": "score a solution", "budget": 3}
+LANGUAGE_MODEL = {"__proxy__": "language_model", "budget": 4, "max_responses_per_call": 2}
+
+
+def _is_text(x: Any) -> bool:
+    return isinstance(x, str) and len(x) <= 1_000_000
+
+
+def _is_number(x: Any, low: float, high: float) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and low <= x <= high
+
+
+class StrictHandler:
+    """Budgets as the engine keeps them (``utility_budget`` calls, ``lm_budget`` prompts)."""
+
+    def __init__(self, utility_budget: int = 3, lm_budget: int = 4, max_responses: int = 2) -> None:
+        self.utility_left = utility_budget
+        self.lm_left = lm_budget
+        self.max_responses = max_responses
+        self.bad: list[str] = []
+        self.served: list[tuple[str, str]] = []
+
+    def shape_problem(self, target: Any, method: Any, args: Any) -> str | None:
+        """Why this call is outside the interface, or None."""
+        if not isinstance(args, list):
+            return f"args of type {type(args).__name__}"
+        if target == "utility" and method == "__call__":
+            ok = len(args) == 1 and (args[0] is None or _is_text(args[0]))
+        elif target == "language_model" and method == "prompt":
+            ok = (2 <= len(args) <= 4 and _is_text(args[0]) and _is_text(args[1])
+                  and (len(args) < 3 or (isinstance(args[2], int) and not isinstance(args[2], bool)
+                                         and 1 <= args[2] <= self.max_responses))
+                  and (len(args) < 4 or _is_number(args[3], 0.0, 2.0)))
+        elif target == "language_model" and method == "batch_prompt":
+            ok = (2 <= len(args) <= 3 and _is_text(args[0]) and isinstance(args[1], list)
+                  and all(_is_text(m) for m in args[1]) and (len(args) < 3 or _is_number(args[2], 0.0, 2.0)))
+        else:
+            return f"unknown call {target!r}.{method!r}"
+        return None if ok else f"{target}.{method} with {repr(args)[:120]}"
+
+    def __call__(self, target: str, method: str, args: list) -> Any:
+        problem = self.shape_problem(target, method, args)
+        if problem is not None:
+            self.bad.append(problem)
+            raise RefusedCall(problem)
+        self.served.append((target, method))
+        if target == "utility":
+            if self.utility_left <= 0:
+                raise RefusedCall("the utility budget is exhausted")
+            self.utility_left -= 1
+            return 0.5
+        if self.lm_left <= 0:
+            raise RefusedCall("the language-model budget is exhausted")
+        self.lm_left -= 1
+        if method == "prompt":
+            return [REPLY] * (args[2] if len(args) > 2 else 1)
+        return [REPLY for _ in args[1]]
+
+
+def served(source: str, verdicts: tuple[str, ...], *, proxies: bool = False,
+           check: Callable[[CallResult, StrictHandler], str | None] | None = None) -> Callable[[Session], None]:
+    """A case scenario: call ``attack(ctx[, utility, language_model])`` served by a fresh strict handler;
+    the verdict must be one of ``verdicts`` and no call may reach the handler with a forbidden shape."""
+    def drive(s: Session) -> None:
+        handler = StrictHandler()
+        args = [s.ctx, UTILITY, LANGUAGE_MODEL] if proxies else [s.ctx]
+        res = s.run(source, args=args, limits=Limits(wall_seconds=10, memory_mb=1024), handler=handler)
+        require(str(res.verdict) in verdicts,
+                f"verdict {res.verdict} ({str(res.error)[:200]}), expected {'/'.join(verdicts)}; "
+                f"value {repr(res.value)[:200]}")
+        require(not handler.bad, f"the handler was called with calls the interface forbids: {handler.bad[:3]}")
+        problem = check(res, handler) if check is not None else None
+        require(problem is None, str(problem))
+    return drive
