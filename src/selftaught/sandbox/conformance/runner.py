@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+
 import psutil
 
 from selftaught.sandbox.conformance.case import MARKER, Case, CaseFailed, require

@@ -40,7 +40,7 @@ CASES = [
          "        with open('/tmp/f%d' % i, 'wb') as f:\n            f.write(b'x' * (1 << 20))\n        i += 1\n",
          ("error",), "A"),
     Case("inode_exhaustion", A, "empty files until the scratch has no inodes left (bounded in time)",
-         "import os, time\ndef attack(ctx):\n    end = time.monotonic() + 2\n    i = 0\n"
+         "import os, time\ndef attack(ctx):\n    end = time.monotonic() + 1\n    i = 0\n"
          "    while time.monotonic() < end:\n        open('i%d' % i, 'w').close()\n        i += 1\n    return i\n",
          ("ok", "error"), "AB"),
 ]

@@ -12,7 +12,7 @@ from selftaught.sandbox.limits import Limits
 
 A = "frames"
 BAD = ("protocol", "output_limit")
-SHORT = Limits(wall_seconds=3, memory_mb=1024)
+SHORT = Limits(wall_seconds=2, memory_mb=1024)
 BIG = Limits(wall_seconds=30, memory_mb=2048)
 OK_HEAD = '{"op":"result","ok":true,"value":1,'
 
@@ -41,8 +41,8 @@ def second(ctx):
 def _pre_answered(s: Session) -> None:
     """Call 1 also writes a result for the next call; call 2 must not get it."""
     with s.worker(PRE_ANSWER, SHORT) as w:
-        first = s.call(w, wall=3)
-        second = s.call(w, "second", wall=3) if w.alive else None
+        first = s.call(w, wall=2)
+        second = s.call(w, "second", wall=2) if w.alive else None
     got = [first.value] + ([second.value] if second is not None else [])
     require("forged" not in got, f"a call was answered by a frame the program wrote earlier: {got}")
 
@@ -82,8 +82,6 @@ CASES = [
            "'{\"op\":\"result\",\"ok\":true,\"value\":[' + ','.join(['9' * 4000] * 3000) + ']}'", limits=BIG),
     _frame("empty_dicts_15mb", "15 MB of empty dicts (under the 16 MB frame cap)",
            "'{\"op\":\"result\",\"ok\":true,\"value\":[' + '{},' * (5 << 20) + '{}]}'", limits=BIG),
-    _frame("empty_lists_15mb", "15 MB of empty lists (under the cap)",
-           "'{\"op\":\"result\",\"ok\":true,\"value\":[' + '[],' * (5 << 20) + '[]]}'", limits=BIG),
     _frame("long_keys_dict", "a result dict with 500,000 distinct keys",
            "'{\"op\":\"result\",\"ok\":true,\"value\":{' + ','.join('\"k%d\":0' % i for i in range(500000)) + '}}'",
            ("ok", "protocol", "output_limit"), limits=BIG),
