@@ -6,6 +6,7 @@ from selftaught.sandbox.conformance.case import Case
 from selftaught.sandbox.conformance.cases import (
     channel,
     clocks,
+    declaration,
     filesystem,
     frames,
     ipc,
@@ -22,7 +23,7 @@ from selftaught.sandbox.conformance.cases import (
 )
 
 MODULES = (network, secrets, filesystem, persistence, processes, limits, syscalls, ipc, clocks, verdicts,
-           channel, frames, rpc_frames, seeds, source)
+           channel, frames, rpc_frames, seeds, source, declaration)
 CASES: list[Case] = [case for module in MODULES for case in module.CASES]
 
 _names = [c.name for c in CASES]
