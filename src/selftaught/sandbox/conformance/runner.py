@@ -166,7 +166,8 @@ def run_case(case: Case, executor: Executor, tier: str, host: HostSecrets, basel
                                     f"{_short(str(exc))}") from None
     left, baseline.seen = seen.beyond(baseline.seen), baseline.seen | seen
     if failure is not None:
-        raise failure
+        grown = f"; the host also grew by {memory.grown_mb:.0f} MB" if memory.grown_mb >= case.host_memory_mb else ""
+        raise CaseFailed(f"{failure}{grown}")
     _no_leaks(session.results)
     require(memory.grown_mb < case.host_memory_mb,
             f"the host process grew by {memory.grown_mb:.0f} MB (bound {case.host_memory_mb} MB)")
