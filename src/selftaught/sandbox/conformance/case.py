@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from selftaught.sandbox.executor import CallResult
 from selftaught.sandbox.limits import Limits
@@ -53,7 +53,7 @@ class Case:
     contained: Callable[[Any], bool] | None = None
     expect: Callable[[CallResult], str | None] | None = None
     limits: Limits = field(default_factory=default_limits)
-    phase: str = "call"
+    phase: Literal["call", "load"] = "call"
     drive: Callable[[Session], None] | None = None
     host_memory_mb: int = 200
 

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 
 from selftaught.sandbox.conformance.case import require
 from selftaught.sandbox.executor import CallResult, RefusedCall
-from selftaught.sandbox.limits import Limits
 
 if TYPE_CHECKING:
     from selftaught.sandbox.conformance.runner import Session
@@ -87,7 +86,7 @@ def served(source: str, verdicts: tuple[str, ...], *, proxies: bool = False,
     def drive(s: Session) -> None:
         handler = StrictHandler()
         args = [s.ctx, UTILITY, LANGUAGE_MODEL] if proxies else [s.ctx]
-        res = s.run(source, args=args, limits=Limits(wall_seconds=10, memory_mb=1024), handler=handler)
+        res = s.run(source, args=args, handler=handler)
         require(str(res.verdict) in verdicts,
                 f"verdict {res.verdict} ({str(res.error)[:200]}), expected {'/'.join(verdicts)}; "
                 f"value {repr(res.value)[:200]}")

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 
 import psutil
 
-from selftaught.sandbox.conformance.case import MARKER, Case, CaseFailed, require
+from selftaught.sandbox.conformance.case import MARKER, Case, CaseFailed, default_limits, require
 from selftaught.sandbox.conformance.host import HostSecrets
 from selftaught.sandbox.conformance.probe import PROBE, Baseline, Residue
 from selftaught.sandbox.executor import CallHandler, CallResult, Executor, Worker
@@ -48,7 +48,7 @@ class Session:
     @contextmanager
     def worker(self, source: str, limits: Limits | None = None) -> Iterator[Worker]:
         """A fresh worker holding ``source``, which must load."""
-        with self.executor.spawn(limits or Limits(wall_seconds=10, memory_mb=1024)) as w:
+        with self.executor.spawn(limits or default_limits()) as w:
             loaded = self.record(w.load(source))
             require(loaded.ok, f"the program did not load: {loaded.verdict} ({loaded.error})")
             yield w
@@ -67,7 +67,7 @@ class Session:
 
     def load(self, source: str, limits: Limits | None = None) -> CallResult:
         """Only load ``source`` in a fresh worker (for programs that must fail to load)."""
-        with self.executor.spawn(limits or Limits(wall_seconds=10, memory_mb=1024)) as w:
+        with self.executor.spawn(limits or default_limits()) as w:
             return self.record(w.load(source))
 
     def record(self, result: CallResult) -> CallResult:
