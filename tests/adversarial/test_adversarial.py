@@ -47,3 +47,11 @@ def test_check_fails_an_executor_that_does_not_isolate() -> None:
     assert report.failed and not report.ok
     assert "FAILED network/" in report.summary()
     assert {r.status for r in report.results} <= {"passed", "failed"}
+
+
+def test_the_command_lists_every_case(capsys: pytest.CaptureFixture[str]) -> None:
+    from selftaught.sandbox.conformance.__main__ import main
+
+    assert main(["--list"]) == 0
+    listed = [line.split()[1] for line in capsys.readouterr().out.splitlines()]
+    assert listed == [c.name for c in CASES]
