@@ -24,6 +24,12 @@ def _frame(name: str, why: str, expr: str, verdicts: tuple[str, ...] = BAD, then
     return Case(name, A, why, source, verdicts, limits=limits)
 
 
+def _by_fd(name: str, why: str, expr: str, verdicts: tuple[str, ...] = BAD) -> Case:
+    """As ``_frame``, but the channel is found by trying descriptors, not through the guest object."""
+    source = CHANNEL + f"_guest = lambda: None\ndef attack(ctx):\n    frame({expr})\n    return linger()\n"
+    return Case(name, A, why, source, verdicts, limits=SHORT)
+
+
 def _raw(name: str, why: str, expr: str, then: str, verdicts: tuple[str, ...]) -> Case:
     source = CHANNEL + f"def attack(ctx):\n    raw({expr})\n    {then}\n    return 1\n"
     return Case(name, A, why, source, verdicts, limits=SHORT)
@@ -54,6 +60,10 @@ CASES = [
     _frame("cpu_nan", "result frame whose cpu is NaN", repr(OK_HEAD + '"cpu":NaN}')),
     _frame("cpu_infinity", "result frame whose cpu is Infinity", repr(OK_HEAD + '"cpu":Infinity}')),
     _frame("cpu_negative", "result frame whose cpu is -20000", repr(OK_HEAD + '"cpu":-20000}')),
+    _by_fd("cpu_is_string_by_fd", "result frame whose cpu is a string, the channel found by trying fds",
+           repr(OK_HEAD + '"cpu":"fast"}')),
+    _by_fd("value_nested_by_fd", "a result nested 200,000 deep, the channel found by trying fds",
+           "'{\"op\":\"result\",\"ok\":true,\"value\":' + '[' * 200000 + ']' * 200000 + '}'"),
     _frame("cpu_is_list", "result frame whose cpu is a list", repr(OK_HEAD + '"cpu":[1,2]}')),
     _frame("ok_is_string", "result frame whose ok is a string", repr('{"op":"result","ok":"yes","value":1}')),
     _frame("output_10mb", "result frame carrying 10 MB of 'printed output'",
