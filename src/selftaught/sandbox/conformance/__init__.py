@@ -28,7 +28,7 @@ from selftaught.sandbox.conformance.runner import Session, later_program, run_ca
 from selftaught.sandbox.executor import Executor
 
 __all__ = ["CASES", "MARKER", "Baseline", "Case", "CaseFailed", "CaseResult", "ConformanceReport", "HostSecrets",
-           "Session", "StrictHandler", "check", "planted", "run_case", "tier_letter"]
+           "Session", "StrictHandler", "check", "later_program", "planted", "run_case", "tier_letter"]
 
 
 def check(executor: Executor, *, tier: str | None = None, cases: Iterable[Case] | None = None,
