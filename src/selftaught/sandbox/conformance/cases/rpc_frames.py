@@ -1,7 +1,8 @@
 """Hostile RPCs: hand-written rpc frames of every wrong shape, and wrong arguments through the ordinary
 ``utility``/``language_model`` proxies. The host refuses them (the program sees an error) or records a
-``protocol`` verdict; none reaches the host's handler, which may trust the paper's interface; budgets
-stay the host's."""
+``protocol`` verdict, and never raises: a frame without a call's structure reaches no handler; values
+outside the paper's interface are refused by a checking handler, and a handler that chokes on them
+stops the program instead of the host. Budgets stay the host's."""
 
 from __future__ import annotations
 
@@ -11,13 +12,13 @@ from selftaught.sandbox.conformance.rpc import served
 from selftaught.sandbox.executor import CallResult
 
 A = "rpc"
-REFUSED = ("error", "protocol")
+REFUSED = ("error", "protocol", "output_limit")
 
 
-def _raw_rpc(name: str, why: str, expr: str) -> Case:
+def _raw_rpc(name: str, why: str, expr: str, naive: bool = False) -> Case:
     """``expr``: the rpc frame's body as Python text, evaluated in the sandbox (str)."""
     source = CHANNEL + f"def attack(ctx):\n    return rpc_text({expr})\n" + RPC_TEXT
-    return Case(name, A, why, drive=served(source, REFUSED))
+    return Case(name, A, why, drive=served(source, REFUSED, naive=naive))
 
 
 RPC_TEXT = """
@@ -30,9 +31,10 @@ def rpc_text(body):
 """
 
 
-def _proxy(name: str, why: str, body: str, verdicts: tuple[str, ...] = ("error", "ok", "protocol")) -> Case:
+def _proxy(name: str, why: str, body: str, verdicts: tuple[str, ...] = ("error", "ok", "protocol"),
+           naive: bool = False) -> Case:
     source = "def attack(ctx, utility, language_model):\n" + body
-    return Case(name, A, why, drive=served(source, verdicts, proxies=True))
+    return Case(name, A, why, drive=served(source, verdicts, proxies=True, naive=naive))
 
 
 def _budget_held(res: CallResult, handler: object) -> str | None:
@@ -85,12 +87,15 @@ CASES = [
              "'{\"op\":\"rpc\",\"target\":\"utility\",\"method\":\"__call__\",\"args\":' + '[' * 200000 + "
              "']' * 200000 + '}'"),
     _raw_rpc("rpc_prompt_n_infinity", "prompt with n_responses = Infinity",
-             repr('{"op":"rpc","target":"language_model","method":"prompt","args":["e","m",Infinity,0.7]}')),
+             repr('{"op":"rpc","target":"language_model","method":"prompt","args":["e","m",Infinity,0.7]}'),
+             naive=True),
     _raw_rpc("rpc_prompt_n_400_digits", "prompt with n_responses a 400-digit integer",
              "'{\"op\":\"rpc\",\"target\":\"language_model\",\"method\":\"prompt\",\"args\":[\"e\",\"m\",' "
-             "+ '9' * 400 + ',0.7]}'"),
+             "+ '9' * 400 + ',0.7]}'", naive=True),
     _raw_rpc("rpc_utility_two_args", "utility called with two arguments",
              repr('{"op":"rpc","target":"utility","method":"__call__","args":["a","b"]}')),
+    _raw_rpc("rpc_prompt_short_args_naive", "prompt with one argument, to a handler that indexes args[2]",
+             repr('{"op":"rpc","target":"language_model","method":"prompt","args":["e"]}'), naive=True),
     _proxy("prompt_n_infinity", "language_model.prompt(e, m, float('inf')) through the ordinary proxy",
            "    return language_model.prompt('expert', 'write code', float('inf'))\n", ("error", "protocol")),
     _proxy("prompt_n_huge", "prompt asking for 10**9 responses",
@@ -106,6 +111,11 @@ CASES = [
            "    return language_model.prompt({'a': 1}, ['m'], 1)\n", ("error", "protocol")),
     _proxy("batch_prompt_non_text", "batch_prompt with numbers and nested lists as messages",
            "    return language_model.batch_prompt('e', [1, [2, [3]], None])\n", ("error", "protocol")),
+    _proxy("prompt_n_infinity_naive", "prompt(e, m, float('inf')) to a handler that calls int() on it",
+           "    return language_model.prompt('expert', 'write code', float('inf'))\n", ("error", "protocol"),
+           naive=True),
+    _proxy("prompt_n_list_naive", "prompt with n_responses a list, to a handler that calls int() on it",
+           "    return language_model.prompt('expert', 'write code', [1])\n", ("error", "protocol"), naive=True),
     _proxy("utility_non_text_solution", "utility called with a number (the proxy sends None)",
            "    return utility(12345)\n", ("ok", "error")),
     Case("monkeypatched_proxies_gain_no_budget", A,
