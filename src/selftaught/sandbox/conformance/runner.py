@@ -20,7 +20,7 @@ from selftaught.sandbox.conformance.probe import PROBE, Baseline, Residue
 from selftaught.sandbox.executor import CallHandler, CallResult, Executor, Worker
 from selftaught.sandbox.limits import Limits, Verdict
 
-#: Printed output and error text a host keeps per call (the guest keeps 64 KB of output).
+#: Printed output and error text a host may keep per call (the guest keeps 64 KB of output).
 TEXT_BOUND = 70_000
 _TIER_NAMES = {"bwrap": "A", "seccomp": "B", "unsandboxed": "C"}
 
@@ -128,8 +128,8 @@ def _no_leaks(results: list[CallResult]) -> None:
         for what, text in (("value", repr(res.value)), ("output", res.output or ""),
                            ("error", res.error or "")):
             require(MARKER not in text, f"a host secret reached the program's {what}")
-        require(len(res.output or "") < TEXT_BOUND, f"printed output not bounded ({len(res.output)} chars)")
-        require(len(res.error or "") < TEXT_BOUND, f"error text not bounded ({len(res.error or '')} chars)")
+        require(len(res.output or "") <= TEXT_BOUND, f"printed output not bounded ({len(res.output)} chars)")
+        require(len(res.error or "") <= TEXT_BOUND, f"error text not bounded ({len(res.error or '')} chars)")
 
 
 def later_program(executor: Executor, tier: str, host_uid: int) -> Residue:

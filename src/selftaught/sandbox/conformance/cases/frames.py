@@ -1,17 +1,21 @@
-"""Hostile frames: the program finds the guest's channel and writes raw frames into it. Every field the
-host reads is checked (size, nesting and element counts bounded while decoding, numbers finite and in
-range): a bad frame is a ``protocol`` (or ``output_limit``) verdict, never a host exception, and the host
-process grows by less than 200 MB whatever the frame."""
+"""Hostile frames: the program finds the guest's channel and writes raw frames into it. Shape is bounded
+while decoding (size, nesting, element counts) and every field the host reads is checked: a frame the
+host cannot use is a ``protocol`` (or ``output_limit``) verdict; a field the host does not judge by (the
+program's own CPU figure: the host measures CPU itself) may be ignored, but never taken. Never a host
+exception, and the host process grows by less than 200 MB whatever the frame."""
 
 from __future__ import annotations
 
 from selftaught.sandbox.conformance.case import Case, require
+from selftaught.sandbox.conformance.cases.verdicts import sane_cpu
 from selftaught.sandbox.conformance.programs import CHANNEL
 from selftaught.sandbox.conformance.runner import Session
 from selftaught.sandbox.limits import Limits
 
 A = "frames"
 BAD = ("protocol", "output_limit")
+#: a frame whose bad field the host may ignore (an answer is an answer), never use
+USABLE = ("ok", "error", "protocol", "output_limit")
 SHORT = Limits(wall_seconds=2, memory_mb=1024)
 BIG = Limits(wall_seconds=30, memory_mb=2048)
 OK_HEAD = '{"op":"result","ok":true,"value":1,'
@@ -24,10 +28,16 @@ def _frame(name: str, why: str, expr: str, verdicts: tuple[str, ...] = BAD, then
     return Case(name, A, why, source, verdicts, limits=limits)
 
 
+def _cpu(name: str, why: str, expr: str) -> Case:
+    """A forged CPU field: the frame may be refused or the field ignored; the charge stays the host's."""
+    source = CHANNEL + f"def attack(ctx):\n    frame({expr})\n    return linger()\n"
+    return Case(name, A, why, source, USABLE, limits=SHORT, expect=sane_cpu)
+
+
 def _by_fd(name: str, why: str, expr: str, verdicts: tuple[str, ...] = BAD) -> Case:
     """As ``_frame``, but the channel is found by trying descriptors, not through the guest object."""
     source = CHANNEL + f"_guest = lambda: None\ndef attack(ctx):\n    frame({expr})\n    return linger()\n"
-    return Case(name, A, why, source, verdicts, limits=SHORT)
+    return Case(name, A, why, source, verdicts, limits=SHORT, expect=sane_cpu)
 
 
 def _raw(name: str, why: str, expr: str, then: str, verdicts: tuple[str, ...]) -> Case:
@@ -54,18 +64,19 @@ def _pre_answered(s: Session) -> None:
 
 
 CASES = [
-    _frame("cpu_is_string", "result frame whose cpu is a string", repr(OK_HEAD + '"cpu":"fast"}')),
-    _frame("cpu_400_digits", "result frame whose cpu is a 400-digit integer",
+    _cpu("cpu_is_string", "result frame whose cpu is a string", repr(OK_HEAD + '"cpu":"fast"}')),
+    _cpu("cpu_400_digits", "result frame whose cpu is a 400-digit integer",
            repr(OK_HEAD + '"cpu":') + " + '9' * 400 + '}'"),
-    _frame("cpu_nan", "result frame whose cpu is NaN", repr(OK_HEAD + '"cpu":NaN}')),
-    _frame("cpu_infinity", "result frame whose cpu is Infinity", repr(OK_HEAD + '"cpu":Infinity}')),
-    _frame("cpu_negative", "result frame whose cpu is -20000", repr(OK_HEAD + '"cpu":-20000}')),
+    _cpu("cpu_nan", "result frame whose cpu is NaN", repr(OK_HEAD + '"cpu":NaN}')),
+    _cpu("cpu_infinity", "result frame whose cpu is Infinity", repr(OK_HEAD + '"cpu":Infinity}')),
+    _cpu("cpu_negative", "result frame whose cpu is -20000", repr(OK_HEAD + '"cpu":-20000}')),
     _by_fd("cpu_is_string_by_fd", "result frame whose cpu is a string, the channel found by trying fds",
-           repr(OK_HEAD + '"cpu":"fast"}')),
+           repr(OK_HEAD + '"cpu":"fast"}'), USABLE),
     _by_fd("value_nested_by_fd", "a result nested 200,000 deep, the channel found by trying fds",
            "'{\"op\":\"result\",\"ok\":true,\"value\":' + '[' * 200000 + ']' * 200000 + '}'"),
-    _frame("cpu_is_list", "result frame whose cpu is a list", repr(OK_HEAD + '"cpu":[1,2]}')),
-    _frame("ok_is_string", "result frame whose ok is a string", repr('{"op":"result","ok":"yes","value":1}')),
+    _cpu("cpu_is_list", "result frame whose cpu is a list", repr(OK_HEAD + '"cpu":[1,2]}')),
+    _frame("ok_is_string", "result frame whose ok is a string", repr('{"op":"result","ok":"yes","value":1}'),
+           ("error", "protocol", "output_limit")),
     _frame("output_10mb", "result frame carrying 10 MB of 'printed output'",
            repr('{"op":"result","ok":true,"value":1,"output":"') + " + 'x' * (10 << 20) + '\"}'",
            ("ok", "protocol", "output_limit")),
@@ -79,17 +90,18 @@ CASES = [
     _frame("frame_is_list", "a frame that is a JSON list", repr("[1, 2, 3]")),
     _frame("frame_is_number", "a frame that is a JSON number", repr("42")),
     _frame("frame_is_null", "a frame that is JSON null", repr("null")),
-    _frame("frame_missing_op", "a result frame without its op", repr('{"ok":true,"value":1}')),
-    _frame("frame_unknown_op", "a frame with an unknown op", repr('{"op":"bogus","ok":true,"value":1}')),
+    _frame("frame_missing_op", "a result frame without its op", repr('{"ok":true,"value":1}'), USABLE),
+    _frame("frame_unknown_op", "a frame with an unknown op", repr('{"op":"bogus","ok":true,"value":1}'), USABLE),
     _frame("frame_not_json", "a frame that is not JSON", repr(b'{"op": "result", ok}')),
     _frame("frame_empty", "a frame with an empty body", repr(b"")),
     _frame("invalid_utf8", "a frame that is not UTF-8", repr(b'{"op":"result","ok":true,"value":"\xff\xfe"}')),
     _frame("nan_and_infinity_values", "a result holding NaN and Infinity",
-           repr('{"op":"result","ok":true,"value":[NaN,Infinity,-Infinity]}')),
+           repr('{"op":"result","ok":true,"value":[NaN,Infinity,-Infinity]}'), USABLE),
     _frame("huge_int_value", "a result holding a 100,000-digit integer",
            "'{\"op\":\"result\",\"ok\":true,\"value\":' + '7' * 100000 + '}'"),
     _frame("many_big_ints", "a result holding 3,000 integers of 4,000 digits each",
-           "'{\"op\":\"result\",\"ok\":true,\"value\":[' + ','.join(['9' * 4000] * 3000) + ']}'", limits=BIG),
+           "'{\"op\":\"result\",\"ok\":true,\"value\":[' + ','.join(['9' * 4000] * 3000) + ']}'", USABLE,
+           limits=BIG),
     _frame("empty_dicts_15mb", "15 MB of empty dicts (under the 16 MB frame cap)",
            "'{\"op\":\"result\",\"ok\":true,\"value\":[' + '{},' * (5 << 20) + '{}]}'", limits=BIG),
     _frame("long_keys_dict", "a result dict with 500,000 distinct keys",

@@ -17,14 +17,14 @@ NOT_OOM = ("error", "protocol", "crash", "timeout")
 SHORT = Limits(wall_seconds=3, memory_mb=1024)
 
 
-def _sane_cpu(res: CallResult) -> str | None:
+def sane_cpu(res: CallResult) -> str | None:
     cpu = res.cpu_seconds
     if not isinstance(cpu, float) or not math.isfinite(cpu) or cpu < 0 or cpu > 60:
         return f"the program's own CPU figure was taken: {cpu!r}"
     return None
 
 
-def _frame_case(name: str, why: str, frame: str, after: str = "linger()", verdicts=NOT_OOM, expect=_sane_cpu,
+def _frame_case(name: str, why: str, frame: str, after: str = "linger()", verdicts=NOT_OOM, expect=sane_cpu,
                 prelude: str = "") -> Case:
     source = CHANNEL + BURN + f"def attack(ctx):\n{prelude}    frame({frame!r})\n    return {after}\n"
     return Case(name, A, why, source, verdicts, limits=SHORT, expect=expect)
