@@ -31,7 +31,10 @@ def _is_text(x: Any) -> bool:
 
 
 def _is_number(x: Any, low: float, high: float) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) and low <= x <= high
+    """A real number in [low, high]; never raises (a 400-digit int does not fit a float)."""
+    if isinstance(x, bool) or not isinstance(x, (int, float)):
+        return False
+    return (not isinstance(x, float) or math.isfinite(x)) and low <= x <= high
 
 
 class StrictHandler:
