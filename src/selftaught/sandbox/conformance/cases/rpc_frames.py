@@ -107,6 +107,8 @@ CASES = [
            ("ok", "error", "protocol")),
     _proxy("prompt_temperature_nan", "prompt with temperature NaN",
            "    return language_model.prompt('e', 'm', 1, float('nan'))\n", ("error", "protocol")),
+    _proxy("prompt_temperature_400_digits", "prompt with a 400-digit integer as temperature",
+           "    return language_model.prompt('e', 'm', 1, 10**400)\n", ("error", "protocol")),
     _proxy("prompt_wrong_types", "prompt with a dict as expertise and a list as message",
            "    return language_model.prompt({'a': 1}, ['m'], 1)\n", ("error", "protocol")),
     _proxy("batch_prompt_non_text", "batch_prompt with numbers and nested lists as messages",
