@@ -59,8 +59,11 @@ def _pre_answered(s: Session) -> None:
     with s.worker(PRE_ANSWER, SHORT) as w:
         first = s.call(w, wall=2)
         second = s.call(w, "second", wall=2) if w.alive else None
+    # the first frame written during call 1 is call 1's answer, whatever the program meant by it; what
+    # must not happen is call 2 being answered by a frame written before it was asked
     got = [first.value] + ([second.value] if second is not None else [])
-    require("forged" not in got, f"a call was answered by a frame the program wrote earlier: {got}")
+    require(second is None or str(second.verdict) == "protocol" or second.value == "real-2",
+            f"a call was answered by a frame the program wrote before it was asked: {got}")
 
 
 CASES = [
