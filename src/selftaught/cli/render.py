@@ -77,6 +77,14 @@ def print_usage(usage: dict[str, Usage]) -> None:
                       f"completion tokens, ${u.usd:.4f}")
 
 
+def print_usage_by_model(usage: dict[tuple[str, str], Usage]) -> None:
+    """Model spend per model name and role, over every session of the run."""
+    console.print("model usage by model and role:" if usage else "model usage: no completions sent")
+    for (model, role), u in sorted(usage.items()):
+        console.print(f"  {model} as {role}: {u.calls:,} calls sent, {u.prompt_tokens:,} prompt + "
+                      f"{u.completion_tokens:,} completion tokens, ${u.usd:.4f}")
+
+
 def print_estimate(config: RunConfig) -> None:
     for line in estimate_run(config).lines():
         console.print(line)

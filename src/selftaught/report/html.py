@@ -77,6 +77,10 @@ def _usage(d: ReportData) -> str:
                f"{int(t.get('completion_tokens', 0))} completion tokens, {t.get('model_seconds', 0):.0f} s of model "
                f"time; requests {d.model_events.get('misses', 0)} sent, {d.model_events.get('hits', 0)} "
                "replayed.</p>")
+    if d.usage:
+        summary += _table(["model", "role", "calls sent", "prompt tokens", "completion tokens", "USD"], [
+            [escape(model), escape(role), str(u.calls), str(u.prompt_tokens), str(u.completion_tokens), f"{u.usd:.4f}"]
+            for (model, role), u in sorted(d.usage.items())], left={0, 1})
     if not d.iterations:
         return summary
     rows = [[str(r.record.iteration), str(r.record.model_calls), str(r.completions), str(r.prompt_tokens),
@@ -176,7 +180,9 @@ def render(d: ReportData) -> str:
     body = "".join(f'<section id="{sid}"><h2>{escape(title)}</h2>{html}</section>' for sid, title, html in sections)
     what = (f"experiment <b>{escape(str(d.experiment.get('kind')))}</b>" if d.experiment else
             f"task <b>{escape(str(cfg.get('task')))}</b> · improver {escape(str(cfg.get('improver')))}")
-    head = (f"<p>{what} · model {escape(str(model.get('provider')))}/{escape(str(model.get('name')))} · "
+    roles = "".join(f" · {role} model {escape(str(model[role].get('provider')))}/{escape(str(model[role].get('name')))}"
+                    for role in ("meta", "improver") if isinstance(model.get(role), dict))
+    head = (f"<p>{what} · model {escape(str(model.get('provider')))}/{escape(str(model.get('name')))}{roles} · "
             f"iterations t = {_span(len(d.iterations))} · status {escape(d.status)} · <code>{escape(str(d.run_dir))}</code></p>")
     return (f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>selftaught report: "
             f"{escape(d.run_dir.name)}</title><style>{_CSS}{lineage.highlight_css()}</style></head><body>"
