@@ -20,9 +20,10 @@ if not console.is_terminal:  # logs and CI: do not squeeze tables into 80 column
 class ConsoleReporter:
     """Prints one line per meaningful event: iteration, improver runs, model calls used, best so far."""
 
-    def __init__(self) -> None:
+    def __init__(self, live_report: bool = False) -> None:
         self.best = float("-inf")
         self.iteration = 0
+        self.live_report = live_report
 
     def event(self, name: str, **f: Any) -> None:
         if name == "estimate":
@@ -36,6 +37,9 @@ class ConsoleReporter:
             seeds = ", ".join(f"{t} val {v:.3f} / test {s:.3f}" for t, (v, s) in f["seed_solution"].items())
             console.print(f"[bold]run[/] {f['run_dir']}  (sandbox tier: {f['tier']})")
             console.print(f"  seed solution u(s): {seeds}")
+            if self.live_report:
+                console.print(f"  live report: {f['run_dir']}/report.html (rewritten as the run goes; open it in a "
+                              "browser, it reloads itself)", soft_wrap=True)
         elif name == "iteration_start":
             self.iteration = f["iteration"]
             what = "scoring the starting improver" if f["iteration"] == 0 else "self-improvement step"
