@@ -82,14 +82,15 @@ def role_models(config: RunConfig, given: Mapping[str, ModelProvider] | None = N
     return out
 
 
-def make_executor(config: RunConfig) -> Executor:
+def make_executor(config: RunConfig, inner: Executor | None = None) -> Executor:
     """The configured executor plug-in (given the ``[sandbox]`` options its constructor names, e.g. the
-    Ray address), behind CPU slots so parallel improver runs never oversubscribe its cores. Improvers
-    rewrite code, so an unsandboxed tier is refused unless the user opted in."""
-    cls = plugins.load("executor", config.sandbox.executor)
-    params = inspect.signature(cls).parameters
-    offered = config.sandbox.model_dump(exclude={"executor", "parallel", "cpus", "allow_unsandboxed"})
-    inner = cls(**{k: v for k, v in offered.items() if k in params})
+    Ray address), or ``inner`` when given, behind CPU slots so parallel improver runs never oversubscribe
+    its cores. Improvers rewrite code, so an unsandboxed tier is refused unless the user opted in."""
+    if inner is None:
+        cls = plugins.load("executor", config.sandbox.executor)
+        params = inspect.signature(cls).parameters
+        offered = config.sandbox.model_dump(exclude={"executor", "parallel", "cpus", "allow_unsandboxed"})
+        inner = cls(**{k: v for k, v in offered.items() if k in params})
     if not inner.isolated and not config.sandbox.allow_unsandboxed:
         inner.close()
         raise SandboxUnavailable(
@@ -131,12 +132,12 @@ def new_run_dir(config: RunConfig) -> Path:
 
 
 def _drive(store: RunStore, config: RunConfig, reporter: Reporter, provider: ModelProvider,
-           offline: bool, by_role: dict[str, ModelProvider]) -> RunResult:
+           offline: bool, by_role: dict[str, ModelProvider], executor: Executor | None = None) -> RunResult:
     tasks = load_tasks(config.task)
     meter = CostMeter.for_run(config.cost, config.model.names(), str(store.run_dir), store.completions())
     start = store.get_meta("start_improver")
     reporter.event("estimate", lines=estimate_run(config, start["source"]).lines(), spent=meter.total())
-    executor = make_executor(config)
+    executor = executor or make_executor(config)
     executor.reserve(open_workers(config, len(tasks), executor))
     recorder = Recorder(provider, store, offline=offline, meter=meter, by_role=by_role)
     scorer = SolutionScorer(executor, store, config.seed, config.sandbox.memory_mb)
@@ -165,10 +166,12 @@ def _drive(store: RunStore, config: RunConfig, reporter: Reporter, provider: Mod
 
 
 def start_run(config: RunConfig, *, reporter: Reporter | None = None, provider: ModelProvider | None = None,
-              run_dir: Path | None = None, providers: Mapping[str, ModelProvider] | None = None) -> RunResult:
+              run_dir: Path | None = None, providers: Mapping[str, ModelProvider] | None = None,
+              executor: Executor | None = None) -> RunResult:
     """Start a new self-improvement run (checks the task and improver before creating anything).
     ``provider`` answers for ``[model]``, ``providers`` for roles with their own model (``meta``,
-    ``improver``); either is built from the config when not given."""
+    ``improver``); either is built from the config when not given, as is ``executor`` (which the run
+    closes when it ends; pass one built by ``make_executor`` around your own, e.g. to watch placement)."""
     for task in load_tasks(config.task):
         ensure_valid(task)  # every static problem of a task file, in one message, before any spending
     check_prices(config.cost, config.model.names())
@@ -184,7 +187,7 @@ def start_run(config: RunConfig, *, reporter: Reporter | None = None, provider: 
         store.set_meta("config", config.model_dump(mode="json"))
         store.set_meta("start_improver", {"source": source, "origin": origin})
         store.set_meta("status", "running")
-        return _drive(store, config, reporter or SilentReporter(), provider, False, by_role)
+        return _drive(store, config, reporter or SilentReporter(), provider, False, by_role, executor)
 
 
 def resume_run(run_dir: Path, *, reporter: Reporter | None = None, provider: ModelProvider | None = None,
