@@ -21,7 +21,7 @@ from selftaught.engine.runner import resume_run, role_models, start_run
 from selftaught.errors import BudgetExhausted, ConfigError, ModelUnavailable
 from selftaught.models.base import ChatRequest
 from selftaught.models.scripted import ScriptedModel
-from selftaught.pricing import PriceTable, usage_by_model_and_role
+from selftaught.pricing import PriceTable, Usage, usage_by_model_and_role
 from selftaught.report import write_report
 from selftaught.store import RunStore
 
@@ -144,14 +144,16 @@ def test_a_split_run_replays_bit_exactly_and_keys_each_model_apart(tmp_path):
     assert again.model_calls_sent == 0 and not small.requests and not big.requests
     assert recorded(replay) == recorded(result.run_dir)
     with pytest.raises(ModelUnavailable):  # the meta step's replies are keyed to its model, not [model]'s
-        resume_run(wrong, provider=ScriptedModel(replies=["unused"], model_id="scripted:small"), offline=True)
+        resume_run(wrong, provider=ScriptedModel(replies=["unused"], model_id="scripted:small"), offline=True,
+                   providers={"meta": ScriptedModel(replies=["unused"], model_id="scripted:small")})
 
 
 def test_a_cap_on_the_costly_model_stops_the_run_and_names_its_key(tmp_path):
     with pytest.raises(BudgetExhausted, match=r"""cost cap cost.models."gpt-4o".max_model_calls = 1 reached"""):
         split_run(tmp_path, "capped", **{"cost.models": {"gpt-4o": {"max_model_calls": 1}}})
     usage = usage_by_model_and_role(RunStore(tmp_path / "capped").completions(), PriceTable())
-    assert usage["gpt-4o", "meta"].calls <= 1 and usage["gpt-4o-mini", "improver"].calls > 1  # never over
+    assert usage.get(("gpt-4o", "meta"), Usage()).calls <= 1  # a hard cap: never over
+    assert usage["gpt-4o-mini", "improver"].calls > 1  # the cheap model was not capped
     small, big = models()
     resume_run(tmp_path / "capped", provider=small, providers={"meta": big},
                sets=["cost.models={\"gpt-4o\" = {max_model_calls = 100}}"])

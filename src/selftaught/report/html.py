@@ -200,7 +200,7 @@ def render(d: ReportData, reload_seconds: int = 0) -> str:
             f"iterations t = {_span(len(d.iterations))} · status {escape(d.status)} · <code>{escape(str(d.run_dir))}</code></p>")
     refresh, banner = _live(d, reload_seconds)
     return (f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8>{refresh}<title>selftaught report: "
-            f"{escape(d.run_dir.name)}</title><style>{_CSS}{lineage.highlight_css()}</style></head><body>"
+            f"{escape(d.run_dir.name)} ({escape(d.status)}, t = {_span(len(d.iterations))})</title><style>{_CSS}{lineage.highlight_css()}</style></head><body>"
             f"<h1>selftaught run report</h1>{head}{banner}<nav class=toc>{toc}</nav>{body}</body></html>")
 
 
