@@ -94,7 +94,7 @@ def cluster() -> Iterator[str]:
 class _Watched(Worker):
     """A Ray worker whose improver calls and served RPCs are counted against its node."""
 
-    def __init__(self, inner: Worker, node: str, watcher: "Placement") -> None:
+    def __init__(self, inner: Worker, node: str, watcher: Any) -> None:  # the Placement executor below
         self.inner, self.node, self.watcher = inner, node, watcher
 
     def load(self, source: str) -> CallResult:

@@ -21,8 +21,17 @@ from dataclasses import dataclass, field
 from selftaught.config import Caps, CostConfig
 from selftaught.errors import BudgetExhausted, ConfigError
 from selftaught.models.base import ChatRequest, Completion
-from selftaught.pricing import (BUILTIN_PRICES, PriceTable, Usage, grouped, model_name, total, usage_by_model,
-                                usage_by_model_and_role, usage_by_role)
+from selftaught.pricing import (
+    BUILTIN_PRICES,
+    PriceTable,
+    Usage,
+    grouped,
+    model_name,
+    total,
+    usage_by_model,
+    usage_by_model_and_role,
+    usage_by_role,
+)
 
 __all__ = ["BUILTIN_PRICES", "CostMeter", "PriceTable", "Usage", "check_prices", "model_name", "total",
            "usage_by_model", "usage_by_model_and_role", "usage_by_role"]  # prices and usage live in pricing
