@@ -53,7 +53,8 @@ def _free_ports(n: int) -> list[int]:
 
 def _stop(temp: Path) -> None:
     """Stop the processes of the cluster living in ``temp`` (and their children), by pid."""
-    found = [p for p in psutil.process_iter(["cmdline"]) if str(temp) in " ".join(p.info["cmdline"] or [])]
+    found = [p for p in psutil.process_iter(["cmdline"])
+             if str(temp) in " ".join(p.info["cmdline"] or []) and p.pid != os.getpid()]
     procs = {p.pid: p for root in found for p in [root, *root.children(recursive=True)]}
     for p in procs.values():
         try:
