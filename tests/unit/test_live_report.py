@@ -83,3 +83,20 @@ def test_watch_keeps_the_report_of_a_run_started_elsewhere_current_until_it_ends
     assert "rewrote report.html (run finished)" in out
     html = page(report)
     assert "status finished" in html and "iterations t = 0..1" in html and "Run in progress" not in html
+
+
+def test_selftaught_run_keeps_the_live_report_and_ends_with_the_final_page(tmp_path):
+    from benchmarks.fake_openai import serve
+
+    code = "```python\ndef algorithm(xs):\n    return max(xs)\n```"
+    with serve(reply=lambda user: code, model="fake") as url:
+        proc = subprocess.run([sys.executable, "-m", "selftaught.cli.main", "run", "--model", "openai", "--base-url",
+                               url, "--model-name", "fake", "--improver", "compact", "--iterations", "1",
+                               "--set", "budget.meta_utility_tests=2", "--set", "budget.meta_utility_calls=2"],
+                              capture_output=True, text=True, timeout=300, cwd=tmp_path, check=False)
+    assert proc.returncode == 0, proc.stderr
+    [run_dir] = (tmp_path / "runs").iterdir()
+    assert f"live report: {run_dir.relative_to(tmp_path)}/report.html" in proc.stdout
+    html = page(run_dir / "report.html")
+    assert "status finished" in html and "iterations t = 0..1" in html and "http-equiv" not in html
+    assert "No strategy labels recorded" not in html  # the final page was written after the analyses
