@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from selftaught.cli.render import ConsoleReporter, print_estimate, print_result
+from selftaught.cli.render import ConsoleReporter, console, print_estimate, print_result
 from selftaught.cli.report import print_analysis
 from selftaught.config import load_config
 from selftaught.engine.runner import resume_run, start_run
@@ -59,3 +59,5 @@ def register(app: typer.Typer) -> None:
         finally:
             if isinstance(reporter, LiveReport):
                 reporter.close()  # the final page: as the store stands now (finished, or where it stopped)
+                if reporter.error:
+                    console.print(f"live report not written: {reporter.error}", soft_wrap=True)
