@@ -61,7 +61,7 @@ class LiveReport:
         self.reload_seconds = reload_seconds
         self.run_dir: Path | None = None
         self.writes = 0
-        #: the last rendering error (a report must never stop the run it reports on)
+        #: the error of the last write, if it failed (a report must never stop the run it reports on)
         self.error: str | None = None
         self._wanted = threading.Event()
         self._stop = False
@@ -88,7 +88,7 @@ class LiveReport:
         assert self.run_dir is not None
         try:
             write_live(self.run_dir, self.out, self.reload_seconds)
-            self.writes += 1
+            self.writes, self.error = self.writes + 1, None
         except Exception as exc:  # noqa: BLE001 - the run goes on; close() reports it
             self.error = f"{type(exc).__name__}: {exc}"
             time.sleep(0.5)
