@@ -158,3 +158,9 @@ def test_a_cap_on_the_costly_model_stops_the_run_and_names_its_key(tmp_path):
     resume_run(tmp_path / "capped", provider=small, providers={"meta": big},
                sets=["cost.models={\"gpt-4o\" = {max_model_calls = 100}}"])
     assert [i.iteration for i in RunStore(tmp_path / "capped").iterations()] == [0, 1, 2]
+
+
+def test_the_example_config_splits_the_roles():
+    cfg = load_config(Path(__file__).parents[2] / "examples" / "model_per_role.toml")
+    assert (cfg.model.for_role("meta").name, cfg.model.for_role("meta").provider) == ("gpt-4o", "openai")
+    assert cfg.model.for_role("improver").name == "gpt-4o-mini" and cfg.cost.models["gpt-4o"].max_usd == 10.0
