@@ -1,7 +1,9 @@
 """The Ray executor on a real two-node cluster on this machine: a head and a second node, each started
 with ``ray start`` (as on real machines; docs/scale.md), each with one CPU and a custom resource of its
 own. A run's improver runs land on both nodes, their budgeted ``utility``/``language_model`` calls are
-served by the host (this process), and the store is the one the local executor gives.
+served by the host, and the store is the one the local executor gives. The host is a process of its own
+(``drive``), not pytest: Ray keeps per-process state from earlier tests, and a driver whose cluster goes
+away ends its process.
 
 Model replies are SCRIPTED; Ray, sandbox, store and engine are real. Skipped without selftaught[ray].
 The cluster's processes are found by its private temp dir and stopped by pid (never ``ray stop``, which
@@ -39,6 +41,7 @@ pytestmark = [pytest.mark.integration, pytest.mark.ray, pytest.mark.timeout(600)
 
 #: token auth off on this loopback-only test cluster (a real cluster keeps it on: docs/scale.md)
 RAY_ENV = {"RAY_AUTH_MODE": "disabled", "RAY_USAGE_STATS_ENABLED": "0"}
+REPO = Path(__file__).resolve().parents[2]
 
 
 def _free_ports(n: int) -> list[int]:
@@ -106,7 +109,7 @@ class _Watched(Worker):
         counted = handler
         if handler is not None:
             def counted(target: str, method: str, call_args: list) -> Any:
-                self.watcher.count("served", self.node, (os.getpid(), target))
+                self.watcher.count("served", self.node, f"{os.getpid()}:{target}")  # the process serving it
                 return handler(target, method, call_args)
         if fn == "improve_algorithm":
             self.watcher.count("improver_runs", self.node)
@@ -131,9 +134,9 @@ def placement_executor(address: str) -> Any:
             self.counts: dict[str, Counter] = {"workers": Counter(), "improver_runs": Counter(), "served": Counter()}
             self._count_lock = threading.Lock()
 
-        def count(self, what: str, node: str, detail: Any = None) -> None:
+        def count(self, what: str, node: str, detail: str | None = None) -> None:
             with self._count_lock:
-                self.counts[what][(node, detail) if detail else node] += 1
+                self.counts[what][f"{node}/{detail}" if detail else node] += 1
 
         def spawn(self, limits: Limits) -> Worker:
             worker = super().spawn(limits)
@@ -144,32 +147,43 @@ def placement_executor(address: str) -> Any:
     return Placement()
 
 
-def test_improver_runs_land_on_both_nodes_with_calls_served_by_the_host(cluster, tmp_path, monkeypatch):
-    for key, value in RAY_ENV.items():
-        monkeypatch.setenv(key, value)
-    path = tmp_path / "improver.py"
+def drive(address: str, work: str) -> None:
+    """The host side, run in a process of its own (``python -c``): Ray keeps per-process state, and a
+    driver whose cluster goes away exits its process, which must not be pytest. Runs the same run on the
+    cluster and on the local executor, and writes what it saw to WORK/seen.json."""
+    path = Path(work) / "improver.py"
     path.write_text(IMPROVER)
     cfg = scripted_config(**{**SETTINGS, "improver": str(path), "sandbox.executor": "ray",
-                             "sandbox.ray_address": cluster})
-    inner = placement_executor(cluster)
+                             "sandbox.ray_address": address})
+    inner = placement_executor(address)
     nodes = {n["NodeID"]: n["Resources"] for n in ray.nodes() if n["Alive"]}
-    head = next(n for n, r in nodes.items() if r.get("head_node"))
-    second = next(n for n, r in nodes.items() if r.get("second_node"))
-    assert sorted(inner.nodes) == sorted([head, second]) and inner.cpus == 2
-    on_ray = start_run(cfg, provider=ScriptedModel(responder=responder), run_dir=tmp_path / "ray",
-                       executor=make_executor(cfg, inner))
-    assert not ray.is_initialized()  # the executor joined the cluster and left it; the cluster goes on
+    seen = {"host": os.getpid(), "nodes": inner.nodes, "cpus": inner.cpus,
+            "head": [n for n, r in nodes.items() if r.get("head_node")],
+            "second": [n for n, r in nodes.items() if r.get("second_node")]}
+    start_run(cfg, provider=ScriptedModel(responder=responder), run_dir=Path(work) / "ray",
+              executor=make_executor(cfg, inner))
+    seen.update(counts={k: dict(v) for k, v in inner.counts.items()}, initialized_after=ray.is_initialized())
+    start_run(cfg.model_copy(update={"sandbox": cfg.sandbox.model_copy(update={"executor": "local"})}),
+              provider=ScriptedModel(responder=responder), run_dir=Path(work) / "local")
+    (Path(work) / "seen.json").write_text(json.dumps(seen))
 
-    counts = inner.counts
-    assert counts["improver_runs"][head] > 0 and counts["improver_runs"][second] > 0, counts
-    assert counts["workers"][head] > 0 and counts["workers"][second] > 0
-    host = os.getpid()  # every budgeted call of a program on either node was answered in this process
-    for node in (head, second):
-        assert counts["served"][(node, (host, "utility"))] > 0, counts["served"]
-        assert counts["served"][(node, (host, "language_model"))] > 0, counts["served"]
-    assert {pid for (_, (pid, _)) in counts["served"]} == {host}
-    assert {e.tier.split("+")[0] for e in RunStore(on_ray.run_dir).evaluations()} == {"ray"}
 
-    local = start_run(cfg.model_copy(update={"sandbox": cfg.sandbox.model_copy(update={"executor": "local"})}),
-                      provider=ScriptedModel(responder=responder), run_dir=tmp_path / "local")
-    assert recorded(on_ray.run_dir) == recorded(local.run_dir)
+def test_improver_runs_land_on_both_nodes_with_calls_served_by_the_host(cluster, tmp_path):
+    code = f"from tests.integration.test_ray_two_nodes import drive; drive({cluster!r}, {str(tmp_path)!r})"
+    proc = subprocess.run([sys.executable, "-c", code], cwd=REPO, env={**os.environ, **RAY_ENV},
+                          capture_output=True, text=True, timeout=540, check=False)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    seen = json.loads((tmp_path / "seen.json").read_text())
+    [head], [second] = seen["head"], seen["second"]  # each node is the one with its own resource
+    assert sorted(seen["nodes"]) == sorted([head, second]) and seen["cpus"] == 2
+    assert not seen["initialized_after"]  # the executor joined the cluster and left it; the cluster goes on
+
+    counts = seen["counts"]
+    assert counts["improver_runs"].get(head, 0) > 0 and counts["improver_runs"].get(second, 0) > 0, counts
+    assert counts["workers"].get(head, 0) > 0 and counts["workers"].get(second, 0) > 0, counts
+    for node in (head, second):  # every budgeted call of a program on either node was answered by the host
+        for target in ("utility", "language_model"):
+            assert counts["served"].get(f"{node}/{seen['host']}:{target}", 0) > 0, counts["served"]
+    assert all(f"/{seen['host']}:" in key for key in counts["served"]), counts["served"]
+    assert {e.tier.split("+")[0] for e in RunStore(tmp_path / "ray").evaluations()} == {"ray"}
+    assert recorded(tmp_path / "ray") == recorded(tmp_path / "local")
