@@ -9,8 +9,11 @@ from __future__ import annotations
 import subprocess
 import sys
 import threading
+import urllib.error
+import urllib.request
 from pathlib import Path
 
+import pytest
 from tests.live import paused_run, wait_for
 
 from selftaught.report.live import LiveReport, write_atomically
@@ -22,6 +25,14 @@ class Events:
 
     def event(self, name: str, **fields: object) -> None:
         self.names.append(name)
+
+
+def _first_line_with(proc: subprocess.Popen, text: str) -> str:
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if text in line:
+            return line
+    raise AssertionError(f"no line with {text!r}")
 
 
 def page(path: Path) -> str:
@@ -76,10 +87,15 @@ def test_watch_keeps_the_report_of_a_run_started_elsewhere_current_until_it_ends
                                 stderr=subprocess.PIPE, text=True)
         wait_for(lambda: "Run in progress" in page(report))
         assert '<meta http-equiv="refresh" content="5">' in page(report)
+        url = _first_line_with(proc, "serving it at ").split("serving it at ")[1].strip()
+        with urllib.request.urlopen(url, timeout=30) as reply:
+            assert "Run in progress" in reply.read().decode()  # the same page, over HTTP
+        with pytest.raises(urllib.error.HTTPError, match="404"):  # the page alone, not the run's store
+            urllib.request.urlopen(url.rsplit("/", 1)[0] + "/run.sqlite", timeout=30)
         gate.set()
     out, err = proc.communicate(timeout=300)
     assert proc.returncode == 0, err
-    assert "serving it at http://127.0.0.1:" in out and "rewrote report.html (run running)" in out
+    assert "rewrote report.html (run running)" in out
     assert "rewrote report.html (run finished)" in out
     html = page(report)
     assert "status finished" in html and "iterations t = 0..1" in html and "Run in progress" not in html

@@ -86,8 +86,8 @@ def _watch(run_dir: Path, out: Path | None, interval: float, port: int | None) -
     page = Path(out) if out else run_dir / "report.html"
     console.print(f"watching {run_dir}: {page} is rewritten as the run goes (Ctrl-C stops watching)")
     if port is not None:
-        server, url = serve(page.parent, port)
-        console.print(f"serving it at {url}{page.name}", soft_wrap=True)
+        server, url = serve(page, port)
+        console.print(f"serving it at {url}", soft_wrap=True)
     watch(run_dir, out, interval, on_write=lambda path, status: console.print(
         f"  {time.strftime('%H:%M:%S')} rewrote {path.name} (run {status})"))
     from selftaught.analysis import analyse_run

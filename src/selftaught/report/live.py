@@ -18,8 +18,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from functools import partial
-from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -139,14 +138,29 @@ def watch(run_dir: Path, out: Path | None = None, interval: float = 2.0, reload_
         time.sleep(interval)
 
 
-def serve(directory: Path, port: int = 0) -> tuple[ThreadingHTTPServer, str]:
-    """Serve ``directory`` read-only on loopback in a daemon thread; (server, base URL)."""
-    handler = partial(_QuietHandler, directory=str(directory))
+def serve(page: Path, port: int = 0) -> tuple[ThreadingHTTPServer, str]:
+    """Serve ``page`` alone (not the run directory beside it) on loopback in a daemon thread; returns the
+    server and the page's URL. Every request reads the file afresh: it is rewritten by rename."""
+    handler = type("PageHandler", (_PageHandler,), {"page": Path(page)})
     server = ThreadingHTTPServer(("127.0.0.1", port), handler)
     threading.Thread(target=server.serve_forever, name="report-server", daemon=True).start()
-    return server, f"http://127.0.0.1:{server.server_address[1]}/"
+    return server, f"http://127.0.0.1:{server.server_address[1]}/{page.name}"
 
 
-class _QuietHandler(SimpleHTTPRequestHandler):
+class _PageHandler(BaseHTTPRequestHandler):
+    page: Path
+
+    def do_GET(self) -> None:  # noqa: N802 - the base class's name
+        if self.path.split("?")[0] not in ("/", f"/{self.page.name}") or not self.page.exists():
+            self.send_error(404)
+            return
+        body = self.page.read_bytes()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Cache-Control", "no-store")
+        self.end_headers()
+        self.wfile.write(body)
+
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
         pass
