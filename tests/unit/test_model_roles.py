@@ -118,6 +118,7 @@ def test_each_role_goes_to_its_own_model_and_is_accounted_per_model(tmp_path):
     small_rate = usage["gpt-4o-mini", "improver"].usd / usage["gpt-4o-mini", "improver"].tokens
     assert big_rate > 10 * small_rate  # each priced at its own model's rate
     assert result.usage["meta"].calls == len(big.requests)
+    assert {k: u.calls for k, u in result.usage_by_model.items()} == {k: u.calls for k, u in usage.items()}
 
     proc = subprocess.run([sys.executable, "-m", "selftaught.cli.main", "show", str(result.run_dir), "--no-analyze"],
                           capture_output=True, text=True, timeout=300, check=False)

@@ -74,13 +74,6 @@ def iteration_notes(iterations: list[IterationRecord]) -> list[str]:
     return [f"t={r.iteration} {r.verdict}: {r.error}" for r in iterations if r.error]
 
 
-def print_usage(usage: dict[str, Usage]) -> None:
-    """Model spend per role (improver, meta, judge, ...), over every session of the run."""
-    for role, u in sorted(usage.items()):
-        console.print(f"  {role}: {u.calls:,} calls sent, {u.prompt_tokens:,} prompt + {u.completion_tokens:,} "
-                      f"completion tokens, ${u.usd:.4f}")
-
-
 def print_usage_by_model(usage: dict[tuple[str, str], Usage]) -> None:
     """Model spend per model name and role, over every session of the run."""
     console.print("model usage by model and role:" if usage else "model usage: no completions sent")
@@ -100,5 +93,5 @@ def print_result(result: RunResult) -> None:
         console.print(f"  {note[:200]}")
     console.print(f"model completions: {result.model_calls_sent} sent, {result.model_calls_replayed} replayed "
                   "from the run's cache")
-    print_usage(result.usage)
+    print_usage_by_model(result.usage_by_model)
     console.print(f"run directory: [bold]{result.run_dir}[/]  (improvers in {result.run_dir}/improvers/)")

@@ -44,6 +44,8 @@ class RunResult:
     model_calls_replayed: int
     #: what the run spent on the model so far (all sessions), per role: improver, meta, judge
     usage: dict[str, Usage] = field(default_factory=dict)
+    #: the same per (model name, role): a run with a model per role (``[model.meta]``) spends on two
+    usage_by_model: dict[tuple[str, str], Usage] = field(default_factory=dict)
 
 
 def load_tasks(spec: str) -> list[Task]:
@@ -164,7 +166,7 @@ def _drive(store: RunStore, config: RunConfig, reporter: Reporter, provider: Mod
             model.close()
     store.set_meta("status", "finished")
     return RunResult(store.run_dir, iterations, seed_scores, recorder.calls_sent, recorder.cache_hits,
-                     dict(meter.spent))
+                     dict(meter.spent), dict(meter.spent_by))
 
 
 def start_run(config: RunConfig, *, reporter: Reporter | None = None, provider: ModelProvider | None = None,
