@@ -112,6 +112,7 @@ class SolutionScorer:
                     res = worker.call(task.entry, list(task.arguments(instance)),
                                       seed=call_seed(self._seed_key, task.name, split, i), wall_seconds=wall_limit)
                     per_instance.append(self._judge(task, instance, res))
+                    del res  # one answer in host memory at a time: it may be as large as the channel allows
         finally:
             if worker is not None:
                 worker.close()

@@ -18,9 +18,10 @@ from typing import Any
 from selftaught.sandbox.limits import Verdict
 
 #: Containers (``[`` / ``{``) a frame may hold: each costs the host ~60 bytes once decoded.
-MAX_CONTAINERS = 200_000
-#: Scalars and containers a frame may hold (counted by separators): each costs ~8-60 bytes.
-MAX_ITEMS = 2_000_000
+MAX_CONTAINERS = 100_000
+#: Scalars and containers a frame may hold (counted by separators): each costs ~8-60 bytes (a float
+#: written in 4 bytes, ``0.5,``, costs 32 once decoded).
+MAX_ITEMS = 500_000
 #: Deepest nesting of containers: answers are shallow; deep ones only serve to exhaust recursion.
 MAX_DEPTH = 100
 #: Longest text field kept from a frame (error messages, tracebacks); printed output has its own bound.
@@ -45,7 +46,7 @@ class FrameError(Exception):
         self.error = error
 
 
-def _depth(body: bytes) -> int:
+def _depth(body: bytes | bytearray) -> int:
     """Deepest bracket nesting outside strings (only called when there are many brackets)."""
     brackets = _STRING.sub(b'""', body).translate(None, _BRACKETS)
     depth = deepest = 0
@@ -55,7 +56,7 @@ def _depth(body: bytes) -> int:
     return deepest
 
 
-def decode(body: bytes) -> Any:
+def decode(body: bytes | bytearray) -> Any:
     """Decode one frame body, refusing (``FrameError``) anything over the shape bounds or not JSON."""
     containers = body.count(b"[") + body.count(b"{")
     if containers > MAX_CONTAINERS or containers + body.count(b",") > MAX_ITEMS:
