@@ -27,14 +27,6 @@ class Events:
         self.names.append(name)
 
 
-def _first_line_with(proc: subprocess.Popen, text: str) -> str:
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        if text in line:
-            return line
-    raise AssertionError(f"no line with {text!r}")
-
-
 def page(path: Path) -> str:
     return path.read_text() if path.exists() else ""
 
@@ -81,20 +73,23 @@ def test_an_atomic_rewrite_is_seen_whole_or_not_at_all(tmp_path):
 def test_watch_keeps_the_report_of_a_run_started_elsewhere_current_until_it_ends(tmp_path):
     run_dir = tmp_path / "run"
     report = run_dir / "report.html"
-    with paused_run(run_dir) as gate:
+    lines: list[str] = []
+    with paused_run(run_dir) as gate, (tmp_path / "stderr").open("w") as err:
         proc = subprocess.Popen([sys.executable, "-m", "selftaught.cli.main", "report", str(run_dir), "--watch",
-                                 "--interval", "0.2", "--port", "0"], stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, text=True)
-        wait_for(lambda: "Run in progress" in page(report))
+                                 "--interval", "0.2", "--port", "0"], stdout=subprocess.PIPE, stderr=err, text=True)
+        reader = threading.Thread(target=lambda: lines.extend(proc.stdout or []))
+        reader.start()
+        wait_for(lambda: "Run in progress" in page(report) and any("serving it at " in x for x in lines))
         assert '<meta http-equiv="refresh" content="5">' in page(report)
-        url = _first_line_with(proc, "serving it at ").split("serving it at ")[1].strip()
+        url = next(x for x in lines if "serving it at " in x).split("serving it at ")[1].strip()
         with urllib.request.urlopen(url, timeout=30) as reply:
             assert "Run in progress" in reply.read().decode()  # the same page, over HTTP
         with pytest.raises(urllib.error.HTTPError, match="404"):  # the page alone, not the run's store
             urllib.request.urlopen(url.rsplit("/", 1)[0] + "/run.sqlite", timeout=30)
         gate.set()
-    out, err = proc.communicate(timeout=300)
-    assert proc.returncode == 0, err
+        assert proc.wait(300) == 0, (tmp_path / "stderr").read_text()
+    reader.join(60)
+    out = "".join(lines)
     assert "rewrote report.html (run running)" in out
     assert "rewrote report.html (run finished)" in out
     html = page(report)
