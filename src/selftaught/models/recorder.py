@@ -3,11 +3,11 @@ run gets the same replies without calling the model again.
 
 Replay key = sha256 of (model id, canonical request, scope, occurrence). A role may have its own model
 (``[model.meta]``): its requests go to that provider and carry its id and name, so they key apart. The
-*scope* names the place in the run that asked (e.g. ``t1/mu/ab12cd/run3``) and the *occurrence* counts identical requests within
-that scope. Keying on scope makes replay exact even when meta-utility runs go in parallel: no matter
-which thread asks first, run 3's second identical prompt always maps to the same stored reply. The
-sampling seed is derived from the key, so even a cache miss is reproducible where the provider honours
-seeds (the embedded model does).
+*scope* names the place in the run that asked (e.g. ``t1/mu/ab12cd/run3``) and the *occurrence* counts
+identical requests within that scope. Keying on scope makes replay exact even when meta-utility runs go
+in parallel: no matter which thread asks first, run 3's second identical prompt always maps to the same
+stored reply. The sampling seed is derived from the key, so even a cache miss is reproducible where the
+provider honours seeds (the embedded model does).
 """
 
 from __future__ import annotations
