@@ -11,11 +11,9 @@ import typer
 from rich.table import Table
 
 from selftaught.analysis.findings_store import SEVERITIES
-from selftaught.cli.render import console, iteration_notes, iteration_table, print_usage
+from selftaught.cli.render import console, iteration_notes, iteration_table, print_usage_by_model
 from selftaught.cli.transfer import transfer_table
-from selftaught.config import RunConfig
 from selftaught.engine.meta_utility import per_task, screening_scope
-from selftaught.models.cost import PriceTable, usage_by_role
 from selftaught.report.data import ReportData
 from selftaught.report.data import load as load_report
 from selftaught.store import RunStore
@@ -51,8 +49,11 @@ def register(app: typer.Typer) -> None:
             analyse_run(run_dir)
         d = load_report(run_dir)
         cfg = d.config
-        console.print(f"run {run_dir}: task {cfg.get('task')}, model {cfg.get('model', {}).get('provider')}"
-                      f" / {cfg.get('model', {}).get('name')}, status {d.status}")
+        model = cfg.get("model", {})
+        roles = "".join(f", {role} model {model[role].get('provider')} / {model[role].get('name')}"
+                        for role in ("meta", "improver") if isinstance(model.get(role), dict))
+        console.print(f"run {run_dir}: task {cfg.get('task')}, model {model.get('provider')} / {model.get('name')}"
+                      f"{roles}, status {d.status}")
         console.print(iteration_table([r.record for r in d.iterations], d.seed_solution))
         for note in iteration_notes([r.record for r in d.iterations]):
             console.print(f"  {note[:200]}", markup=False)  # errors quote programs: "[/INST]" is not markup
@@ -63,7 +64,7 @@ def register(app: typer.Typer) -> None:
                       f"{int(t['completion_tokens'])} completion tokens, {t['model_seconds']:.0f} s; requests: "
                       f"{d.model_events['misses']} sent, {d.model_events['hits']} replayed")
         store = RunStore(run_dir)
-        print_usage(usage_by_role(store.completions(), PriceTable(RunConfig.model_validate(cfg).cost.prices)))
+        print_usage_by_model(d.usage)
         console.print("evaluations (verdict/tier): " + _counts(Counter(
             {f"{v}/{tier}": n for (v, tier), n in d.evaluation_verdicts.items()})))
         console.print("instance verdicts: " + _counts(d.instance_verdicts))
