@@ -25,6 +25,7 @@ class ScriptedModel(ModelProvider):
         responder: Callable[[ChatRequest], str] | None = None,
         *,
         concurrency: int = 6,
+        batch_size: int = 1,
     ) -> None:
         if (replies is None) == (responder is None):
             raise ConfigError("the scripted model needs exactly one of 'replies' (a list of strings) or "
@@ -35,6 +36,10 @@ class ScriptedModel(ModelProvider):
         self._replies = itertools.cycle(list(replies)) if replies is not None else None
         self._responder = responder
         self.concurrency = max(1, int(concurrency))
+        #: As a batching provider (the embedded model) does, take n replies to one prompt together.
+        self.batch_size = max(1, int(batch_size))
+        #: Sizes of the groups received by ``complete_shared``, in arrival order.
+        self.shared_groups: list[int] = []
         self._lock = threading.Lock()
         #: Every request received, in arrival order (which is not request order under concurrency).
         self.requests: list[ChatRequest] = []
@@ -42,6 +47,11 @@ class ScriptedModel(ModelProvider):
     @property
     def model_id(self) -> str:
         return "scripted"
+
+    def complete_shared(self, requests: list[ChatRequest]) -> list[Completion]:
+        with self._lock:
+            self.shared_groups.append(len(requests))
+        return super().complete_shared(requests)
 
     def complete(self, request: ChatRequest) -> Completion:
         """Next reply; token counts are whitespace-separated words, enough to exercise budgets."""
