@@ -70,9 +70,10 @@ def test_a_group_past_a_cap_is_refused_whole_and_books_nothing(store: RunStore) 
     meter = CostMeter.for_run(CostConfig(max_model_calls=4), "m", "run", [])
     recorder = Recorder(model, store, meter=meter)
     try:
+        assert len(_batch(recorder, ["a"] * 3)) == 3
         with pytest.raises(BudgetExhausted):
-            _batch(recorder, ["a"] * 6)
-        assert model.shared_groups == [] and recorder.calls_sent == 0
-        assert _batch(recorder, ["b"] * 3) and model.shared_groups == [3]  # the reservations were released
+            _batch(recorder, ["b"] * 3)  # the 4th call fits the cap, the 5th does not: none is sent
     finally:
         recorder.close()
+    assert model.shared_groups == [3] and recorder.calls_sent == 3
+    assert meter.total().calls == 3  # the 4th call's reservation was given back, not spent
