@@ -21,7 +21,6 @@ from selftaught.models.base import ChatRequest, Completion, ModelProvider
 from selftaught.models.cost import CostMeter, Reservation
 from selftaught.store import CompletionRecord, RunStore
 
-
 #: A request not in the store: (its index in the batch, the request, its replay key, its occurrence).
 _Miss = tuple[int, ChatRequest, str, int]
 
