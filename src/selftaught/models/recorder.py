@@ -6,7 +6,9 @@ the run that asked (e.g. ``t1/mu/ab12cd/run3``) and the *occurrence* counts iden
 that scope. Keying on scope makes replay exact even when meta-utility runs go in parallel: no matter
 which thread asks first, run 3's second identical prompt always maps to the same stored reply. The
 sampling seed is derived from the key, so even a cache miss is reproducible where the provider honours
-seeds (the embedded model does).
+seeds (the embedded model does). Identical requests missing from the store (n replies to one prompt) go
+to a provider with ``batch_size`` > 1 as one group, which it samples together; each keeps its own key
+and seed, so grouping changes how replies are computed, never which reply a key maps to.
 """
 
 from __future__ import annotations
