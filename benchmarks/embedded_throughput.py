@@ -12,7 +12,7 @@ source under an "improve this code" instruction, about 700 tokens, as at a run's
   (``complete_shared``), 1 thread;
 - the provider against raw llama-cpp-python (``Llama.create_chat_completion`` after ``reset``, which
   is how the provider drove it before batching): n = 6 one by one, 1 thread;
-- 1 against 2 llama.cpp threads, 6 replies together, idle and beside a CPU-bound sandboxed program
+- 1 against 2 llama.cpp threads, 6 replies together, with no job of ours and beside a CPU-bound sandboxed program
   (a real sandboxed worker of the local executor spinning for the whole measurement);
 - with ``--quickstart``: the wall time and completion tokens of ``selftaught run --config
   examples/quickstart.toml`` with default settings (a fresh run directory).
@@ -166,7 +166,7 @@ def threads_section(args: argparse.Namespace, lines: list[str]) -> None:
     for _ in range(args.repeats):
         for busy in (False, True):
             for t, m in models.items():
-                name = f"{t} thread{'s' if t > 1 else ''}, {'beside a sandboxed CPU-bound job' if busy else 'idle'}"
+                name = f"{t} thread{'s' if t > 1 else ''}, {'beside a sandboxed CPU-bound job' if busy else 'no sandboxed job'}"
                 with sandboxed_burn() if busy else _nothing():
                     loads.setdefault(name, []).append(load())
                     rates.setdefault(name, []).append(timed(lambda m=m: batched(m, 6, args.thread_tokens)))
@@ -178,7 +178,7 @@ def threads_section(args: argparse.Namespace, lines: list[str]) -> None:
     lines += [summary(name, rates[name], loads[name]) for name in rates]
     names = list(rates)
     lines += ["", "| ratio (per round) | median | range |", "|---|---|---|",
-              ratio("2 threads / 1 thread, idle", rates[names[1]], rates[names[0]]),
+              ratio("2 threads / 1 thread, no sandboxed job", rates[names[1]], rates[names[0]]),
               ratio("2 threads / 1 thread, beside a sandboxed job", rates[names[3]], rates[names[2]]), ""]
 
 
