@@ -141,3 +141,25 @@ def test_probe_in_child_succeeds() -> None:
     ok, message = probe_in_child(timeout=120)
     assert ok, message
     assert "tokens/s for one reply" in message and "model.n_threads = 1" in message and "\n" not in message
+
+
+def test_a_fresh_run_through_the_recorder_gets_byte_identical_replies(tmp_path) -> None:
+    """The whole path of a run: replay keys give the seeds, the recorder groups the identical requests,
+    the model samples them together; a second fresh store and model reproduce every reply."""
+    from selftaught.models.embedded import EmbeddedModel
+    from selftaught.models.recorder import Recorder
+    from selftaught.store import RunStore
+
+    texts = []
+    for name in ("first", "second"):
+        store, model = RunStore(tmp_path / name, create=True), EmbeddedModel()
+        recorder = Recorder(model, store)
+        try:
+            comps = recorder.complete_batch("t0/run0", [_req(PROMPT, seed=0, max_tokens=16)] * 3)
+            texts.append([c.text for c in comps])
+            assert recorder.calls_sent == 3 and len({c.latency for c in comps}) == 1  # one group, shared time
+        finally:
+            recorder.close()
+            model.close()
+            store.close()
+    assert texts[0] == texts[1] and len(set(texts[0])) > 1
