@@ -187,22 +187,39 @@ def _nothing() -> Iterator[None]:
     yield
 
 
-def quickstart_section(lines: list[str]) -> None:
+def quickstart(src: Path, sets: list[str]) -> str:
+    """One table row: the quick start run from the source tree ``src`` in a fresh run directory."""
     import sqlite3
 
     runs = Path(tempfile.mkdtemp(prefix="bench-quickstart-"))
     before = load()
     started = time.perf_counter()
-    subprocess.run([str(ROOT / ".venv/bin/selftaught"), "run", "--config", str(ROOT / "examples/quickstart.toml"),
-                    "--set", f"runs_dir={str(runs)!r}"], check=True, stdout=subprocess.DEVNULL)
+    env = {**os.environ, "PYTHONPATH": str(src)}
+    subprocess.run([sys.executable, "-m", "selftaught.cli.main", "run", "--config",
+                    str(ROOT / "examples/quickstart.toml"), "--set", f"runs_dir={str(runs)!r}",
+                    *[a for s in sets for a in ("--set", s)]], check=True, stdout=subprocess.DEVNULL, env=env)
     wall = time.perf_counter() - started
     (run_dir,) = [p for p in runs.iterdir() if (p / "run.sqlite").exists()]
     with sqlite3.connect(run_dir / "run.sqlite") as db:
         calls, tokens = db.execute("SELECT COUNT(*), SUM(completion_tokens) FROM completions").fetchone()
-    lines += ["## Quick start (default settings)", "",
-              "| wall | completions | completion tokens | tokens per wall second | load average before, after |",
-              "|---|---|---|---|---|",
-              f"| {wall:.0f} s | {calls} | {tokens} | {tokens / wall:.1f} | {before:.2f}, {load():.2f} |", ""]
+    what = f"{src}" + (f" {' '.join(sets)}" if sets else " (defaults)")
+    return (f"| {what} | {wall:.0f} s | {calls} | {tokens} | {tokens / wall:.1f} | "
+            f"{before:.2f}, {load():.2f} |")
+
+
+def quickstart_section(args: argparse.Namespace, lines: list[str]) -> None:
+    """This tree's quick start with default settings; with ``--baseline-src``, alternating with an older
+    source tree (``git archive`` of a commit), which gets ``--baseline-set`` overrides."""
+    rows = []
+    for _ in range(args.quickstart_repeats):
+        rows.append(quickstart(ROOT / "src", []))
+        print("  " + rows[-1], flush=True)
+        if args.baseline_src:
+            rows.append(quickstart(args.baseline_src, args.baseline_set or []))
+            print("  " + rows[-1], flush=True)
+    lines += ["## Quick start", "",
+              "| source, settings | wall | completions | completion tokens | tokens per wall second | "
+              "load average before, after |", "|---|---|---|---|---|---|", *rows, ""]
 
 
 def main() -> None:
@@ -212,6 +229,11 @@ def main() -> None:
     parser.add_argument("--thread-tokens", type=int, default=24,
                         help="max tokens per reply in the threads section (2 threads beside a busy core crawl)")
     parser.add_argument("--quickstart", action="store_true", help="also time the quick start")
+    parser.add_argument("--quickstart-repeats", type=int, default=1)
+    parser.add_argument("--baseline-src", type=Path, default=None,
+                        help="also time the quick start from this older src/ tree, alternating")
+    parser.add_argument("--baseline-set", action="append", help="--set override for the baseline's run")
+    parser.add_argument("--skip-batching", action="store_true")
     parser.add_argument("--skip-threads", action="store_true")
     parser.add_argument("--out", type=Path, default=None, help="write the markdown table here")
     args = parser.parse_args()
@@ -219,11 +241,12 @@ def main() -> None:
              f"`{' '.join(['.venv/bin/python', 'benchmarks/embedded_throughput.py', *sys.argv[1:]])}` on "
              f"{os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
              f"{args.repeats} rounds, at most {args.tokens} tokens per reply, temperature 0.7.", ""]
-    batching_section(args, lines)
+    if not args.skip_batching:
+        batching_section(args, lines)
     if not args.skip_threads:
         threads_section(args, lines)
     if args.quickstart:
-        quickstart_section(lines)
+        quickstart_section(args, lines)
     text = "\n".join(lines)
     print(text)
     if args.out:
