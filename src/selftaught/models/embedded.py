@@ -53,11 +53,11 @@ def default_gguf_path() -> Path:
 
 def default_threads() -> int:
     """llama.cpp threads when ``model.n_threads`` is unset: one. Its threads meet at a barrier after every
-    operation, so a thread that loses its core to anything else (a sandboxed evaluation of the same run,
-    another job) stalls the others: measured on 2 cores, 2 threads beside one busy core decoded at a tenth
-    of the speed of 1 thread, while idle they gained at most (see benchmarks/embedded_throughput.py).
-    Scoring runs beside the model during a whole run, so one thread is the default that never falls
-    into that trap; set ``model.n_threads`` on a machine whose spare cores the sandbox does not use."""
+    operation, so a thread that loses its core (to a sandboxed evaluation of the same run, or any other
+    job) stalls the others: on 2 cores, 2 threads decoded at 0.11x the speed of 1 beside one sandboxed
+    CPU-bound program, and at 0.15x with no job of ours but other sessions' load (benchmarks/
+    embedded_throughput.md). Scoring runs beside the model through a whole run, so one thread is the
+    default that never falls into that trap; set ``model.n_threads`` for cores the sandbox does not use."""
     return 1
 
 

@@ -2,8 +2,9 @@
 sampled together as one multi-sequence batch, each with its own seed.
 
 Why not the high-level ``Llama`` object: it generates one sequence at a time, so n replies to one prompt
-cost n prompt decodes and n sequential generations. Decoding the n sequences as one batch reads the
-weights once per step for all of them (measured 2.4x the tokens/s for n = 6 on one thread).
+cost n prompt decodes and n sequential generations. Here the prompt is decoded once and the n sequences
+advance as one batch: for n = 6 on one thread, 2.7x the tokens/s of the old one-by-one path, of which
+batching the decode itself gives 1.4x (benchmarks/embedded_throughput.md).
 
 Determinism: a reply depends on the prompt, its seed and the *group* it was sampled with (the batch's
 shape changes floating-point rounding), never on what the session did before. Two rules keep it so:
