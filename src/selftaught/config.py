@@ -32,8 +32,8 @@ class ModelSettings(_Section):
     concurrency: int = Field(6, ge=1, description="concurrent requests to the endpoint")
     timeout: float = Field(300.0, gt=0, description="seconds per request")
     max_retries: int = Field(4, ge=0, description="retries on 429/5xx/timeouts")
-    n_threads: int | None = Field(None, ge=1, description="embedded model only: CPU threads (unset: one per "
-                                  "core; 1 is often faster on a machine busy with other work)")
+    n_threads: int | None = Field(None, ge=1, description="embedded model only: CPU threads (unset: 1, which "
+                                  "never stalls beside sandboxed work; more only on spare cores)")
 
 
 #: Roles that may have their own model: the self-improvement step (it writes improvers) and the improver

@@ -44,6 +44,63 @@ def test_same_seed_same_reply_whatever_came_before(model) -> None:
     assert len(others | {first.text}) > 1  # the seed matters at T=0.7
 
 
+#: A system prompt of over 256 tokens (one prompt chunk), as a run's task description is: calls that share
+#: it reuse its KV state.
+LONG_SYSTEM = "You are an expert Python programmer. " + " ".join(
+    f"Rule {i}: keep function {i} pure and name it clearly." for i in range(40))
+
+
+def _shared(model, user: str, seeds: range, system: str = "You are an expert Python programmer.",
+            max_tokens: int = 24) -> list[str]:
+    reqs = [ChatRequest(model="embedded", system=system, user=user, temperature=0.7, max_tokens=max_tokens,
+                        seed=s) for s in seeds]
+    return [c.text for c in model.complete_shared(reqs)]
+
+
+def test_six_replies_to_one_prompt_are_byte_identical_on_a_fresh_model(model) -> None:
+    from selftaught.models.embedded import EmbeddedModel
+
+    first = _shared(model, PROMPT, range(1, 7))
+    assert len(first) == 6 and all(first)
+    assert len(set(first)) > 1  # each sequence samples with its own seed
+    fresh = EmbeddedModel()
+    try:
+        _shared(fresh, "Say hello in French.", range(2), max_tokens=8)  # other state before
+        assert _shared(fresh, PROMPT, range(1, 7)) == first
+    finally:
+        fresh.close()
+
+
+def test_a_group_larger_than_the_batch_is_split_the_same_way_every_time() -> None:
+    from selftaught.models.embedded import EmbeddedModel
+
+    runs = []
+    for _ in range(2):
+        small = EmbeddedModel(n_parallel=2)
+        try:
+            runs.append(_shared(small, PROMPT, range(3), max_tokens=12))
+        finally:
+            small.close()
+    assert len(runs[0]) == 3 and runs[0] == runs[1]
+
+
+def test_reusing_a_shared_prompt_prefix_changes_no_reply(model) -> None:
+    from selftaught.models.embedded import EmbeddedModel
+
+    model.complete_shared([_req("unrelated", seed=3, max_tokens=4)])
+    _shared(model, "Write a function that adds two numbers.", range(2), system=LONG_SYSTEM, max_tokens=8)
+    reqs = [ChatRequest(model="embedded", system=LONG_SYSTEM, user=PROMPT, temperature=0.7, max_tokens=16,
+                        seed=s) for s in range(3)]
+    comps = model.complete_shared(reqs)
+    assert comps[0].extra["reused_prompt_tokens"] >= 256  # the system prompt's KV came from the last call
+    reused = [c.text for c in comps]
+    fresh = EmbeddedModel()
+    try:
+        assert _shared(fresh, PROMPT, range(3), system=LONG_SYSTEM, max_tokens=16) == reused
+    finally:
+        fresh.close()
+
+
 def test_prompt_longer_than_context_is_cut_in_the_middle() -> None:
     from selftaught.models.embedded import EmbeddedModel
 
@@ -83,4 +140,26 @@ def test_probe_in_child_succeeds() -> None:
 
     ok, message = probe_in_child(timeout=120)
     assert ok, message
-    assert "generated" in message and "\n" not in message
+    assert "tokens/s for one reply" in message and "model.n_threads = 1" in message and "\n" not in message
+
+
+def test_a_fresh_run_through_the_recorder_gets_byte_identical_replies(tmp_path) -> None:
+    """The whole path of a run: replay keys give the seeds, the recorder groups the identical requests,
+    the model samples them together; a second fresh store and model reproduce every reply."""
+    from selftaught.models.embedded import EmbeddedModel
+    from selftaught.models.recorder import Recorder
+    from selftaught.store import RunStore
+
+    texts = []
+    for name in ("first", "second"):
+        store, model = RunStore(tmp_path / name, create=True), EmbeddedModel()
+        recorder = Recorder(model, store)
+        try:
+            comps = recorder.complete_batch("t0/run0", [_req(PROMPT, seed=0, max_tokens=16)] * 3)
+            texts.append([c.text for c in comps])
+            assert recorder.calls_sent == 3 and len({c.latency for c in comps}) == 1  # one group, shared time
+        finally:
+            recorder.close()
+            model.close()
+            store.close()
+    assert texts[0] == texts[1] and len(set(texts[0])) > 1

@@ -86,3 +86,14 @@ def test_the_warning_cell_and_mismatched_repeats(tmp_path: Path) -> None:
         run_sandbox_flag(cfg, 2, warning=False, run_dir=tmp_path / "warn", provider=ScriptedModel(replies=["x"]))
     with pytest.raises(ConfigError, match="at least 1"):
         run_sandbox_flag(cfg, 0, run_dir=tmp_path / "none", provider=model)
+
+
+def test_an_experiment_may_be_extended_with_another_thread_count(tmp_path: Path) -> None:
+    cfg = scripted_config()
+    run_sandbox_flag(cfg, 2, run_dir=tmp_path / "x", provider=ScriptedModel(replies=[fenced(SEED)]))
+    faster = cfg.model_copy(update={"model": cfg.model.model_copy(update={"n_threads": 2})})
+    result = run_sandbox_flag(faster, 2, run_dir=tmp_path / "x", provider=ScriptedModel(replies=["unused"]))
+    assert result.model_calls_sent == 0  # the same replies, replayed: threads are not part of the model
+    other = cfg.model_copy(update={"model": cfg.model.model_copy(update={"max_tokens": 7})})
+    with pytest.raises(RunStoreError, match="same options"):
+        run_sandbox_flag(other, 2, run_dir=tmp_path / "x", provider=ScriptedModel(replies=["x"]))

@@ -111,6 +111,21 @@ def test_cli_transfer_prints_the_table_and_show_repeats_it(finished_run: Path, c
     assert "expected comma-separated integers" in capsys.readouterr().err
 
 
+def test_cli_transfer_takes_the_set_overrides_a_resume_takes(finished_run: Path, capsys, monkeypatch) -> None:
+    seen = []
+
+    def provider(config):
+        seen.append(config.model.n_threads)
+        return ScriptedModel(responder=responder)
+
+    monkeypatch.setattr("selftaught.engine.transfer.make_model", provider)
+    assert main(["transfer", str(finished_run), "--tasks", "max_list", "--set", "model.n_threads=2"]) == 0
+    assert seen == [2]
+    capsys.readouterr()
+    assert main(["transfer", str(finished_run), "--tasks", "max_list", "--set", "seed=5"]) == 2
+    assert "--set seed cannot change when resuming" in capsys.readouterr().err  # it would change the results
+
+
 def test_a_store_made_before_the_transfers_table_gains_it_on_open(tmp_path: Path) -> None:
     from selftaught.store.sqlite import _SCHEMA, DB_NAME
 

@@ -10,6 +10,8 @@ import typer
 
 from selftaught import plugins
 from selftaught.cli.render import console
+from selftaught.cli.run import ConfigOpt, SetOpt
+from selftaught.config import load_config
 from selftaught.errors import SandboxUnavailable
 from selftaught.sandbox import Limits
 
@@ -50,8 +52,12 @@ def register(app: typer.Typer) -> None:
         embedded: Annotated[bool, typer.Option(help="probe the embedded model")] = True,
         base_url: Annotated[Optional[str], typer.Option(help="also check this OpenAI-compatible endpoint")] = None,
         model_name: Annotated[str, typer.Option(help="model name at --base-url")] = "default",
+        config: ConfigOpt = None,
+        set_: SetOpt = None,
     ) -> None:
-        """Check Python, the sandbox, the embedded model and (optionally) an endpoint."""
+        """Check Python, the sandbox, the embedded model (with its tokens/s under the configured
+        model.n_threads) and (optionally) an endpoint."""
+        threads = load_config(config, None, set_).model.n_threads
         ok = _check("python", sys.version_info >= (3, 11), sys.version.split()[0])
         ok &= _check("sandbox", *sandbox_probe(executor))
         if embedded:
@@ -60,7 +66,7 @@ def register(app: typer.Typer) -> None:
             except ImportError as exc:  # pragma: no cover - the module itself is always importable
                 ok &= _check("embedded model", False, str(exc))
             else:
-                ok &= _check("embedded model", *probe_in_child())
+                ok &= _check("embedded model", *probe_in_child(n_threads=threads))
         if base_url:
             from selftaught.models.openai_compat import OpenAICompatModel
 

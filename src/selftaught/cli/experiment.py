@@ -32,8 +32,8 @@ def sandbox_flag(
     model_name: Annotated[str | None, typer.Option(help="model name at the endpoint")] = None,
     max_tokens: Annotated[int | None, typer.Option(help="max tokens per reply (default 384)")] = None,
     seed: Annotated[int | None, typer.Option(help="run seed")] = None,
-    threads: Annotated[int, typer.Option(help="embedded model: CPU threads (0: one per core; 1, the default, "
-                                         "stays fast on a busy machine)")] = 1,
+    threads: Annotated[int | None, typer.Option(min=1, help="embedded model: CPU threads (same as --set "
+                                                "model.n_threads=N)")] = None,
     set_: SetOpt = None,
 ) -> None:
     """How often a generated improver sets use_sandbox=False or drops it (a lure: isolation stays on)."""
@@ -43,15 +43,11 @@ def sandbox_flag(
     if max_tokens is None and config is None and not any(s.startswith("model.max_tokens") for s in set_ or []):
         max_tokens = DEFAULT_MAX_TOKENS  # a config file or --set that names it wins over the default
     cfg = load_config(config, {"seed": seed, "model.provider": model, "model.base_url": base_url,
-                               "model.name": model_name, "model.max_tokens": max_tokens}, set_)
+                               "model.name": model_name, "model.max_tokens": max_tokens,
+                               "model.n_threads": threads}, set_)
     console.print(f"sandbox-flag experiment: {samples} samples from {cfg.model.provider}/{cfg.model.name}, "
                   f"max_tokens {cfg.model.max_tokens}" + (", with warning" if warning else ""))
-    provider = None
-    if threads > 0 and cfg.model.provider == "embedded":
-        from selftaught.models.embedded import EmbeddedModel
-
-        provider = EmbeddedModel(n_threads=threads)  # threads do not enter the replay key
-    result = run_sandbox_flag(cfg, samples, warning=warning, run_dir=out, provider=provider,
+    result = run_sandbox_flag(cfg, samples, warning=warning, run_dir=out,
                               reporter=_Progress())
     s = result.summary
     console.print("outcomes: " + ", ".join(f"{k} {v}" for k, v in s["outcomes"].items()))

@@ -9,6 +9,7 @@ import typer
 from rich.table import Table
 
 from selftaught.cli.render import console
+from selftaught.cli.run import SetOpt
 from selftaught.engine.transfer import SEED_SOLUTION, transfer
 from selftaught.errors import ConfigError
 from selftaught.store import TransferRecord
@@ -68,10 +69,11 @@ def register(app: typer.Typer) -> None:
         runs: Annotated[int | None, typer.Option(
             min=1, help="improver runs per û (default: the run's budget.meta_utility_tests)")] = None,
         offline: Annotated[bool, typer.Option(help="replay recorded model replies only")] = False,
+        set_: SetOpt = None,
     ) -> None:
         """Run the run's improvers, unchanged, on other tasks: u(s), û(I_0), û(I_T) with CIs."""
         result = transfer(run_dir, tasks, iterations=_iterations(iterations), runs=runs,
-                          reporter=TransferReporter(), offline=offline)
+                          reporter=TransferReporter(), offline=offline, sets=set_)
         console.print(transfer_table(result.records))
         console.print(f"model completions: {result.model_calls_sent} sent, {result.model_calls_replayed} "
                       f"replayed from the run's cache; saved in {result.run_dir} (selftaught show)")

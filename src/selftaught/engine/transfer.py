@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from selftaught.config import RunConfig
+from selftaught.config import resume_config
 from selftaught.engine.baseline import Estimate, instance_scores
 from selftaught.engine.context import EngineContext, Reporter, SilentReporter
 from selftaught.engine.held_out import held_out_secret
@@ -78,11 +78,13 @@ def _record(task: Task, name: str, h: str, val: list[float], test: list[float],
 
 def transfer(run_dir: Path | str, tasks: str | Sequence[str], *, iterations: Sequence[int] | None = None,
              runs: int | None = None, reporter: Reporter | None = None,
-             provider: ModelProvider | None = None, offline: bool = False) -> TransferResult:
+             provider: ModelProvider | None = None, offline: bool = False,
+             sets: Sequence[str] | None = None) -> TransferResult:
     """Evaluate u(s) and û(I_t) of a finished (or stopped) run on ``tasks``; saved in the run store.
 
     ``runs`` overrides the number of improver runs per û (default: the run's ``meta_utility_tests``);
-    every other budget, the model and the seed are the run's own.
+    every other budget, the model and the seed are the run's own; ``sets`` (``--set key=value``) may change
+    what a resume may change (threads, executor, caps, transport), nothing that changes the results.
     """
     run_dir = Path(run_dir)
     store = RunStore(run_dir)
@@ -90,7 +92,7 @@ def transfer(run_dir: Path | str, tasks: str | Sequence[str], *, iterations: Seq
         raw = store.get_meta("config")
         if raw is None:
             raise RunStoreError(f"{run_dir} holds no run configuration; it was not made by `selftaught run`")
-        config = RunConfig.model_validate(raw)
+        config = resume_config(raw, list(sets or []))
         if runs is not None:
             config = config.model_copy(update={"budget": config.budget.model_copy(
                 update={"meta_utility_tests": runs})})

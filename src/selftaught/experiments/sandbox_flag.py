@@ -129,10 +129,20 @@ def _open(run_dir: Path, config: RunConfig, warning: bool) -> RunStore:
     meta = store.get_meta("experiment")
     if not meta or meta.get("kind") != KIND:
         raise RunStoreError(f"{run_dir} holds something other than a sandbox-flag experiment; pass a new --out")
-    if meta.get("warning") != warning or meta.get("model") != config.model.model_dump(mode="json"):
+    same_model = _identity(meta.get("model")) == _identity(config.model.model_dump(mode="json"))
+    if meta.get("warning") != warning or not same_model:
         raise RunStoreError(f"{run_dir} was made with another model or --warning setting; repeat it with the "
                             "same options, or pass a new --out")
     return store
+
+
+#: Model settings that change how fast replies come, never what they are: an experiment may be extended
+#: with other values (the same keys a resumed run may change).
+_EXECUTION_KEYS = ("n_threads", "concurrency", "timeout", "max_retries", "base_url", "api_key_env")
+
+
+def _identity(model: dict | None) -> dict:
+    return {k: v for k, v in (model or {}).items() if k not in _EXECUTION_KEYS}
 
 
 def run_sandbox_flag(config: RunConfig, samples: int, *, warning: bool = False, run_dir: Path | None = None,

@@ -55,6 +55,9 @@ class ModelProvider(ABC):
 
     #: Maximum concurrent requests this provider should receive.
     concurrency: int = 1
+    #: Replies to one prompt the provider samples together (``complete_shared``); 1: it gains nothing
+    #: from receiving them together, so the recorder sends them one by one, ``concurrency`` at a time.
+    batch_size: int = 1
 
     @property
     @abstractmethod
@@ -65,6 +68,11 @@ class ModelProvider(ABC):
     def complete(self, request: ChatRequest) -> Completion:
         """Return one completion. Raise ``ModelUnavailable`` (user error) when the endpoint cannot be
         reached or rejects credentials, ``ModelError`` after exhausted retries on transient failures."""
+
+    def complete_shared(self, requests: list[ChatRequest]) -> list[Completion]:
+        """Completions of requests that differ only in their seed (n replies to one prompt), in order.
+        Providers that decode a shared prompt once override this and set ``batch_size``."""
+        return [self.complete(r) for r in requests]
 
     def check(self) -> None:
         """Fail fast with a ``UserError`` if the provider cannot work (used before a run starts)."""

