@@ -61,7 +61,7 @@ def planted() -> Iterator[HostSecrets]:
     held_out.write_text(f'{{"split": "test", "secret": "{MARKER}"}}')
     config = root / "selftaught.toml"
     config.write_text(f'[model]\napi_key = "{MARKER}"\n')
-    home_file = Path.home() / ".selftaught-conformance-secret"
+    home_file = Path.home() / f".selftaught-conformance-secret-{os.getpid()}"  # one per concurrent run
     home_file.write_text(MARKER)
     try:
         yield HostSecrets(root, store, held_out, config, home_file)
