@@ -17,6 +17,8 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
+from selftaught import signals
+from selftaught.errors import ModelError, ModelUnavailable
 from selftaught.models.base import ChatRequest, Completion, ModelProvider
 from selftaught.models.cost import CostMeter
 from selftaught.store import CompletionRecord, RunStore
@@ -38,6 +40,9 @@ class Recorder:
                                         thread_name_prefix="model")
         self.calls_sent = 0
         self.cache_hits = 0
+        #: The first model fault: once the server has failed past its retries, every later request
+        #: fails at once with the same message (parallel improver runs must not each wait out retries).
+        self.fault: ModelError | ModelUnavailable | None = None
 
     def _key(self, scope: str, request: ChatRequest) -> tuple[str, int]:
         digest = request.digest()
@@ -55,24 +60,30 @@ class Recorder:
         for i, (req, key, occurrence) in enumerate(keyed):
             rec = self.store.get_completion(key)
             if rec is not None:
-                results[i] = Completion(rec.text, rec.prompt_tokens, rec.completion_tokens, 0.0, "cache")
+                results[i] = Completion(rec.text, rec.prompt_tokens, rec.completion_tokens, 0.0,
+                                        rec.finish_reason, {"cached": True})
                 self.store.log_model_event(key, cache_hit=True)
                 with self._lock:
                     self.cache_hits += 1
             else:
                 misses.append((i, req, key, occurrence))
         if misses and self.offline:
-            from selftaught.errors import ModelUnavailable
-
             raise ModelUnavailable("replay-only mode has no recorded reply for this request; run without --offline")
 
         def send(item: tuple[int, ChatRequest, str, int]) -> tuple[int, Completion]:
             i, req, key, occurrence = item
+            signals.check()  # a stopping run sends nothing new
             seeded = replace(req, seed=int(key[:8], 16))
             booked = self.meter.reserve(req) if self.meter else None  # raises BudgetExhausted at a cap
             comp = None
             try:
+                if self.fault is not None:
+                    raise type(self.fault)(str(self.fault))
                 comp = self.provider.complete(seeded)
+            except (ModelError, ModelUnavailable) as exc:
+                with self._lock:
+                    self.fault = self.fault or exc
+                raise  # nothing is stored: a failed request is never cached
             finally:
                 if self.meter and booked:
                     self.meter.settle(booked, role, req, comp)
@@ -81,7 +92,7 @@ class Recorder:
                 request={"system": req.system, "user": req.user, "temperature": req.temperature,
                          "max_tokens": req.max_tokens, "seed": seeded.seed, "model": req.model},
                 text=comp.text, prompt_tokens=comp.prompt_tokens, completion_tokens=comp.completion_tokens,
-                latency=comp.latency, role=role))
+                latency=comp.latency, role=role, finish_reason=comp.finish_reason))
             self.store.log_model_event(key, cache_hit=False)
             with self._lock:
                 self.calls_sent += 1
