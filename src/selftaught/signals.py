@@ -37,6 +37,11 @@ def install() -> None:
         signal.signal(sig, _handler)
 
 
+def received() -> int:
+    """The signal that asked this process to stop (0: none)."""
+    return _signum if _stopping.is_set() else 0
+
+
 def check() -> None:
     """Raise ``Interrupted`` in any thread once a stop was requested (before starting new work)."""
     if _stopping.is_set():

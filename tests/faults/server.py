@@ -59,15 +59,17 @@ class _Plan:
 class FaultServer:
     """Serves ``/v1/models`` and ``/v1/chat/completions`` on 127.0.0.1; see the module docstring."""
 
-    def __init__(self, responder: Responder = scripted_reply, model: str = "fault", slow_seconds: float = 3.0):
+    def __init__(self, responder: Responder = scripted_reply, model: str = "fault", slow_seconds: float = 3.0,
+                 delay: float = 0.0):
         self.responder = responder
+        self.delay = delay  # seconds per good reply: a slower model, so signals land mid-run
         self.model = model
         self.slow_seconds = slow_seconds
         self.good = 0  # good chat replies served
         self.faults = 0  # requests answered in the planned bad way
         self._plan = _Plan()
         self._lock = threading.Lock()
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
+        self._server = _QuietServer(("127.0.0.1", 0), _handler(self))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
@@ -103,12 +105,18 @@ class FaultServer:
         system = next((m["content"] for m in messages if m.get("role") == "system"), "")
         user = messages[-1]["content"] if messages else ""
         text = self.responder(system, user, int(body.get("seed") or 0))
+        time.sleep(self.delay)
         with self._lock:
             self.good += 1
         return {"id": "cmpl-fault", "object": "chat.completion", "created": 0, "model": body.get("model"),
                 "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
                 "usage": {"prompt_tokens": len(user.split()), "completion_tokens": len(text.split()),
                           "total_tokens": len(user.split()) + len(text.split())}}
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: object, client_address: object) -> None:
+        pass  # a client that hung up (timeout, kill) is the point of these tests, not an error
 
 
 def _handler(state: FaultServer) -> type[BaseHTTPRequestHandler]:

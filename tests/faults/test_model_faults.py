@@ -5,10 +5,8 @@ uninterrupted run ends. Replies are SCRIPTED by the fault server; CLI, sandbox a
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-
 from tests.faults.harness import cli, iteration_lines, meta, only_run, resume_args, run_args, snapshot
 from tests.faults.server import MODES, FaultServer
 

@@ -15,7 +15,7 @@ import click
 import typer
 
 from selftaught import signals
-from selftaught.errors import BudgetExhausted, Interrupted, ModelError, UserError
+from selftaught.errors import BudgetExhausted, ModelError, UserError
 
 EXIT_USER, EXIT_BUDGET, EXIT_MODEL = 2, 3, 4
 RESUME_HINT = "everything finished so far is saved (resume with: selftaught run --resume RUN_DIR)"
@@ -32,11 +32,9 @@ def _register() -> None:
     app.add_typer(tasks.app, name="tasks")
 
 
-def _interrupted(exc: BaseException) -> int:
-    """Exit code of an interrupt, wherever click wrapped it (as ``Abort``) on the way up."""
-    while exc is not None and not isinstance(exc, KeyboardInterrupt):
-        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
-    signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
+def _interrupted() -> int:
+    """Exit code of an interrupt (typer turns one into a plain exit code 130, so ask ``signals``)."""
+    signum = signals.received() or signal.SIGINT
     print(f"interrupted ({signal.Signals(signum).name}); {RESUME_HINT}", file=sys.stderr)
     return 128 + signum
 
@@ -45,7 +43,17 @@ def main(argv: list[str] | None = None) -> int:
     _register()
     signals.install()
     try:
-        app(args=argv, standalone_mode=False)
+        code = _dispatch(argv)
+    except KeyboardInterrupt:  # raised after typer's handler, e.g. while the run unwinds
+        return _interrupted()
+    return _interrupted() if signals.received() or code == 130 else code
+
+
+def _dispatch(argv: list[str] | None) -> int:
+    """Run the command; every outcome becomes an exit code (bugs keep their traceback)."""
+    try:
+        # Not standalone: exit codes (typer.Exit, an interrupt) come back as the return value.
+        code = app(args=argv, standalone_mode=False)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USER
@@ -55,8 +63,8 @@ def main(argv: list[str] | None = None) -> int:
     except ModelError as exc:  # the server failed past its retries: recorded, resumable
         print(f"stopped: {exc}", file=sys.stderr)
         return EXIT_MODEL
-    except (click.exceptions.Abort, KeyboardInterrupt) as exc:
-        return _interrupted(exc)
+    except click.exceptions.Abort:
+        return 130
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.UsageError as exc:  # a bad flag or argument: one line, like every user error
@@ -65,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
-    return 0
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":
