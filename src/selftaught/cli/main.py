@@ -11,7 +11,6 @@ from __future__ import annotations
 import signal
 import sys
 
-import click
 import typer
 
 from selftaught import signals
@@ -63,16 +62,15 @@ def _dispatch(argv: list[str] | None) -> int:
     except ModelError as exc:  # the server failed past its retries: recorded, resumable
         print(f"stopped: {exc}", file=sys.stderr)
         return EXIT_MODEL
-    except click.exceptions.Abort:
+    except typer.Abort:
         return 130
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         return exc.exit_code
-    except click.UsageError as exc:  # a bad flag or argument: one line, like every user error
-        print(f"error: {' '.join(exc.format_message().split())} (see --help)", file=sys.stderr)
+    except typer.TyperException as exc:  # a bad flag, argument or command: one line, like every user error
+        message = " ".join(exc.format_message().split())
+        if message:  # none: the help was shown for a bare command group
+            print(f"error: {message} (see --help)", file=sys.stderr)
         return EXIT_USER
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
     return code if isinstance(code, int) else 0
 
 

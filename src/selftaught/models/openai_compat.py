@@ -230,8 +230,8 @@ class OpenAICompatModel(ModelProvider):
             if "refused" in cause.lower() or "name or service" in cause.lower():
                 return ModelUnavailable(f"cannot reach the model server at {self.url}: {cause} "
                                         f"({attempts} attempts); start it or fix model.base_url")
-            return ModelError(f"the connection to the model server at {self.url} broke: {cause} "
-                              f"({attempts} attempts); check the server, then resume")
+            return ModelError(f"the connection to the model server at {self.url} failed: {cause} "
+                              f"({attempts} attempts); check that the server is up and healthy")
         status = getattr(exc, "status_code", "?")
         message = _server_message(exc) if isinstance(exc, openai.APIStatusError) else _one_line(exc)
         return ModelError(f"the model server at {self.url} kept failing ({status}: {message}) after "
