@@ -51,6 +51,10 @@ class StoreFault(RunStoreError):
     """The run store cannot be written or read (disk full, read-only place, I/O error). Every write before
     the fault is committed, so a run stopped by one resumes once the disk is fixed."""
 
+    def __init__(self, message: str, cause: str = "") -> None:
+        super().__init__(message)
+        self.cause = cause  # what the OS or SQLite said, without our advice
+
 
 class BudgetExhausted(SelftaughtError):
     """A hard cap of the whole run (not an improver's per-call budget) was reached; resumable."""

@@ -226,11 +226,15 @@ def _create_store(run_dir: Path, meta: dict) -> RunStore:
         store = RunStore(run_dir, create=True)
         store.begin_run(meta)
         return store
-    except BaseException:
+    except BaseException as exc:
         if store is not None:
             store.close()
-        if not existed:
-            shutil.rmtree(run_dir, ignore_errors=True)
+        if existed:
+            raise
+        shutil.rmtree(run_dir, ignore_errors=True)
+        if isinstance(exc, StoreFault):
+            raise RunStoreError(f"cannot create the run {run_dir} ({exc.cause}); nothing was left behind: free "
+                                "some space or set runs_dir elsewhere, and start again") from None
         raise
 
 

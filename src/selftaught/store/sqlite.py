@@ -74,12 +74,12 @@ def _fault(run_dir: Path, exc: BaseException) -> StoreFault:
     low = text.lower()
     if "full" in low or getattr(exc, "errno", None) == errno.ENOSPC:
         return StoreFault(f"the disk holding {run_dir} is full ({text}); free some space, then resume with: "
-                          f"selftaught run --resume {run_dir}")
+                          f"selftaught run --resume {run_dir}", text)
     if "readonly" in low or "read-only" in low or getattr(exc, "errno", None) in (errno.EROFS, errno.EACCES):
         return StoreFault(f"{run_dir} cannot be written ({text}); use a writable place (runs_dir), or make it "
-                          "writable and resume")
+                          "writable and resume", text)
     return StoreFault(f"the run store in {run_dir} failed: {text}; check the disk, then resume with: "
-                      f"selftaught run --resume {run_dir}")
+                      f"selftaught run --resume {run_dir}", text)
 
 
 class RunStore:
