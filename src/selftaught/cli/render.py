@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from selftaught.config import RunConfig
-from selftaught.engine.runner import RunResult, estimate_run
+from selftaught.engine.fit import fit_warnings
+from selftaught.engine.runner import RunResult, estimate_run, load_tasks
+from selftaught.improvers import improver_source
 from selftaught.models.cost import Usage
-from selftaught.store import IterationRecord
+from selftaught.store import CompletionRecord, IterationRecord, RunStore
 
 console = Console(highlight=False)
 if not console.is_terminal:  # logs and CI: do not squeeze tables into 80 columns
@@ -32,6 +36,8 @@ class ConsoleReporter:
             if spent.calls:
                 console.print(f"  already spent by this run: {spent.calls:,} model calls, {spent.tokens:,} tokens, "
                               f"${spent.usd:.4f}")
+        elif name == "warning":
+            console.print(f"[yellow]warning:[/] {escape(f['message'])}")
         elif name == "run_start":
             seeds = ", ".join(f"{t} val {v:.3f} / test {s:.3f}" for t, (v, s) in f["seed_solution"].items())
             console.print(f"[bold]run[/] {f['run_dir']}  (sandbox tier: {f['tier']})")
@@ -77,9 +83,22 @@ def print_usage(usage: dict[str, Usage]) -> None:
                       f"completion tokens, ${u.usd:.4f}")
 
 
+def cut_replies(completions: list[CompletionRecord]) -> str | None:
+    """Replies cut at model.max_tokens (finish_reason 'length'), per role; None if there were none."""
+    total: Counter[str] = Counter(c.role or "?" for c in completions)
+    cut: Counter[str] = Counter(c.role or "?" for c in completions if c.finish_reason == "length")
+    if not cut:
+        return None
+    per_role = ", ".join(f"{role} {cut[role]} of {total[role]}" for role in sorted(cut))
+    return f"replies cut at model.max_tokens (finish_reason 'length'): {per_role}; raise model.max_tokens"
+
+
 def print_estimate(config: RunConfig) -> None:
     for line in estimate_run(config).lines():
         console.print(line)
+    tasks = load_tasks(config.task)
+    for warning in fit_warnings(config.model.max_tokens, improver_source(config.improver)[0], tasks):
+        console.print(f"[yellow]warning:[/] {escape(warning)}")
 
 
 def print_result(result: RunResult) -> None:
@@ -87,6 +106,12 @@ def print_result(result: RunResult) -> None:
     for note in iteration_notes(result.iterations):
         console.print(f"  {note[:200]}")
     console.print(f"model completions: {result.model_calls_sent} sent, {result.model_calls_replayed} replayed "
-                  "from the run's cache")
+                  "from the run's cache by this session")
+    console.print("model use of the whole run (every session), per role:")
     print_usage(result.usage)
+    store = RunStore(result.run_dir)
+    cut = cut_replies(store.completions())
+    store.close()
+    if cut:
+        console.print(f"[yellow]{escape(cut)}[/]")
     console.print(f"run directory: [bold]{result.run_dir}[/]  (improvers in {result.run_dir}/improvers/)")

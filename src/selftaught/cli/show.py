@@ -8,10 +8,11 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from selftaught.cli.archive import readable
-from selftaught.cli.render import console, iteration_notes, iteration_table, print_usage
+from selftaught.cli.render import console, cut_replies, iteration_notes, iteration_table, print_usage
 from selftaught.cli.transfer import transfer_table
 from selftaught.config import RunConfig
 from selftaught.engine.meta_utility import per_task, screening_scope
@@ -67,7 +68,14 @@ def _show(run_dir: Path, source: Path, analyze: bool) -> None:
                   f"{int(t['completion_tokens'])} completion tokens, {t['model_seconds']:.0f} s; requests: "
                   f"{d.model_events['misses']} sent, {d.model_events['hits']} replayed")
     store = RunStore(source)
-    print_usage(usage_by_role(store.completions(), PriceTable(RunConfig.model_validate(cfg).cost.prices)))
+    if d.status in ("stopped", "interrupted", "budget_exhausted"):
+        console.print(f"stopped: {escape(str(store.get_meta('stop_reason', '')))} (resume with: selftaught run "
+                      f"--resume {run_dir})")
+    completions = store.completions()
+    print_usage(usage_by_role(completions, PriceTable(RunConfig.model_validate(cfg).cost.prices)))
+    cut = cut_replies(completions)
+    if cut:
+        console.print(escape(cut))
     console.print("evaluations (verdict/tier): " + _counts(Counter(
         {f"{v}/{tier}": n for (v, tier), n in d.evaluation_verdicts.items()})))
     console.print("instance verdicts: " + _counts(d.instance_verdicts))

@@ -20,6 +20,7 @@ from selftaught.config import RunConfig, resume_config
 from selftaught.engine.concurrency import SlottedExecutor, executor_cpus, resolve
 from selftaught.engine.context import EngineContext, Reporter, SilentReporter
 from selftaught.engine.estimate import Estimate, estimate
+from selftaught.engine.fit import fit_warnings
 from selftaught.engine.loop import self_improve
 from selftaught.engine.meta_utility import screening_scope
 from selftaught.engine.utility import SolutionScorer
@@ -171,6 +172,8 @@ def _execute(store: RunStore, config: RunConfig, reporter: Reporter, provider: M
     meter = CostMeter.for_run(config.cost, config.model.name, str(store.run_dir), store.completions())
     start = store.get_meta("start_improver")
     reporter.event("estimate", lines=estimate_run(config, start["source"]).lines(), spent=meter.total())
+    for warning in fit_warnings(config.model.max_tokens, start["source"], tasks):
+        reporter.event("warning", message=warning)
     executor = make_executor(config)
     executor.reserve(open_workers(config, len(tasks), executor))
     recorder = Recorder(provider, store, offline=offline, meter=meter)
