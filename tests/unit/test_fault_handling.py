@@ -120,3 +120,22 @@ def test_max_tokens_too_small_for_the_program_to_rewrite_is_warned_about() -> No
     assert fit_warnings(2048, compact, [task]) == []
     (warning,) = fit_warnings(256, compact, [task])  # the quick start's old setting
     assert "cannot fit a rewrite of the improver" in warning and "model.max_tokens >=" in warning
+
+
+def test_a_typo_in_a_flag_is_blamed_on_the_flag_and_one_in_the_file_on_the_file(tmp_path: Path) -> None:
+    from selftaught.config import load_config
+
+    good, bad = tmp_path / "good.toml", tmp_path / "bad.toml"
+    good.write_text('task = "max_list"\n')
+    bad.write_text("iteratons = 2\n")
+    with pytest.raises(ConfigError, match=r"^--set/flags: unknown key 'budget.utlity_calls'"):
+        load_config(good, sets=["budget.utlity_calls=3"])
+    with pytest.raises(ConfigError, match=rf"^{bad}: unknown key 'iteratons'"):
+        load_config(bad, sets=["budget.utility_calls=3"])
+
+
+def test_a_task_file_names_its_run_directory_by_its_stem(tmp_path: Path) -> None:
+    from selftaught.engine.runner import new_run_dir
+
+    name = new_run_dir(scripted_config(task=str(tmp_path / "tasks" / "my_task.py"), runs_dir=str(tmp_path))).name
+    assert name.endswith("-my_task")

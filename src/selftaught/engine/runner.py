@@ -117,8 +117,10 @@ def _locked(run_dir: Path) -> Iterator[None]:
 
 
 def new_run_dir(config: RunConfig) -> Path:
+    """``runs_dir/STAMP-TASKS``; a task file is named by its stem, not its path."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    base = Path(config.runs_dir) / f"{stamp}-{config.task.replace('/', '_').replace(',', '+')[:40]}"
+    names = [Path(t.strip()).stem if t.strip().endswith(".py") else t.strip() for t in config.task.split(",")]
+    base = Path(config.runs_dir) / f"{stamp}-{'+'.join(names)[:40]}"
     path, n = base, 1
     while path.exists():
         path, n = Path(f"{base}-{n}"), n + 1
