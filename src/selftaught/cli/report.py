@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import Annotated
 
@@ -9,14 +10,18 @@ import typer
 
 from selftaught.cli.archive import checked, readable, writable
 from selftaught.cli.render import console
-from selftaught.errors import RunStoreError
+from selftaught.errors import RunStoreError, StoreFault
 
 
 def print_analysis(run_dir: Path) -> None:
     """Record a finished run's findings and print one line about them (``selftaught run`` ends with it)."""
     from selftaught.analysis import analyse_run
 
-    found = analyse_run(run_dir)
+    try:
+        found = analyse_run(run_dir)
+    except sqlite3.OperationalError as exc:  # the findings table writes on its own connection
+        raise StoreFault(f"the run finished, but its analysis could not be recorded in {run_dir} ({exc}); free "
+                         f"some space, then: selftaught analyze {run_dir}", str(exc)) from None
     serious = [f for f in found["audit"] + found["reward_hacking"] if f.severity in ("high", "medium")]
     labels = sorted({f.rule for f in found["strategies"] if f.evidence.get("model_written")})
     console.print(f"analysis: {len(found['audit'])} audit and {len(found['reward_hacking'])} reward-hacking "

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -75,9 +76,10 @@ def _fault(run_dir: Path, exc: BaseException) -> StoreFault:
     if "full" in low or getattr(exc, "errno", None) == errno.ENOSPC:
         return StoreFault(f"the disk holding {run_dir} is full ({text}); free some space, then resume with: "
                           f"selftaught run --resume {run_dir}", text)
-    if "readonly" in low or "read-only" in low or getattr(exc, "errno", None) in (errno.EROFS, errno.EACCES):
-        return StoreFault(f"{run_dir} cannot be written ({text}); use a writable place (runs_dir), or make it "
-                          "writable and resume", text)
+    if "readonly" in low or "read-only" in low or getattr(exc, "errno", None) in (errno.EROFS, errno.EACCES) \
+            or (run_dir.is_dir() and not os.access(run_dir, os.W_OK)):
+        return StoreFault(f"{run_dir} cannot be written ({text}); to run or resume, use a writable place "
+                          "(runs_dir, or a copy of the run); show and report work where it is", text)
     return StoreFault(f"the run store in {run_dir} failed: {text}; check the disk, then resume with: "
                       f"selftaught run --resume {run_dir}", text)
 
