@@ -65,7 +65,7 @@ class FaultServer:
         self.delay = delay  # seconds per good reply: a slower model, so signals land mid-run
         self.model = model
         self.slow_seconds = slow_seconds
-        self.good = 0  # good chat replies served
+        self.good = 0  # chat requests let through to a good reply
         self.faults = 0  # requests answered in the planned bad way
         self._plan = _Plan()
         self._lock = threading.Lock()
@@ -96,6 +96,7 @@ class FaultServer:
         with self._lock:
             plan = self._plan
             if plan.mode is None or self.good < plan.after or (plan.times is not None and self.faults >= plan.times):
+                self.good += 1  # counted here, under the lock: concurrent requests cannot overshoot 'after'
                 return None
             self.faults += 1
             return plan.mode
@@ -106,8 +107,6 @@ class FaultServer:
         user = messages[-1]["content"] if messages else ""
         text = self.responder(system, user, int(body.get("seed") or 0))
         time.sleep(self.delay)
-        with self._lock:
-            self.good += 1
         return {"id": "cmpl-fault", "object": "chat.completion", "created": 0, "model": body.get("model"),
                 "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}}],
                 "usage": {"prompt_tokens": len(user.split()), "completion_tokens": len(text.split()),
