@@ -52,6 +52,9 @@ class BudgetConfig(_Section):
     meta_utility_tests: int = Field(5, ge=1, description="improver runs averaged by one meta-utility")
     improver_seconds: float = Field(900.0, gt=0, description="wall-clock limit of one improver run "
                                     "(excluding time the host spends serving its calls)")
+    improver_host_seconds: float = Field(3600.0, gt=0, description="host seconds one improver run's calls may "
+                                         "take in all (model replies, scoring its solutions); past it the run "
+                                         "is stopped with verdict timeout")
 
 
 class SandboxConfig(_Section):
@@ -104,6 +107,11 @@ class RunConfig(_Section):
     adoption: Literal["improves", "nonzero"] = Field(
         "improves", description="'improves': adopt only a real gain over the parent; 'nonzero': the reference")
     seed: int = Field(0, ge=0, le=2**32 - 1, description="run seed: instances, sampling seeds")
+    held_out: Literal["secret", "seeded"] = Field(
+        "secret", description="'secret': held-out test instances and every program's random seeds derive from "
+        "the run seed keyed by this machine's held-out key (~/.local/share/selftaught/held_out.key, which no "
+        "sandbox can read): same seed, same machine, same run; a program that learns the seed still cannot "
+        "compute the held-out set. 'seeded': from the run seed alone (same on every machine)")
     runs_dir: str = Field("runs", description="where run directories are created")
     model: ModelConfig = ModelConfig()
     budget: BudgetConfig = BudgetConfig()

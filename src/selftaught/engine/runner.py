@@ -21,6 +21,7 @@ from selftaught.engine.concurrency import SlottedExecutor, executor_cpus, resolv
 from selftaught.engine.context import EngineContext, Reporter, SilentReporter
 from selftaught.engine.estimate import Estimate, estimate
 from selftaught.engine.fit import fit_warnings
+from selftaught.engine.held_out import held_out_secret, new_secret
 from selftaught.engine.loop import self_improve
 from selftaught.engine.meta_utility import screening_scope
 from selftaught.engine.utility import SolutionScorer
@@ -179,7 +180,8 @@ def _execute(store: RunStore, config: RunConfig, reporter: Reporter, provider: M
     executor = make_executor(config)
     executor.reserve(open_workers(config, len(tasks), executor))
     recorder = Recorder(provider, store, offline=offline, meter=meter)
-    scorer = SolutionScorer(executor, store, config.seed, config.sandbox.memory_mb)
+    scorer = SolutionScorer(executor, store, config.seed, config.sandbox.memory_mb,
+                            held_out_secret(store, config.seed, config.held_out))
     ctx = EngineContext(config, store, recorder, executor, scorer, tasks, reporter)
     seed_scores = {}
     for task in tasks:
@@ -213,7 +215,8 @@ def start_run(config: RunConfig, *, reporter: Reporter | None = None, provider: 
     provider = provider or make_model(config)
     provider.check()  # an unreachable server is a one-line error before anything is created
     run_dir = Path(run_dir) if run_dir else new_run_dir(config)
-    store = _create_store(run_dir, {"config": config.model_dump(mode="json"),
+    store = _create_store(run_dir, {"config": config.model_dump(mode="json"),  # held-out secret: before scoring
+                                    "held_out_secret": new_secret(config.seed, config.held_out).hex(),
                                     "start_improver": {"source": source, "origin": origin}, "status": "running"})
     try:
         with _locked(run_dir):

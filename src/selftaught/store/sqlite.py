@@ -51,6 +51,9 @@ CREATE TABLE IF NOT EXISTS iterations (
   iteration INTEGER PRIMARY KEY, improver_hash TEXT NOT NULL, candidate_hash TEXT, adopted INTEGER NOT NULL,
   val REAL NOT NULL, test REAL NOT NULL, candidate_val REAL, candidate_test REAL, verdict TEXT NOT NULL,
   error TEXT, model_calls INTEGER, seconds REAL, created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS improver_runs (
+  scope TEXT NOT NULL, task TEXT NOT NULL, run INTEGER NOT NULL, verdict TEXT NOT NULL,
+  host_seconds REAL NOT NULL, created REAL NOT NULL, PRIMARY KEY (scope, task, run));
 """
 
 #: Named, additive, idempotent migrations, applied on every open (so stores made by an older version
@@ -177,6 +180,11 @@ class RunStore:
     def set_meta(self, key: str, value: Any) -> None:
         self._exec("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
 
+    def setdefault_meta(self, key: str, value: Any) -> Any:
+        """The stored value of ``key``, storing ``value`` first if there is none (atomic)."""
+        self._exec("INSERT OR IGNORE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
+        return self.get_meta(key)
+
     def get_meta(self, key: str, default: Any = None) -> Any:
         rows = self._all("SELECT value FROM meta WHERE key = ?", (key,))
         return json.loads(rows[0]["value"]) if rows else default
@@ -201,6 +209,14 @@ class RunStore:
             " :created)",
             {**d, "created": time.time()},  # type: ignore[arg-type]
         )
+
+    def log_improver_run(self, scope: str, task: str, run: int, verdict: str, host_seconds: float) -> None:
+        """Host time spent serving one improver run (a timing, like ``wall_seconds``: not replayed)."""
+        self._exec("INSERT OR REPLACE INTO improver_runs VALUES (?, ?, ?, ?, ?, ?)",
+                   (scope, task, run, verdict, host_seconds, time.time()))
+
+    def improver_runs(self) -> list[dict[str, Any]]:
+        return [dict(r) for r in self._all("SELECT * FROM improver_runs ORDER BY created")]
 
     def log_model_event(self, key: str, cache_hit: bool) -> None:
         self._exec("INSERT INTO model_events (key, cache_hit, created) VALUES (?, ?, ?)",
