@@ -11,6 +11,7 @@ from tests.faults.harness import cli, iteration_lines, meta, only_run, resume_ar
 from tests.faults.server import MODES, FaultServer
 
 pytestmark = pytest.mark.integration
+ITERATIONS = 1  # enough for a fault in the middle of a self-improvement step
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +25,7 @@ def server() -> Iterator[FaultServer]:
 def reference(server: FaultServer, tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, list[str]]:
     runs = tmp_path_factory.mktemp("reference")
     server.behave()
-    proc = cli(*run_args(server.base_url, runs))
+    proc = cli(*run_args(server.base_url, runs, ITERATIONS))
     assert proc.returncode == 0, proc.stderr
     return snapshot(only_run(runs)), iteration_lines(proc.stdout)
 
@@ -39,7 +40,7 @@ def _one_line(stderr: str) -> str:
 def test_a_misbehaving_server_stops_the_run_resumably(mode, server, reference, tmp_path):
     runs = tmp_path / "runs"
     server.misbehave(mode, after=7)  # mid-way through iteration 1
-    proc = cli(*run_args(server.base_url, runs))
+    proc = cli(*run_args(server.base_url, runs, ITERATIONS))
     line = _one_line(proc.stderr)
     assert proc.returncode == 4, proc.stderr
     assert line.startswith("stopped: ") and server.base_url in line and "--resume" in line
@@ -63,7 +64,7 @@ def test_a_server_that_goes_away_stops_the_run_and_another_url_resumes_it(server
     runs = tmp_path / "runs"
     doomed = FaultServer()
     doomed.misbehave("500", after=5)
-    proc = cli(*run_args(doomed.base_url, runs))
+    proc = cli(*run_args(doomed.base_url, runs, ITERATIONS))
     assert proc.returncode == 4
     doomed.close()  # now refused: the resume's check says so in one line, and changes nothing
     run_dir = only_run(runs)
@@ -79,7 +80,7 @@ def test_a_server_that_fails_from_the_start_leaves_nothing(tmp_path):
     srv = FaultServer()
     srv.misbehave("nochoices")
     try:
-        proc = cli(*run_args(srv.base_url, tmp_path / "runs"))
+        proc = cli(*run_args(srv.base_url, tmp_path / "runs", ITERATIONS))
     finally:
         srv.close()
     # /models answers, so the run starts; the first request fails, and the run is stopped, not lost.

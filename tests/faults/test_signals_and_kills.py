@@ -6,6 +6,7 @@ server; CLI, sandbox and store are real."""
 from __future__ import annotations
 
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -76,7 +77,11 @@ def test_a_signal_stops_the_run_cleanly_and_resume_finishes_it(sig, fraction, se
     _resume_matches(run_dir, reference)
 
 
+#: Ten kill points in CI; FAULTS_KILL_POINTS=N draws N random ones instead (seed FAULTS_KILL_SEED, default 0).
 KILL_POINTS = [0.03, 0.12, 0.21, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
+if os.environ.get("FAULTS_KILL_POINTS"):
+    _rng = random.Random(int(os.environ.get("FAULTS_KILL_SEED", "0")))
+    KILL_POINTS = sorted(round(_rng.uniform(0.01, 0.97), 3) for _ in range(int(os.environ["FAULTS_KILL_POINTS"])))
 
 
 @pytest.mark.parametrize("fraction", KILL_POINTS)
