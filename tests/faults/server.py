@@ -13,6 +13,8 @@ fail in ``mode``:
 - ``nochoices``: a 200 completion with ``choices: []``
 - ``nofinish``: a 200 completion whose choice has no ``finish_reason`` and no content (a cut reply)
 - ``cut``: a 200 whose body stops half-way and the connection closes
+- ``badcontent``: a 200 completion whose message content is a list, not text
+- ``notjson``: a 200 whose body is HTML (a proxy's error page)
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 MODES = ("429", "500", "slow", "badjson", "nochoices", "nofinish", "cut")
+#: Odder shapes, checked against the provider alone (tests/unit/test_fault_handling.py).
+EXTRA_MODES = ("badcontent", "notjson")
 Responder = Callable[[str, str, int], str]  # (system, user, seed) -> reply text
 
 IMPROVER = (
@@ -79,7 +83,7 @@ class FaultServer:
         return f"http://127.0.0.1:{self._server.server_address[1]}/v1"
 
     def misbehave(self, mode: str, *, after: int = 0, times: int | None = None) -> None:
-        assert mode in MODES, mode
+        assert mode in MODES + EXTRA_MODES, mode
         with self._lock:
             self._plan = _Plan(mode, self.good + after, times)
             self.faults = 0
@@ -164,6 +168,11 @@ def _handler(state: FaultServer) -> type[BaseHTTPRequestHandler]:
                                             "model": body.get("model"), "choices": [
                                                 {"index": 0, "finish_reason": None,
                                                  "message": {"role": "assistant", "content": ""}}]}).encode())
+            elif fault == "badcontent":
+                self._send(200, json.dumps({"id": "x", "object": "chat.completion", "created": 0, "choices": [
+                    {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": [1]}}]}).encode())
+            elif fault == "notjson":
+                self._send(200, b"<html><body>502 Bad Gateway</body></html>", {"X-Note": "html"})
             elif fault == "cut":
                 self._send(200, b'{"id": "cmpl-fault", "choices": [', length=4096)
                 self.close_connection = True

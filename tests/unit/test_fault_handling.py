@@ -139,3 +139,22 @@ def test_a_task_file_names_its_run_directory_by_its_stem(tmp_path: Path) -> None
 
     name = new_run_dir(scripted_config(task=str(tmp_path / "tasks" / "my_task.py"), runs_dir=str(tmp_path))).name
     assert name.endswith("-my_task")
+
+
+@pytest.mark.parametrize("mode", ["429", "500", "badjson", "nochoices", "nofinish", "cut", "badcontent", "notjson"])
+def test_every_bad_reply_is_a_model_error_naming_the_server(mode: str) -> None:
+    from tests.faults.server import FaultServer
+
+    from selftaught.models.openai_compat import OpenAICompatModel
+
+    server = FaultServer()
+    server.misbehave(mode)
+    model = OpenAICompatModel(model="fault", base_url=server.base_url, max_retries=1, retry_base=0.01)
+    try:
+        with pytest.raises(ModelError, match=server.base_url.replace(".", r"\.")) as info:
+            model.complete(_request())
+    finally:
+        model.close()
+        server.close()
+    assert "\n" not in str(info.value) and "2 attempts" in str(info.value)
+    assert server.faults == 2  # retried once, then given up

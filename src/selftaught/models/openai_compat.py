@@ -139,10 +139,13 @@ class OpenAICompatModel(ModelProvider):
         if not isinstance(choices, list) or not choices:
             raise _BadReply("a reply with no choices")
         choice = choices[0]
-        if getattr(choice, "message", None) is None or not getattr(choice, "finish_reason", None):
+        message = getattr(choice, "message", None)
+        if message is None or not isinstance(getattr(choice, "finish_reason", None), str) or not choice.finish_reason:
             # Without a finish reason the reply was cut on the way (a complete one always says why it
             # ended); taking it would cache a truncated reply as if the model had meant it.
             raise _BadReply("a reply without a message or finish_reason (cut short?)")
+        if not isinstance(message.content, str | None):
+            raise _BadReply(f"a reply whose content is {type(message.content).__name__}, not text")
         return choice, resp.usage
 
     def check(self) -> None:
