@@ -158,3 +158,15 @@ def test_every_bad_reply_is_a_model_error_naming_the_server(mode: str) -> None:
         server.close()
     assert "\n" not in str(info.value) and "2 attempts" in str(info.value)
     assert server.faults == 2  # retried once, then given up
+
+
+@pytest.mark.parametrize(("content", "needle"), [(b"\xff\xfeclass", "is not UTF-8 text"),
+                                                 (b"x = 1\x00\n", "task file")])
+def test_a_binary_task_file_is_one_line(tmp_path: Path, content: bytes, needle: str) -> None:
+    from selftaught.errors import TaskError
+
+    path = tmp_path / "task.py"
+    path.write_bytes(content)
+    with pytest.raises(TaskError, match=needle) as info:
+        load_task(str(path))
+    assert "None" not in str(info.value) and "\n" not in str(info.value)
