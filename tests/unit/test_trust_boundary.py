@@ -177,3 +177,48 @@ def test_a_model_request_is_made_only_from_checked_arguments(tmp_path) -> None:
     lm, model = _service(tmp_path)
     lm.prompt("e", "m")
     assert isinstance(model.requests[0], ChatRequest)
+
+
+LEAVE = '''import os, ctypes
+def leave(kind):
+    if kind == "files":
+        os.makedirs("a/b/c", exist_ok=True)
+        open("a/b/c/x", "w").write("held-out")
+        open("f", "w").write("held-out")
+        os.chmod("f", 0)
+        os.chmod("a/b/c", 0)
+        os.chmod("a/b", 0o500)
+        os.mkfifo("p")
+        os.symlink("/etc/passwd", ".hidden-link")
+    elif kind == "dir":
+        os.setxattr(".", "user.leak", b"held-out")
+        os.utime(".", ns=(123, 456))
+        os.chmod(".", 0o751)
+    elif kind == "sysv":
+        libc = ctypes.CDLL(None, use_errno=True)
+        return libc.shmget(0x5EED, 4096, 0o1666)
+    return "left"
+def look():
+    st = os.stat(".")
+    return sorted(os.listdir(".")), os.listxattr("."), st.st_mtime_ns, oct(st.st_mode & 0o7777)
+'''
+
+
+@pytest.mark.parametrize("kind, verdict", [("files", "ok"), ("dir", "ok"), ("sysv", "violation")])
+def test_nothing_survives_from_one_program_to_the_next(kind, verdict) -> None:
+    from selftaught.sandbox import Limits
+
+    ex = LocalExecutor(pool_size=1)
+    if ex.choice.letter not in "AB":
+        ex.close()
+        pytest.skip("needs tier A or B")
+    try:
+        with ex.spawn(Limits(wall_seconds=10)) as w:
+            assert w.load(LEAVE).ok
+            assert str(w.call("leave", [kind]).verdict) == verdict
+        with ex.spawn(Limits(wall_seconds=10)) as w:  # the same zygote (pool of one), or a fresh one
+            assert w.load(LEAVE).ok
+            seen = w.call("look", []).value
+        assert seen[0] == [] and seen[1] == [] and seen[2] != 456 and seen[3] == "0o700", seen
+    finally:
+        ex.close()

@@ -155,6 +155,16 @@ def _wipe_tree(top: str, budget: int) -> bool:
     return True
 
 
+def _reset_dir(path: str) -> bool:
+    """What an emptied directory itself could still carry to the next program: extended attributes,
+    its mode and its timestamps (128 bits a program may set with ``utime``). True when all are reset."""
+    for name in os.listxattr(path, follow_symlinks=False):
+        os.removexattr(path, name, follow_symlinks=False)
+    os.chmod(path, 0o1777 if path == "/dev/shm" else 0o700)
+    os.utime(path, ns=(0, 0), follow_symlinks=False)
+    return not os.listxattr(path, follow_symlinks=False)
+
+
 class Zygote:
     def __init__(self, control_fd: int) -> None:
         self.sock = socket.socket(fileno=control_fd)
@@ -181,6 +191,7 @@ class Zygote:
                 __import__(name)
             except ImportError:
                 pass
+        self._wipe_scratch()  # the first program finds the scratch exactly as every later one does
         gc.collect()
         gc.freeze()  # children's collections skip the zygote's objects: fewer copy-on-write page faults
         # no spare child yet: the host moves this process into its cgroup after "ready", and every child
@@ -309,7 +320,7 @@ class Zygote:
         # the host's, which Landlock keeps the program from writing to.
         places = [self.scratch, *(["/dev/shm"] if os.getpid() == 1 and os.path.isdir("/dev/shm") else [])]
         try:
-            return all(_wipe_tree(p, WIPE_MAX) and not os.listdir(p) for p in places)
+            return all(_wipe_tree(p, WIPE_MAX) and not os.listdir(p) and _reset_dir(p) for p in places)
         except (OSError, RecursionError, MemoryError):
             return False
 
