@@ -56,7 +56,7 @@ class ConsoleReporter:
         elif name == "iteration_end":
             rec: IterationRecord = f["record"]
             console.print(f"  iteration {rec.iteration} done: {rec.verdict}"
-                          + (f" ({rec.error})" if rec.error else "") + f" · val {rec.val:.3f} test {rec.test:.3f}")
+                          + (f" ({escape(rec.error)})" if rec.error else "") + f" · val {rec.val:.3f} test {rec.test:.3f}")
 
 
 def iteration_table(iterations: list[IterationRecord], seed_solution: dict[str, tuple[float, float]]) -> Table:
@@ -104,7 +104,7 @@ def print_estimate(config: RunConfig) -> None:
 def print_result(result: RunResult) -> None:
     console.print(iteration_table(result.iterations, result.seed_solution))
     for note in iteration_notes(result.iterations):
-        console.print(f"  {note[:200]}")
+        console.print(f"  {note[:200]}", markup=False)  # errors quote programs: "[/INST]" is not markup
     console.print(f"model completions: {result.model_calls_sent} sent, {result.model_calls_replayed} replayed "
                   "from the run's cache by this session")
     console.print("model use of the whole run (every session), per role:")

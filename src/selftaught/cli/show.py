@@ -11,6 +11,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from selftaught.analysis.findings_store import SEVERITIES
 from selftaught.cli.archive import readable
 from selftaught.cli.render import console, cut_replies, iteration_notes, iteration_table, print_usage
 from selftaught.cli.transfer import transfer_table
@@ -60,7 +61,7 @@ def _show(run_dir: Path, source: Path, analyze: bool) -> None:
                   f" / {cfg.get('model', {}).get('name')}, status {d.status}")
     console.print(iteration_table([r.record for r in d.iterations], d.seed_solution))
     for note in iteration_notes([r.record for r in d.iterations]):
-        console.print(f"  {note[:200]}")
+        console.print(f"  {note[:200]}", markup=False)  # errors quote programs: "[/INST]" is not markup
     if d.iterations:
         console.print(_ci_table(d))
     t = d.totals
@@ -92,20 +93,23 @@ def _show(run_dir: Path, source: Path, analyze: bool) -> None:
 
 
 def _findings(run_dir: Path, d: ReportData) -> None:
+    rank = {s: i for i, s in enumerate(SEVERITIES)}
     for analyzer in ("audit", "reward_hacking"):
-        found = d.by_analyzer(analyzer)
+        found = sorted(d.by_analyzer(analyzer), key=lambda f: rank.get(f.severity, len(rank)))  # worst first
         console.print(f"{analyzer.replace('_', ' ')}: {len(found)} finding(s)"
                       + (": " + _counts(Counter(f.rule for f in found)) if found else ""))
         for f in found[:12]:
             where = f" (line {f.line}: {f.snippet[:60]})" if f.line else ""
-            console.print(f"  [{f.severity}] {f.rule} {f.subject_kind} {f.subject[:12]}: {f.message[:110]}{where}")
+            console.print(f"  [{f.severity}] {f.rule} {f.subject_kind} {f.subject[:12]}: {f.message[:110]}{where}",
+                          markup=False)
         if len(found) > 12:
             console.print(f"  ... {len(found) - 12} more in the HTML report (selftaught report {run_dir})")
     console.print("lineage:")
     for v in d.versions[:30]:
         parent = f"<- v-{v.record.parent[:12]}" if v.record.parent else "(root)"
         console.print(f"  {v.anchor} {v.record.origin} t={v.record.iteration} {parent}: "
-                      f"{', '.join(v.labels) or 'unlabelled'}" + (f"; {len(v.findings)} flag(s)" if v.findings else ""))
+                      f"{', '.join(v.labels) or 'unlabelled'}" + (f"; {len(v.findings)} flag(s)" if v.findings else ""),
+                      markup=False)
     if len(d.versions) > 30:
         console.print(f"  ... {len(d.versions) - 30} more versions")
 
