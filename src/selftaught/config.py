@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import difflib
 import tomllib
+import typing
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from selftaught.errors import ConfigError
 
@@ -20,7 +21,7 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class ModelConfig(_Section):
+class ModelSettings(_Section):
     """Which model answers ``language_model`` calls."""
 
     provider: str = Field("embedded", description="model plug-in: embedded, openai, scripted, ...")
@@ -40,6 +41,39 @@ class ModelConfig(_Section):
         if v is not None and not v.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL, e.g. http://127.0.0.1:8000/v1")
         return v
+
+
+#: Roles that may have their own model: the self-improvement step (it writes improvers) and the improver
+#: runs of the meta-utility (their downstream calls). Anything else (the report's judge) uses [model].
+MODEL_ROLES = ("meta", "improver")
+
+
+class ModelConfig(ModelSettings):
+    """``[model]``, optionally overridden per role by ``[model.meta]`` / ``[model.improver]``: STOP's natural
+    split is a capable model for the meta step and a cheaper one for the calls improvers make. A role
+    section takes every key it does not set from ``[model]`` (filled in at validation, so the stored
+    config names each role's model in full)."""
+
+    meta: ModelSettings | None = Field(None, description="model of the self-improvement step (writes improvers)")
+    improver: ModelSettings | None = Field(None, description="model of the improver runs of the meta-utility")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _inherit(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        shared = {k: v for k, v in data.items() if k not in MODEL_ROLES}
+        return {**data, **{role: {**shared, **data[role]} for role in MODEL_ROLES
+                           if isinstance(data.get(role), dict)}}
+
+    def for_role(self, role: str) -> ModelSettings:
+        """The settings of ``role``'s model ([model] itself for a role without its own section)."""
+        own = getattr(self, role) if role in MODEL_ROLES else None
+        return own if own is not None else ModelSettings(**self.model_dump(exclude=set(MODEL_ROLES)))
+
+    def names(self) -> list[str]:
+        """Every model name the run may send requests to."""
+        return list(dict.fromkeys([self.name, *(self.for_role(r).name for r in MODEL_ROLES)]))
 
 
 class BudgetConfig(_Section):
@@ -86,15 +120,24 @@ class Price(_Section):
     output: float = Field(ge=0, description="USD per million completion tokens")
 
 
-class CostConfig(_Section):
+class Caps(_Section):
+    """Hard caps on model spend (unset: no cap)."""
+
+    max_usd: float | None = Field(None, gt=0, description="hard cap on model spend in USD")
+    max_tokens: int | None = Field(None, ge=1, description="hard cap on prompt + completion tokens")
+    max_model_calls: int | None = Field(None, ge=1, description="hard cap on completions sent to the model")
+
+
+class CostConfig(Caps):
     """What the run may spend on the model, counted over the whole run (resumes included). A request is
-    sent only if its worst case still fits, so a cap is never exceeded; raise a cap and resume to go on."""
+    sent only if its worst case still fits, so a cap is never exceeded; raise a cap and resume to go on.
+    The caps here cover every model together; ``models`` adds caps for one model name (e.g. the costly
+    model of ``[model.meta]``)."""
 
     prices: dict[str, Price] = Field(default_factory=dict, description="per model name, USD per million "
                                      "tokens, over the built-in table: {\"gpt-4o\" = {input = 2.5, output = 10}}")
-    max_usd: float | None = Field(None, gt=0, description="hard cap on the run's model spend in USD")
-    max_tokens: int | None = Field(None, ge=1, description="hard cap on prompt + completion tokens")
-    max_model_calls: int | None = Field(None, ge=1, description="hard cap on completions sent to the model")
+    models: dict[str, Caps] = Field(default_factory=dict, description="caps per model name, beside the run's: "
+                                    "{\"gpt-4o\" = {max_usd = 5}}")
 
 
 class RunConfig(_Section):
@@ -124,6 +167,7 @@ def _did_you_mean(loc: tuple, model: type[BaseModel]) -> str:
     for part in loc[:-1]:
         field = target.model_fields.get(part) if isinstance(target, type) else None
         target = field.annotation if field else None
+        target = next((a for a in typing.get_args(target) if isinstance(a, type)), target)  # X | None -> X
     known = list(target.model_fields) if isinstance(target, type) and issubclass(target, BaseModel) else []
     close = difflib.get_close_matches(str(loc[-1]), known, n=1)
     return f" (did you mean '{close[0]}'?)" if close else f" (known keys: {', '.join(known)})" if known else ""
@@ -196,8 +240,9 @@ def _validated(data: dict[str, Any], origin: str) -> RunConfig:
 #: Keys a resumed run may change: they change how or how far it runs, never what it computes (caps,
 #: executors, transport). Anything else would mix two experiments in one store.
 RESUMABLE_KEYS = ("iterations", "cost.", "sandbox.executor", "sandbox.allow_unsandboxed", "sandbox.parallel",
-                  "sandbox.cpus", "sandbox.ray_address", "model.base_url", "model.api_key_env", "model.concurrency",
-                  "model.timeout", "model.max_retries", "model.n_threads")
+                  "sandbox.cpus", "sandbox.ray_address",
+                  *(f"{section}.{key}" for section in ("model", *(f"model.{r}" for r in MODEL_ROLES))
+                    for key in ("base_url", "api_key_env", "concurrency", "timeout", "max_retries", "n_threads")))
 
 
 def resume_config(stored: dict[str, Any], sets: list[str] | None = None) -> RunConfig:

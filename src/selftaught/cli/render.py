@@ -24,9 +24,10 @@ if not console.is_terminal:  # logs and CI: do not squeeze tables into 80 column
 class ConsoleReporter:
     """Prints one line per meaningful event: iteration, improver runs, model calls used, best so far."""
 
-    def __init__(self) -> None:
+    def __init__(self, live_report: bool = False) -> None:
         self.best = float("-inf")
         self.iteration = 0
+        self.live_report = live_report
 
     def event(self, name: str, **f: Any) -> None:
         if name == "estimate":
@@ -42,6 +43,9 @@ class ConsoleReporter:
             seeds = ", ".join(f"{t} val {v:.3f} / test {s:.3f}" for t, (v, s) in f["seed_solution"].items())
             console.print(f"[bold]run[/] {f['run_dir']}  (sandbox tier: {f['tier']})")
             console.print(f"  seed solution u(s): {seeds}")
+            if self.live_report:
+                console.print(f"  live report: {f['run_dir']}/report.html (rewritten as the run goes; open it in a "
+                              "browser, it reloads itself)", soft_wrap=True)
         elif name == "iteration_start":
             self.iteration = f["iteration"]
             what = "scoring the starting improver" if f["iteration"] == 0 else "self-improvement step"
@@ -76,11 +80,13 @@ def iteration_notes(iterations: list[IterationRecord]) -> list[str]:
     return [f"t={r.iteration} {r.verdict}: {r.error}" for r in iterations if r.error]
 
 
-def print_usage(usage: dict[str, Usage]) -> None:
-    """Model spend per role (improver, meta, judge, ...), over every session of the run."""
-    for role, u in sorted(usage.items()):
-        console.print(f"  {role}: {u.calls:,} calls sent, {u.prompt_tokens:,} prompt + {u.completion_tokens:,} "
-                      f"completion tokens, ${u.usd:.4f}")
+def print_usage_by_model(usage: dict[tuple[str, str], Usage]) -> None:
+    """Model spend per model name and role, over every session of the run."""
+    console.print("model usage of the whole run (every session) by model and role:" if usage
+                  else "model usage: no completions sent")
+    for (model, role), u in sorted(usage.items()):
+        console.print(f"  {model} as {role}: {u.calls:,} calls sent, {u.prompt_tokens:,} prompt + "
+                      f"{u.completion_tokens:,} completion tokens, ${u.usd:.4f}")
 
 
 def cut_replies(completions: list[CompletionRecord]) -> str | None:
@@ -107,8 +113,7 @@ def print_result(result: RunResult) -> None:
         console.print(f"  {note[:200]}", markup=False)  # errors quote programs: "[/INST]" is not markup
     console.print(f"model completions: {result.model_calls_sent} sent, {result.model_calls_replayed} replayed "
                   "from the run's cache by this session")
-    console.print("model use of the whole run (every session), per role:")
-    print_usage(result.usage)
+    print_usage_by_model(result.usage_by_model)  # every session of the run
     store = RunStore(result.run_dir)
     cut = cut_replies(store.completions())
     store.close()

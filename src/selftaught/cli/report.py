@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import sqlite3
+import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -58,19 +59,47 @@ def register(app: typer.Typer) -> None:
                                                  "that cannot be written, ./RUN-report.html)")] = None,
         analyze: Annotated[bool, typer.Option(help="run the analyses first (their findings go in the report)")]
         = True,
+        watch: Annotated[bool, typer.Option(help="keep the report current while the run goes (it reloads "
+                                            "itself in the browser) until the run ends")] = False,
+        interval: Annotated[float, typer.Option(min=0.1, help="with --watch: seconds between checks")] = 2.0,
+        port: Annotated[Optional[int], typer.Option(help="with --watch: also serve it on http://127.0.0.1:PORT "
+                                                    "(0: any free port)")] = None,
     ) -> None:
         """Write one self-contained HTML report of a run (plots, lineage with diffs, findings)."""
         from selftaught.report import write_report
 
-        if out is None and not writable(checked(run_dir)):
-            out = Path(f"{run_dir.resolve().name}-report.html")
-        with readable(run_dir) as source:
-            if analyze:
-                from selftaught.analysis import analyse_run
+        if watch:  # a live run is being written: it is writable by construction
+            path = _watch(checked(run_dir), out, interval, port)
+        else:
+            if out is None and not writable(checked(run_dir)):
+                out = Path(f"{run_dir.resolve().name}-report.html")
+            with readable(run_dir) as source:
+                if analyze:
+                    from selftaught.analysis import analyse_run
 
-                analyse_run(source)
-            path = write_report(source, out)
+                    analyse_run(source)
+                path = write_report(source, out)
         console.print(f"report: [bold]{path}[/] ({path.stat().st_size // 1024} KiB)")
+
+
+def _watch(run_dir: Path, out: Path | None, interval: float, port: int | None) -> Path:
+    """Rewrite the live report as the run (started elsewhere) goes; analyse it once it has ended."""
+    from selftaught.report.live import serve, watch, write_live
+
+    page = Path(out) if out else run_dir / "report.html"
+    console.print(f"watching {run_dir}: {page} is rewritten as the run goes (Ctrl-C stops watching)")
+    if port is not None:
+        server, url = serve(page, port)
+        console.print(f"serving it at {url}", soft_wrap=True)
+    watch(run_dir, out, interval, on_write=lambda path, status: console.print(
+        f"  {time.strftime('%H:%M:%S')} rewrote {path.name} (run {status})"))
+    from selftaught.analysis import analyse_run
+
+    analyse_run(run_dir)  # the run has ended: its findings go in the final page
+    path = write_live(run_dir, out)
+    if port is not None:
+        server.shutdown()
+    return path
 
 
 class _nothing:

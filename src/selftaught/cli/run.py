@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from selftaught.cli.render import ConsoleReporter, print_estimate, print_result
+from selftaught.cli.render import ConsoleReporter, console, print_estimate, print_result
 from selftaught.cli.report import print_analysis
 from selftaught.config import load_config
 from selftaught.engine.runner import resume_run, start_run
@@ -34,20 +34,30 @@ def register(app: typer.Typer) -> None:
         executor: Annotated[str | None, typer.Option(help="sandbox executor: local, ray")] = None,
         ray_address: Annotated[str | None, typer.Option(help="with --executor ray: cluster address")] = None,
         dry_run: Annotated[bool, typer.Option(help="print the model-call estimate and exit")] = False,
+        live_report: Annotated[bool, typer.Option(help="keep RUN_DIR/report.html current while the run goes "
+                                                  "(it reloads itself in the browser)")] = True,
     ) -> None:
         """Self-improve an improver on a task: I_t = I_{t-1}(meta-utility, I_{t-1}, model)."""
-        reporter = ConsoleReporter()
+        from selftaught.report.live import LiveReport
+
+        reporter = LiveReport(ConsoleReporter(live_report=True)) if live_report else ConsoleReporter()
         transport = {"sandbox.executor": executor, "sandbox.ray_address": ray_address}
-        if resume is not None:
-            sets = [*(set_ or []), *(f"{k}={v!r}" for k, v in transport.items() if v is not None)]
-            result = resume_run(resume, reporter=reporter, iterations=iterations, offline=offline, sets=sets)
-        else:
-            cfg = load_config(config, {"task": task, "improver": improver, "iterations": iterations,
-                                       "seed": seed, "model.provider": model, "model.base_url": base_url,
-                                       "model.name": model_name, **transport}, set_)
-            if dry_run:
-                print_estimate(cfg)
-                return
-            result = start_run(cfg, reporter=reporter)
-        print_result(result)
-        print_analysis(result.run_dir)
+        try:
+            if resume is not None:
+                sets = [*(set_ or []), *(f"{k}={v!r}" for k, v in transport.items() if v is not None)]
+                result = resume_run(resume, reporter=reporter, iterations=iterations, offline=offline, sets=sets)
+            else:
+                cfg = load_config(config, {"task": task, "improver": improver, "iterations": iterations,
+                                           "seed": seed, "model.provider": model, "model.base_url": base_url,
+                                           "model.name": model_name, **transport}, set_)
+                if dry_run:
+                    print_estimate(cfg)
+                    return
+                result = start_run(cfg, reporter=reporter)
+            print_result(result)
+            print_analysis(result.run_dir)
+        finally:
+            if isinstance(reporter, LiveReport):
+                reporter.close()  # the final page: as the store stands now (finished, or where it stopped)
+                if reporter.error:
+                    console.print(f"live report not written: {reporter.error}", soft_wrap=True)

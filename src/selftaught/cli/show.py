@@ -13,11 +13,9 @@ from rich.table import Table
 
 from selftaught.analysis.findings_store import SEVERITIES
 from selftaught.cli.archive import readable
-from selftaught.cli.render import console, cut_replies, iteration_notes, iteration_table, print_usage
+from selftaught.cli.render import console, cut_replies, iteration_notes, iteration_table, print_usage_by_model
 from selftaught.cli.transfer import transfer_table
-from selftaught.config import RunConfig
 from selftaught.engine.meta_utility import per_task, screening_scope
-from selftaught.models.cost import PriceTable, usage_by_role
 from selftaught.report.data import ReportData
 from selftaught.report.data import load as load_report
 from selftaught.store import RunStore
@@ -57,8 +55,11 @@ def _show(run_dir: Path, source: Path, analyze: bool) -> None:
         analyse_run(source)
     d = load_report(source)
     cfg = d.config
-    console.print(f"run {run_dir}: task {cfg.get('task')}, model {cfg.get('model', {}).get('provider')}"
-                  f" / {cfg.get('model', {}).get('name')}, status {d.status}")
+    model = cfg.get("model", {})
+    roles = "".join(f", {role} model {model[role].get('provider')} / {model[role].get('name')}"
+                    for role in ("meta", "improver") if isinstance(model.get(role), dict))
+    console.print(f"run {run_dir}: task {cfg.get('task')}, model {model.get('provider')} / {model.get('name')}"
+                  f"{roles}, status {d.status}")
     console.print(iteration_table([r.record for r in d.iterations], d.seed_solution))
     for note in iteration_notes([r.record for r in d.iterations]):
         console.print(f"  {note[:200]}", markup=False)  # errors quote programs: "[/INST]" is not markup
@@ -72,9 +73,8 @@ def _show(run_dir: Path, source: Path, analyze: bool) -> None:
     if d.status in ("stopped", "interrupted", "budget_exhausted"):
         console.print(f"stopped: {escape(str(store.get_meta('stop_reason', '')))} (resume with: selftaught run "
                       f"--resume {run_dir})")
-    completions = store.completions()
-    print_usage(usage_by_role(completions, PriceTable(RunConfig.model_validate(cfg).cost.prices)))
-    cut = cut_replies(completions)
+    print_usage_by_model(d.usage)
+    cut = cut_replies(store.completions())
     if cut:
         console.print(escape(cut))
     console.print("evaluations (verdict/tier): " + _counts(Counter(
@@ -93,8 +93,8 @@ def _show(run_dir: Path, source: Path, analyze: bool) -> None:
 
 
 def _findings(run_dir: Path, d: ReportData) -> None:
-    rank = {s: i for i, s in enumerate(SEVERITIES)}
     for analyzer in ("audit", "reward_hacking"):
+        rank = {s: i for i, s in enumerate(SEVERITIES)}
         found = sorted(d.by_analyzer(analyzer), key=lambda f: rank.get(f.severity, len(rank)))  # worst first
         console.print(f"{analyzer.replace('_', ' ')}: {len(found)} finding(s)"
                       + (": " + _counts(Counter(f.rule for f in found)) if found else ""))

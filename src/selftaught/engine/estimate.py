@@ -63,8 +63,9 @@ def estimate(config: RunConfig, n_tasks: int, prompt_chars: int = 4000) -> Estim
     seed_runs = n_tasks * b.meta_utility_tests * min(b.max_responses_per_call, b.utility_calls)
     typical = min(b.max_responses_per_call, b.meta_utility_calls) + candidates * seed_runs
     prompt = max(1, prompt_chars // 4)
-    per_call_tokens = prompt + config.model.max_tokens
-    usd_per_call = PriceTable(cost.prices).usd(config.model.name, prompt, config.model.max_tokens)
+    bulk = config.model.for_role("improver")  # nearly every call is an improver run's (a step asks `run`)
+    per_call_tokens = prompt + bulk.max_tokens
+    usd_per_call = PriceTable(cost.prices).usd(bulk.name, prompt, bulk.max_tokens)
     caps = {
         "max_model_calls": cost.max_model_calls,
         "max_tokens": cost.max_tokens // per_call_tokens if cost.max_tokens is not None else None,

@@ -68,10 +68,11 @@ def improvement_step(ctx: EngineContext, meta: MetaUtility, t: int, parent: Iter
     assert parent_improver is not None, "the parent improver is always stored before its iteration"
     source = parent_improver.source
     utility = MetaUtilityService(meta, describe(ctx), cfg.budget.meta_utility_calls)
-    lm = LanguageModelService(ctx.recorder, model=cfg.model.name, scope=f"t{t}/improve",
+    model = cfg.model.for_role("meta")  # [model.meta] when the run has one
+    lm = LanguageModelService(ctx.recorder, model=model.name, scope=f"t{t}/improve",
                               budget=cfg.budget.language_model_calls,
                               max_responses_per_call=cfg.budget.max_responses_per_call,
-                              max_tokens=cfg.model.max_tokens, role="meta")
+                              max_tokens=model.max_tokens, role="meta")
     out = run_improver(ctx.executor, source, source, utility, lm, seconds=cfg.budget.improver_seconds,
                        memory_mb=cfg.sandbox.memory_mb)
 

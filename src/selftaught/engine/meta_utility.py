@@ -91,10 +91,11 @@ class MetaUtility:
 
     def _run(self, improver_source: str, scope: str, task: Task, j: int) -> dict[str, Any]:
         cfg = self.ctx.config
+        model = cfg.model.for_role("improver")  # [model.improver] when the run has one
         lm = LanguageModelService(
-            self.ctx.recorder, model=cfg.model.name, scope=f"{scope}/{task.name}/run{j}",
+            self.ctx.recorder, model=model.name, scope=f"{scope}/{task.name}/run{j}",
             budget=cfg.budget.language_model_calls, max_responses_per_call=cfg.budget.max_responses_per_call,
-            max_tokens=cfg.model.max_tokens, role="improver")
+            max_tokens=model.max_tokens, role="improver")
         utility = UtilityService(self.ctx.scorer, task, cfg.budget.utility_calls)
         out = run_improver(self.ctx.executor, improver_source, task.seed_solution, utility, lm,
                            seconds=cfg.budget.improver_seconds, memory_mb=cfg.sandbox.memory_mb,

@@ -13,10 +13,10 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Mapping
 
 from selftaught import plugins
-from selftaught.config import RunConfig, resume_config
+from selftaught.config import MODEL_ROLES, RunConfig, resume_config
 from selftaught.engine.concurrency import SlottedExecutor, executor_cpus, resolve
 from selftaught.engine.context import EngineContext, Reporter, SilentReporter
 from selftaught.engine.estimate import Estimate, estimate
@@ -54,6 +54,8 @@ class RunResult:
     model_calls_replayed: int
     #: what the run spent on the model so far (all sessions), per role: improver, meta, judge
     usage: dict[str, Usage] = field(default_factory=dict)
+    #: the same per (model name, role): a run with a model per role (``[model.meta]``) spends on two
+    usage_by_model: dict[tuple[str, str], Usage] = field(default_factory=dict)
 
 
 def load_tasks(spec: str) -> list[Task]:
@@ -64,28 +66,44 @@ def load_tasks(spec: str) -> list[Task]:
 def estimate_run(config: RunConfig, improver: str | None = None) -> Estimate:
     """The most model calls ``config`` allows (prompts sized from the improver and task descriptions)."""
     tasks = load_tasks(config.task)
-    check_prices(config.cost, config.model.name)
+    check_prices(config.cost, config.model.names())
     source = improver if improver is not None else improver_source(config.improver)[0]
     return estimate(config, len(tasks), len(source) + max(len(t.description) for t in tasks))
 
 
-def make_model(config: RunConfig) -> ModelProvider:
-    cls = plugins.load("model", config.model.provider)
-    offered = {"model": config.model.name, **config.model.model_dump(exclude={"provider", "name", "max_tokens"})}
+def make_model(config: RunConfig, role: str = "default") -> ModelProvider:
+    """The provider of ``role``'s model (``[model]`` unless ``[model.<role>]`` overrides it)."""
+    settings = config.model.for_role(role)
+    cls = plugins.load("model", settings.provider)
+    offered = {"model": settings.name, **settings.model_dump(exclude={"provider", "name", "max_tokens"})}
     params = inspect.signature(cls).parameters
     if any(p.kind is p.VAR_KEYWORD for p in params.values()):
         return cls(**offered)
     return cls(**{k: v for k, v in offered.items() if k in params})
 
 
-def make_executor(config: RunConfig) -> Executor:
+def role_models(config: RunConfig, given: Mapping[str, ModelProvider] | None = None) -> dict[str, ModelProvider]:
+    """Providers of the roles whose model is not ``[model]``'s (``given`` ones first). A role section that
+    changes only ``max_tokens`` shares ``[model]``'s provider: one set of weights, one connection pool."""
+    def built(role: str) -> dict:
+        return config.model.for_role(role).model_dump(exclude={"max_tokens"})
+
+    out = dict(given or {})
+    for role in MODEL_ROLES:
+        if role not in out and built(role) != built("default"):
+            out[role] = make_model(config, role)
+    return out
+
+
+def make_executor(config: RunConfig, inner: Executor | None = None) -> Executor:
     """The configured executor plug-in (given the ``[sandbox]`` options its constructor names, e.g. the
-    Ray address), behind CPU slots so parallel improver runs never oversubscribe its cores. Improvers
-    rewrite code, so an unsandboxed tier is refused unless the user opted in."""
-    cls = plugins.load("executor", config.sandbox.executor)
-    params = inspect.signature(cls).parameters
-    offered = config.sandbox.model_dump(exclude={"executor", "parallel", "cpus", "allow_unsandboxed"})
-    inner = cls(**{k: v for k, v in offered.items() if k in params})
+    Ray address), or ``inner`` when given, behind CPU slots so parallel improver runs never oversubscribe
+    its cores. Improvers rewrite code, so an unsandboxed tier is refused unless the user opted in."""
+    if inner is None:
+        cls = plugins.load("executor", config.sandbox.executor)
+        params = inspect.signature(cls).parameters
+        offered = config.sandbox.model_dump(exclude={"executor", "parallel", "cpus", "allow_unsandboxed"})
+        inner = cls(**{k: v for k, v in offered.items() if k in params})
     if not inner.isolated and not config.sandbox.allow_unsandboxed:
         inner.close()
         raise SandboxUnavailable(
@@ -149,11 +167,11 @@ def _stop(store: RunStore, status: str, reason: str) -> None:
 
 
 def _drive(store: RunStore, config: RunConfig, reporter: Reporter, provider: ModelProvider,
-           offline: bool) -> RunResult:
+           offline: bool, by_role: dict[str, ModelProvider], executor: Executor | None = None) -> RunResult:
     """Run to the end, or record how the run stopped (status and reason) and re-raise."""
     resume = f"selftaught run --resume {store.run_dir}"
     try:
-        return _execute(store, config, reporter, provider, offline)
+        return _execute(store, config, reporter, provider, offline, by_role, executor)
     except BudgetExhausted as exc:
         _stop(store, "budget_exhausted", str(exc))  # everything before it is committed; resumable
         raise
@@ -170,16 +188,16 @@ def _drive(store: RunStore, config: RunConfig, reporter: Reporter, provider: Mod
 
 
 def _execute(store: RunStore, config: RunConfig, reporter: Reporter, provider: ModelProvider,
-             offline: bool) -> RunResult:
+             offline: bool, by_role: dict[str, ModelProvider], executor: Executor | None) -> RunResult:
     tasks = load_tasks(config.task)
-    meter = CostMeter.for_run(config.cost, config.model.name, str(store.run_dir), store.completions())
+    meter = CostMeter.for_run(config.cost, config.model.names(), str(store.run_dir), store.completions())
     start = store.get_meta("start_improver")
     reporter.event("estimate", lines=estimate_run(config, start["source"]).lines(), spent=meter.total())
     for warning in fit_warnings(config.model.max_tokens, start["source"], tasks):
         reporter.event("warning", message=warning)
-    executor = make_executor(config)
+    executor = executor or make_executor(config)
     executor.reserve(open_workers(config, len(tasks), executor))
-    recorder = Recorder(provider, store, offline=offline, meter=meter)
+    recorder = Recorder(provider, store, offline=offline, meter=meter, by_role=by_role)
     scorer = SolutionScorer(executor, store, config.seed, config.sandbox.memory_mb,
                             held_out_secret(store, config.seed, config.held_out))
     ctx = EngineContext(config, store, recorder, executor, scorer, tasks, reporter)
@@ -196,31 +214,38 @@ def _execute(store: RunStore, config: RunConfig, reporter: Reporter, provider: M
     finally:
         recorder.close()
         executor.close()
-        provider.close()
+        for model in {id(p): p for p in (provider, *by_role.values())}.values():
+            model.close()
     store.set_meta("status", "finished")
     return RunResult(store.run_dir, iterations, seed_scores, recorder.calls_sent, recorder.cache_hits,
-                     dict(meter.spent))
+                     dict(meter.spent), dict(meter.spent_by))
 
 
 def start_run(config: RunConfig, *, reporter: Reporter | None = None, provider: ModelProvider | None = None,
-              run_dir: Path | None = None) -> RunResult:
-    """Start a new self-improvement run (checks the task and improver before creating anything)."""
+              run_dir: Path | None = None, providers: Mapping[str, ModelProvider] | None = None,
+              executor: Executor | None = None) -> RunResult:
+    """Start a new self-improvement run (checks the task and improver before creating anything).
+    ``provider`` answers for ``[model]``, ``providers`` for roles with their own model (``meta``,
+    ``improver``); either is built from the config when not given, as is ``executor`` (which the run
+    closes when it ends; pass one built by ``make_executor`` around your own, e.g. to watch placement)."""
     for task in load_tasks(config.task):
         ensure_valid(task)  # every static problem of a task file, in one message, before any spending
-    check_prices(config.cost, config.model.name)
+    check_prices(config.cost, config.model.names())
     plugins.load("executor", config.sandbox.executor)  # a misspelt executor fails before anything exists
     source, origin = improver_source(config.improver)
     if run_dir is None:
         check_runs_dir(config.runs_dir)
     provider = provider or make_model(config)
-    provider.check()  # an unreachable server is a one-line error before anything is created
+    by_role = role_models(config, providers)
+    for model in (provider, *by_role.values()):
+        model.check()  # an unreachable server is a one-line error before anything is created
     run_dir = Path(run_dir) if run_dir else new_run_dir(config)
     store = _create_store(run_dir, {"config": config.model_dump(mode="json"),  # held-out secret: before scoring
                                     "held_out_secret": new_secret(config.seed, config.held_out).hex(),
                                     "start_improver": {"source": source, "origin": origin}, "status": "running"})
     try:
         with _locked(run_dir):
-            return _drive(store, config, reporter or SilentReporter(), provider, offline=False)
+            return _drive(store, config, reporter or SilentReporter(), provider, False, by_role, executor)
     finally:
         store.close()
 
@@ -247,18 +272,19 @@ def _create_store(run_dir: Path, meta: dict) -> RunStore:
 
 
 def resume_run(run_dir: Path, *, reporter: Reporter | None = None, provider: ModelProvider | None = None,
-               iterations: int | None = None, offline: bool = False, sets: list[str] | None = None) -> RunResult:
+               iterations: int | None = None, offline: bool = False, sets: list[str] | None = None,
+               providers: Mapping[str, ModelProvider] | None = None) -> RunResult:
     """Continue a run where it stopped (optionally to more iterations, or with raised cost caps / another
     executor via ``sets``, e.g. ``["cost.max_usd=5"]``); replays recorded model replies."""
     store = RunStore(Path(run_dir))
     try:
-        return _resume(store, reporter, provider, iterations, offline, sets)
+        return _resume(store, reporter, provider, iterations, offline, sets, providers)
     finally:
         store.close()
 
 
 def _resume(store: RunStore, reporter: Reporter | None, provider: ModelProvider | None, iterations: int | None,
-            offline: bool, sets: list[str] | None) -> RunResult:
+            offline: bool, sets: list[str] | None, providers: Mapping[str, ModelProvider] | None) -> RunResult:
     run_dir = store.run_dir
     with _locked(run_dir):
         raw = store.get_meta("config")
@@ -269,10 +295,11 @@ def _resume(store: RunStore, reporter: Reporter | None, provider: ModelProvider 
         if sets:
             store.set_meta("config", config.model_dump(mode="json"))
         provider = provider or make_model(config)
-        if not offline:
-            provider.check()
+        by_role = role_models(config, providers)
+        for model in (provider, *by_role.values()) if not offline else ():
+            model.check()
         store.set_meta("status", "running")
-        return _drive(store, config, reporter or SilentReporter(), provider, offline)
+        return _drive(store, config, reporter or SilentReporter(), provider, offline, by_role)
 
 
 def evaluate_improver(config: RunConfig, *, reporter: Reporter | None = None,

@@ -22,7 +22,7 @@ from selftaught.engine.baseline import Estimate, instance_scores
 from selftaught.engine.context import EngineContext, Reporter, SilentReporter
 from selftaught.engine.held_out import held_out_secret
 from selftaught.engine.meta_utility import MetaUtility
-from selftaught.engine.runner import _locked, load_tasks, make_executor, make_model
+from selftaught.engine.runner import _locked, load_tasks, make_executor, make_model, role_models
 from selftaught.engine.utility import SolutionScorer
 from selftaught.errors import ConfigError, RunStoreError
 from selftaught.models.base import ModelProvider
@@ -101,13 +101,14 @@ def transfer(run_dir: Path | str, tasks: str | Sequence[str], *, iterations: Seq
             ensure_valid(task)
         improvers = _choose_iterations(store, iterations)
         provider = provider or make_model(config)
-        if not offline:
-            provider.check()
+        by_role = role_models(config)  # the improver runs use [model.improver] when the run has one
+        for model in (provider, *by_role.values()) if not offline else ():
+            model.check()
         reporter = reporter or SilentReporter()
         executor = make_executor(config)
         # The run's cost caps go on counting: the meter starts from everything the run has spent.
-        meter = CostMeter.for_run(config.cost, config.model.name, str(run_dir), store.completions())
-        recorder = Recorder(provider, store, offline=offline, meter=meter)
+        meter = CostMeter.for_run(config.cost, config.model.names(), str(run_dir), store.completions())
+        recorder = Recorder(provider, store, offline=offline, meter=meter, by_role=by_role)
         scorer = SolutionScorer(executor, store, config.seed, config.sandbox.memory_mb,
                                 held_out_secret(store, config.seed, config.held_out))
         records: list[TransferRecord] = []
@@ -132,5 +133,6 @@ def transfer(run_dir: Path | str, tasks: str | Sequence[str], *, iterations: Seq
         finally:
             recorder.close()
             executor.close()
-            provider.close()
+            for model in (provider, *by_role.values()):
+                model.close()
         return TransferResult(run_dir, records, list(improvers), recorder.calls_sent, recorder.cache_hits)

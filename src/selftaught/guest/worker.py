@@ -144,6 +144,7 @@ class Guest:
             handler = getattr(self, f"op_{op}", None)
             reply = handler(msg) if handler else {"ok": False, "kind": "protocol", "error": f"unknown op {op}"}
             reply["op"] = "result"
+            reply["id"] = msg.get("id")  # the host matches each answer to the request it sent
             self.send(reply)
 
 

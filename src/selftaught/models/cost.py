@@ -14,89 +14,42 @@ point instead of trickling on with smaller requests.
 
 from __future__ import annotations
 
-import re
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from selftaught.config import CostConfig, Price
+from selftaught.config import Caps, CostConfig
 from selftaught.errors import BudgetExhausted, ConfigError
 from selftaught.models.base import ChatRequest, Completion
+from selftaught.pricing import (
+    BUILTIN_PRICES,
+    PriceTable,
+    Usage,
+    grouped,
+    model_name,
+    total,
+    usage_by_model,
+    usage_by_model_and_role,
+    usage_by_role,
+)
+
+__all__ = ["BUILTIN_PRICES", "CostMeter", "PriceTable", "Usage", "check_prices", "model_name", "total",
+           "usage_by_model", "usage_by_model_and_role", "usage_by_role"]  # prices and usage live in pricing
 from selftaught.store import CompletionRecord
 
-#: List prices in USD per million tokens (OpenAI, 2024-2025). Override or extend with ``[cost] prices``;
-#: models not listed (local servers, the embedded model) cost 0.
-BUILTIN_PRICES: dict[str, Price] = {
-    "gpt-4o": Price(input=2.5, output=10.0),
-    "gpt-4o-mini": Price(input=0.15, output=0.6),
-    "gpt-4.1": Price(input=2.0, output=8.0),
-    "gpt-4.1-mini": Price(input=0.4, output=1.6),
-    "gpt-4.1-nano": Price(input=0.1, output=0.4),
-    "gpt-4-turbo": Price(input=10.0, output=30.0),
-    "gpt-4": Price(input=30.0, output=60.0),
-    "gpt-3.5-turbo": Price(input=0.5, output=1.5),
-}
-_DATED = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{4})$")  # gpt-4o-2024-08-06 is priced as gpt-4o
 #: Tokens a chat template adds around the messages (role markers); generous on purpose.
 _TEMPLATE_TOKENS = 16
 
 
-class PriceTable:
-    def __init__(self, overrides: dict[str, Price] | None = None) -> None:
-        self._prices = {**BUILTIN_PRICES, **(overrides or {})}
-
-    def price(self, model: str) -> Price | None:
-        """The price of ``model`` (a dated snapshot falls back to its family's price), None if unknown."""
-        return self._prices.get(model) or self._prices.get(_DATED.sub("", model))
-
-    def usd(self, model: str, prompt_tokens: int, completion_tokens: int) -> float:
-        p = self.price(model)
-        return 0.0 if p is None else (prompt_tokens * p.input + completion_tokens * p.output) / 1e6
-
-
-def check_prices(config: CostConfig, model: str) -> None:
+def check_prices(config: CostConfig, models: str | list[str]) -> None:
     """A USD cap on a model without a price would never stop anything: refuse it before the run."""
-    if config.max_usd is not None and PriceTable(config.prices).price(model) is None:
-        raise ConfigError(f"cost.max_usd is set but no price is known for model '{model}'; add one, "
-                          f"e.g. --set 'cost.prices={{\"{model}\" = {{input = 2.5, output = 10.0}}}}' "
-                          "(USD per million tokens)")
-
-
-@dataclass
-class Usage:
-    """Model use of one role (improver, meta, judge, ...) or of the whole run."""
-
-    calls: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    usd: float = 0.0
-
-    @property
-    def tokens(self) -> int:
-        return self.prompt_tokens + self.completion_tokens
-
-    def add(self, calls: int, prompt_tokens: int, completion_tokens: int, usd: float) -> None:
-        self.calls += calls
-        self.prompt_tokens += prompt_tokens
-        self.completion_tokens += completion_tokens
-        self.usd += usd
-
-
-def usage_by_role(records: Iterable[CompletionRecord], prices: PriceTable) -> dict[str, Usage]:
-    """Spend per role of recorded completions (each was sent once; replays are free)."""
-    out: dict[str, Usage] = {}
-    for r in records:
-        model = str(r.request.get("model") or r.model)
-        out.setdefault(r.role, Usage()).add(1, r.prompt_tokens, r.completion_tokens,
-                                            prices.usd(model, r.prompt_tokens, r.completion_tokens))
-    return out
-
-
-def total(usages: dict[str, Usage]) -> Usage:
-    t = Usage()
-    for u in usages.values():
-        t.add(u.calls, u.prompt_tokens, u.completion_tokens, u.usd)
-    return t
+    table = PriceTable(config.prices)
+    for model in [models] if isinstance(models, str) else models:
+        capped = config.max_usd is not None or config.models.get(model, Caps()).max_usd is not None
+        if capped and table.price(model) is None:
+            raise ConfigError(f"cost.max_usd is set but no price is known for model '{model}'; add one, "
+                              f"e.g. --set 'cost.prices={{\"{model}\" = {{input = 2.5, output = 10.0}}}}' "
+                              "(USD per million tokens)")
 
 
 def worst_case_tokens(request: ChatRequest) -> tuple[int, int]:
@@ -114,28 +67,36 @@ class Reservation:
 
 @dataclass
 class CostMeter:
-    """Run-wide spend and caps; thread-safe. ``run_dir`` goes into the message that says how to resume."""
+    """Run-wide spend and caps (for all models together and per model name); thread-safe. ``run_dir``
+    goes into the message that says how to resume."""
 
     config: CostConfig
     prices: PriceTable
     run_dir: str
-    spent: dict[str, Usage] = field(default_factory=dict)
+    #: spend per (model name, role), every session of the run
+    spent_by: dict[tuple[str, str], Usage] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
-        self._in_flight = Reservation(0, 0, 0.0)
+        self._in_flight: dict[str, Reservation] = {}  # per model name
         self._refused: str | None = None
 
     @classmethod
-    def for_run(cls, config: CostConfig, model: str, run_dir: str,
+    def for_run(cls, config: CostConfig, models: str | list[str], run_dir: str,
                 recorded: Iterable[CompletionRecord]) -> CostMeter:
-        check_prices(config, model)
+        check_prices(config, models)
         prices = PriceTable(config.prices)
-        return cls(config, prices, run_dir, usage_by_role(recorded, prices))
+        return cls(config, prices, run_dir, usage_by_model_and_role(recorded, prices))
+
+    @property
+    def spent(self) -> dict[str, Usage]:
+        """Spend per role."""
+        with self._lock:
+            return grouped(self.spent_by, lambda model, role: role)
 
     def total(self) -> Usage:
         with self._lock:
-            return total(self.spent)
+            return total(self.spent_by)
 
     def reserve(self, request: ChatRequest) -> Reservation:
         """Book the worst case of ``request`` or raise ``BudgetExhausted`` if it might break a cap."""
@@ -143,36 +104,52 @@ class CostMeter:
         need = Reservation(1, prompt + completion, self.prices.usd(request.model, prompt, completion))
         with self._lock:
             if self._refused is None:
-                self._refused = self._breach(total(self.spent), need)
+                self._refused = self._breach(request.model, need)
             if self._refused is not None:
                 raise BudgetExhausted(self._refused)
-            f = self._in_flight
-            self._in_flight = Reservation(f.calls + 1, f.tokens + need.tokens, f.usd + need.usd)
+            self._in_flight[request.model] = _plus(self._in_flight.get(request.model), need, 1)
         return need
 
     def settle(self, booked: Reservation, role: str, request: ChatRequest, completion: Completion | None) -> None:
         """Replace a reservation by what the request really cost (nothing, if it failed)."""
         with self._lock:
-            f = self._in_flight
-            self._in_flight = Reservation(f.calls - booked.calls, f.tokens - booked.tokens, f.usd - booked.usd)
+            self._in_flight[request.model] = _plus(self._in_flight.get(request.model), booked, -1)
             if completion is not None:
-                self.spent.setdefault(role, Usage()).add(
+                self.spent_by.setdefault((request.model, role), Usage()).add(
                     1, completion.prompt_tokens, completion.completion_tokens,
                     self.prices.usd(request.model, completion.prompt_tokens, completion.completion_tokens))
 
-    def _breach(self, spent: Usage, need: Reservation) -> str | None:
-        c, f = self.config, self._in_flight
-        checks = [("max_model_calls", c.max_model_calls, spent.calls + f.calls + need.calls, need.calls,
-                   f"{spent.calls} model calls sent"),
-                  ("max_tokens", c.max_tokens, spent.tokens + f.tokens + need.tokens, need.tokens,
-                   f"{spent.tokens:,} tokens used"),
-                  ("max_usd", c.max_usd, spent.usd + f.usd + need.usd, need.usd, f"${spent.usd:.4f} spent")]
-        for key, cap, after, step, so_far in checks:
-            if cap is not None and after > cap:
-                usd = key == "max_usd"
-                raised = max(cap * 2, cap + step * 10)
-                raised_text, step_text = (f"{raised:.2f}", f"${step:.4f}") if usd else (str(int(raised)), f"{step:,}")
-                return (f"cost cap cost.{key} = {cap:g} reached ({so_far}; the next request could need "
-                        f"{step_text} more); everything so far is saved, resume with a higher cap: selftaught "
-                        f"run --resume {self.run_dir} --set cost.{key}={raised_text}")
-        return None
+    def _breach(self, model: str, need: Reservation) -> str | None:
+        flight = Reservation(0, 0, 0.0)
+        for r in self._in_flight.values():
+            flight = _plus(flight, r, 1)
+        breach = _breach(self.config, "cost", total(self.spent_by), flight, need, self.run_dir)
+        if breach is None and model in self.config.models:
+            mine = total({k: u for k, u in self.spent_by.items() if k[0] == model})
+            breach = _breach(self.config.models[model], f'cost.models."{model}"', mine,
+                             self._in_flight.get(model) or Reservation(0, 0, 0.0), need, self.run_dir)
+        return breach
+
+
+def _plus(a: Reservation | None, b: Reservation, sign: int) -> Reservation:
+    a = a or Reservation(0, 0, 0.0)
+    return Reservation(a.calls + sign * b.calls, a.tokens + sign * b.tokens, a.usd + sign * b.usd)
+
+
+def _breach(c: Caps, prefix: str, spent: Usage, f: Reservation, need: Reservation, run_dir: str) -> str | None:
+    """The message for the first cap of ``c`` that ``need`` might break, or None."""
+    checks = [("max_model_calls", c.max_model_calls, spent.calls + f.calls + need.calls, need.calls,
+               f"{spent.calls} model calls sent"),
+              ("max_tokens", c.max_tokens, spent.tokens + f.tokens + need.tokens, need.tokens,
+               f"{spent.tokens:,} tokens used"),
+              ("max_usd", c.max_usd, spent.usd + f.usd + need.usd, need.usd, f"${spent.usd:.4f} spent")]
+    for key, cap, after, step, so_far in checks:
+        if cap is not None and after > cap:
+            usd = key == "max_usd"
+            raised = max(cap * 2, cap + step * 10)
+            raised_text, step_text = (f"{raised:.2f}", f"${step:.4f}") if usd else (str(int(raised)), f"{step:,}")
+            setting = f"{prefix}.{key}={raised_text}"
+            return (f"cost cap {prefix}.{key} = {cap:g} reached ({so_far}; the next request could need "
+                    f"{step_text} more); everything so far is saved, resume with a higher cap: selftaught "
+                    f"run --resume {run_dir} --set {repr(setting) if chr(34) in setting else setting}")
+    return None

@@ -1,12 +1,13 @@
 """Record/replay around any provider: every completion is stored, keyed so that a resumed or repeated
 run gets the same replies without calling the model again.
 
-Replay key = sha256 of (model id, canonical request, scope, occurrence). The *scope* names the place in
-the run that asked (e.g. ``t1/mu/ab12cd/run3``) and the *occurrence* counts identical requests within
-that scope. Keying on scope makes replay exact even when meta-utility runs go in parallel: no matter
-which thread asks first, run 3's second identical prompt always maps to the same stored reply. The
-sampling seed is derived from the key, so even a cache miss is reproducible where the provider honours
-seeds (the embedded model does).
+Replay key = sha256 of (model id, canonical request, scope, occurrence). A role may have its own model
+(``[model.meta]``): its requests go to that provider and carry its id and name, so they key apart. The
+*scope* names the place in the run that asked (e.g. ``t1/mu/ab12cd/run3``) and the *occurrence* counts
+identical requests within that scope. Keying on scope makes replay exact even when meta-utility runs go
+in parallel: no matter which thread asks first, run 3's second identical prompt always maps to the same
+stored reply. The sampling seed is derived from the key, so even a cache miss is reproducible where the
+provider honours seeds (the embedded model does).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import Counter
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
@@ -25,36 +27,42 @@ from selftaught.store import CompletionRecord, RunStore
 
 
 class Recorder:
-    """Cache + recording in front of one provider. Thread-safe."""
+    """Cache + recording in front of one provider (and optionally one per role). Thread-safe."""
 
     def __init__(self, provider: ModelProvider, store: RunStore, *, offline: bool = False,
-                 meter: CostMeter | None = None) -> None:
+                 meter: CostMeter | None = None, by_role: Mapping[str, ModelProvider] | None = None) -> None:
         self.provider = provider
+        #: providers of roles with their own model; other roles use ``provider``
+        self.by_role = dict(by_role or {})
         self.store = store
         self.offline = offline
         #: Spend and hard caps; only requests really sent go through it (replays are free).
         self.meter = meter
         self._occurrences: Counter[tuple[str, str]] = Counter()
         self._lock = threading.Lock()
-        self._pool = ThreadPoolExecutor(max_workers=max(1, provider.concurrency),
-                                        thread_name_prefix="model")
+        self._pools = {id(p): ThreadPoolExecutor(max_workers=max(1, p.concurrency), thread_name_prefix="model")
+                       for p in (provider, *self.by_role.values())}
         self.calls_sent = 0
         self.cache_hits = 0
         #: The first model fault: once the server has failed past its retries, every later request
         #: fails at once with the same message (parallel improver runs must not each wait out retries).
         self.fault: ModelError | ModelUnavailable | None = None
 
-    def _key(self, scope: str, request: ChatRequest) -> tuple[str, int]:
+    def provider_for(self, role: str) -> ModelProvider:
+        return self.by_role.get(role, self.provider)
+
+    def _key(self, scope: str, request: ChatRequest, provider: ModelProvider) -> tuple[str, int]:
         digest = request.digest()
         with self._lock:
             occurrence = self._occurrences[(scope, digest)]
             self._occurrences[(scope, digest)] += 1
-        raw = f"{self.provider.model_id}\n{digest}\n{scope}\n{occurrence}"
+        raw = f"{provider.model_id}\n{digest}\n{scope}\n{occurrence}"
         return hashlib.sha256(raw.encode()).hexdigest(), occurrence
 
     def complete_batch(self, scope: str, requests: list[ChatRequest], role: str = "improver") -> list[Completion]:
         """Completions for ``requests`` in request order; cached ones replayed, the rest sent at once."""
-        keyed = [(req, *self._key(scope, req)) for req in requests]
+        provider = self.provider_for(role)
+        keyed = [(req, *self._key(scope, req, provider)) for req in requests]
         results: list[Completion | None] = [None] * len(requests)
         misses = []
         for i, (req, key, occurrence) in enumerate(keyed):
@@ -79,7 +87,7 @@ class Recorder:
             try:
                 if self.fault is not None:
                     raise type(self.fault)(str(self.fault))
-                comp = self.provider.complete(seeded)
+                comp = provider.complete(seeded)
             except (ModelError, ModelUnavailable) as exc:
                 with self._lock:
                     self.fault = self.fault or exc
@@ -88,7 +96,7 @@ class Recorder:
                 if self.meter and booked:
                     self.meter.settle(booked, role, req, comp)
             self.store.put_completion(CompletionRecord(
-                key=key, scope=scope, occurrence=occurrence, model=self.provider.model_id,
+                key=key, scope=scope, occurrence=occurrence, model=provider.model_id,
                 request={"system": req.system, "user": req.user, "temperature": req.temperature,
                          "max_tokens": req.max_tokens, "seed": seeded.seed, "model": req.model},
                 text=comp.text, prompt_tokens=comp.prompt_tokens, completion_tokens=comp.completion_tokens,
@@ -98,9 +106,10 @@ class Recorder:
                 self.calls_sent += 1
             return i, comp
 
-        for i, comp in self._pool.map(send, misses):
+        for i, comp in self._pools[id(provider)].map(send, misses):
             results[i] = comp
         return [r for r in results if r is not None]
 
     def close(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        for pool in self._pools.values():
+            pool.shutdown(wait=False, cancel_futures=True)

@@ -25,6 +25,7 @@ class ScriptedModel(ModelProvider):
         responder: Callable[[ChatRequest], str] | None = None,
         *,
         concurrency: int = 6,
+        model_id: str = "scripted",
     ) -> None:
         if (replies is None) == (responder is None):
             raise ConfigError("the scripted model needs exactly one of 'replies' (a list of strings) or "
@@ -35,13 +36,14 @@ class ScriptedModel(ModelProvider):
         self._replies = itertools.cycle(list(replies)) if replies is not None else None
         self._responder = responder
         self.concurrency = max(1, int(concurrency))
+        self._model_id = model_id  # two scripted models in one run (a model per role) key apart
         self._lock = threading.Lock()
         #: Every request received, in arrival order (which is not request order under concurrency).
         self.requests: list[ChatRequest] = []
 
     @property
     def model_id(self) -> str:
-        return "scripted"
+        return self._model_id
 
     def complete(self, request: ChatRequest) -> Completion:
         """Next reply; token counts are whitespace-separated words, enough to exercise budgets."""

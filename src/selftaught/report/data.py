@@ -16,6 +16,8 @@ from typing import Any
 from selftaught.analysis.findings_store import Finding, FindingsTable
 from selftaught.analysis.inventory import HUMAN_ORIGINS, deciding_evaluation
 from selftaught.analysis.stats import mean_ci
+from selftaught.config import CostConfig
+from selftaught.pricing import PriceTable, Usage, usage_by_model_and_role
 from selftaught.store import ImproverRecord, IterationRecord, RunStore, TransferRecord
 
 _SCOPE_HASH = re.compile(r"^(?:mu|confirm)/([0-9a-f]{16})")
@@ -65,6 +67,8 @@ class ReportData:
     sandbox_flag: dict[str, Any] | None = None
     experiment: dict[str, Any] | None = None
     totals: dict[str, float] = field(default_factory=dict)
+    #: model spend per (model name, role), from the recorded completions (replays are free)
+    usage: dict[tuple[str, str], Usage] = field(default_factory=dict)
 
     def by_analyzer(self, analyzer: str) -> list[Finding]:
         return [f for f in self.findings if f.analyzer == analyzer]
@@ -163,6 +167,8 @@ def load(run_dir: Path) -> ReportData:
                     "completion_tokens": sum(c.completion_tokens for c in completions),
                     "model_seconds": sum(c.latency for c in completions),
                     "evaluations": len(evaluations)},
+            usage=usage_by_model_and_role(completions, PriceTable(
+                CostConfig.model_validate((store.get_meta("config") or {}).get("cost") or {}).prices)),
         )
     finally:
         store.close()

@@ -1,4 +1,5 @@
-"""One self-contained HTML file per run: inline CSS, figures as base64 PNG, no scripts, no network.
+"""One self-contained HTML file per run: inline CSS, figures as base64 PNG, no scripts, no network. A
+running run's page says so (and, as the live report, reloads itself: ``report/live.py``).
 
 Sections (each with an id the table of contents links to): curves, usage, transfer (only when the run
 holds a ``transfer`` meta entry), sandbox-flag (only for that experiment), strategies, findings,
@@ -8,6 +9,7 @@ verdicts, lineage.
 from __future__ import annotations
 
 import json
+import time
 from collections import Counter
 from html import escape
 from pathlib import Path
@@ -30,7 +32,7 @@ border-radius:1em;padding:0 .6em;margin-right:.3em;font-size:.85em}.flag{color:#
 section.version{border-left:3px solid #cde;padding-left:1em;margin:1.5em 0}section.version:target{
 border-left-color:#1f77b4;background:#f7fbff}.hl pre{font-size:.8em;overflow-x:auto;padding:.5em;background:#fafafa}
 img.plot{max-width:100%;display:block;margin:.5em 0}ul.tree{font-size:.9em}code{font-size:.85em}
-td a,td .muted{white-space:nowrap}
+td a,td .muted{white-space:nowrap}p.live{background:#fff4d6;border:1px solid #e0c060;padding:.4em .8em}
 """
 
 
@@ -77,6 +79,10 @@ def _usage(d: ReportData) -> str:
                f"{int(t.get('completion_tokens', 0))} completion tokens, {t.get('model_seconds', 0):.0f} s of model "
                f"time; requests {d.model_events.get('misses', 0)} sent, {d.model_events.get('hits', 0)} "
                "replayed.</p>")
+    if d.usage:
+        summary += _table(["model", "role", "calls sent", "prompt tokens", "completion tokens", "USD"], [
+            [escape(model), escape(role), str(u.calls), str(u.prompt_tokens), str(u.completion_tokens), f"{u.usd:.4f}"]
+            for (model, role), u in sorted(d.usage.items())], left={0, 1})
     if not d.iterations:
         return summary
     rows = [[str(r.record.iteration), str(r.record.model_calls), str(r.completions), str(r.prompt_tokens),
@@ -161,7 +167,19 @@ def _verdicts(d: ReportData) -> str:
             f"<p>improver runs: {runs}</p>")
 
 
-def render(d: ReportData) -> str:
+def _live(d: ReportData, reload_seconds: int) -> tuple[str, str]:
+    """(head tag, banner) of a run still running: it says so, and the page reloads itself."""
+    if d.status != "running":
+        return "", ""
+    stamp = time.strftime("%H:%M:%S UTC", time.gmtime())
+    refresh = f'<meta http-equiv="refresh" content="{reload_seconds}">' if reload_seconds > 0 else ""
+    again = f"; this page reloads every {reload_seconds} s" if reload_seconds > 0 else ""
+    return refresh, (f'<p id="live" class="live">Run in progress: {len(d.iterations)} iteration(s) so far, '
+                     f"updated {stamp}{again}. Analyses (audit, strategies) follow when it ends.</p>")
+
+
+def render(d: ReportData, reload_seconds: int = 0) -> str:
+    """The report page; ``reload_seconds`` > 0 makes a running run's page reload itself (the live report)."""
     cfg = d.config
     model = cfg.get("model", {})
     sections: list[tuple[str, str, str]] = [("curves", "Meta-utility", _curves(d)), ("usage", "Model usage", _usage(d))]
@@ -176,14 +194,19 @@ def render(d: ReportData) -> str:
     body = "".join(f'<section id="{sid}"><h2>{escape(title)}</h2>{html}</section>' for sid, title, html in sections)
     what = (f"experiment <b>{escape(str(d.experiment.get('kind')))}</b>" if d.experiment else
             f"task <b>{escape(str(cfg.get('task')))}</b> · improver {escape(str(cfg.get('improver')))}")
-    head = (f"<p>{what} · model {escape(str(model.get('provider')))}/{escape(str(model.get('name')))} · "
+    roles = "".join(f" · {role} model {escape(str(model[role].get('provider')))}/{escape(str(model[role].get('name')))}"
+                    for role in ("meta", "improver") if isinstance(model.get(role), dict))
+    head = (f"<p>{what} · model {escape(str(model.get('provider')))}/{escape(str(model.get('name')))}{roles} · "
             f"iterations t = {_span(len(d.iterations))} · status {escape(d.status)} · <code>{escape(str(d.run_dir))}</code></p>")
-    return (f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8><title>selftaught report: "
-            f"{escape(d.run_dir.name)}</title><style>{_CSS}{lineage.highlight_css()}</style></head><body>"
-            f"<h1>selftaught run report</h1>{head}<nav class=toc>{toc}</nav>{body}</body></html>")
+    refresh, banner = _live(d, reload_seconds)
+    return (f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8>{refresh}<title>selftaught report: "
+            f"{escape(d.run_dir.name)} ({escape(d.status)}, t = {_span(len(d.iterations))})</title><style>{_CSS}{lineage.highlight_css()}</style></head><body>"
+            f"<h1>selftaught run report</h1>{head}{banner}<nav class=toc>{toc}</nav>{body}</body></html>")
 
 
 def write_report(run_dir: Path, out: Path | None = None) -> Path:
+    from selftaught.report.live import write_atomically
+
     out = Path(out) if out else Path(run_dir) / "report.html"
-    out.write_text(render(load(run_dir)), encoding="utf-8")
+    write_atomically(out, render(load(run_dir)))
     return out

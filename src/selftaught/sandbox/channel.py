@@ -14,6 +14,7 @@ before decoding, validated after; a bad one is a verdict, never a host exception
 from __future__ import annotations
 
 import os
+import secrets
 import selectors
 import time
 from abc import abstractmethod
@@ -135,6 +136,10 @@ class ChannelWorker(Worker):
         if self._closed:
             return CallResult(Verdict.CRASH, error="the worker is closed")
         cpu_start = self._cpu_mark if self._cpu_mark is not None else self._cpu_now()
+        # a fresh nonce per request, echoed with the answer: a frame written before the request was sent
+        # (a program answering ahead, or a stale answer) cannot carry it
+        nonce = secrets.token_hex(8)
+        msg = {**msg, "id": nonce}
         try:
             if self._sel.select(timeout=0):  # the guest waits for a request: it has nothing to say yet
                 if not os.read(self._from_fd, 1):
@@ -153,6 +158,8 @@ class ChannelWorker(Worker):
                     served += spent
                     deadline += spent  # host time does not count against the program
                     continue
+                if frame.get("id") != nonce:
+                    raise GuestDied(Verdict.PROTOCOL, "the program answered a request it was not asked")
                 cpu_end = self._cpu_now()
                 self._cpu_mark = cpu_end
                 cpu = None if cpu_end is None or cpu_start is None else max(0.0, cpu_end - cpu_start)
