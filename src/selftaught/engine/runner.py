@@ -177,6 +177,8 @@ def _drive(store: RunStore, config: RunConfig, reporter: Reporter, provider: Mod
         raise
     except (ModelError, ModelUnavailable) as exc:
         _stop(store, "stopped", str(exc))
+        if offline and isinstance(exc, ModelUnavailable):
+            raise  # replay-only and a reply was never recorded: the user's to fix (run without --offline)
         raise ModelError(f"{exc}. The run stopped; everything finished is saved (resume with: {resume})") \
             from exc
     except StoreFault as exc:
