@@ -35,6 +35,13 @@ class ModelSettings(_Section):
     n_threads: int | None = Field(None, ge=1, description="embedded model only: CPU threads (unset: 1, which "
                                   "never stalls beside sandboxed work; more only on spare cores)")
 
+    @field_validator("base_url")
+    @classmethod
+    def _http_url(cls, v: str | None) -> str | None:
+        if v is not None and not v.startswith(("http://", "https://")):
+            raise ValueError("must be an http:// or https:// URL, e.g. http://127.0.0.1:8000/v1")
+        return v
+
 
 #: Roles that may have their own model: the self-improvement step (it writes improvers) and the improver
 #: runs of the meta-utility (their downstream calls). Anything else (the report's judge) uses [model].
@@ -142,7 +149,7 @@ class RunConfig(_Section):
     iterations: int = Field(2, ge=0, description="self-improvement iterations T")
     adoption: Literal["improves", "nonzero"] = Field(
         "improves", description="'improves': adopt only a real gain over the parent; 'nonzero': the reference")
-    seed: int = Field(0, description="run seed: instances, sampling seeds")
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="run seed: instances, sampling seeds")
     held_out: Literal["secret", "seeded"] = Field(
         "secret", description="'secret': held-out test instances and every program's random seeds derive from "
         "the run seed keyed by this machine's held-out key (~/.local/share/selftaught/held_out.key, which no "
@@ -191,16 +198,27 @@ def load_config(path: Path | None = None, overrides: dict[str, Any] | None = Non
     """Build a RunConfig from an optional TOML file, then flags, then ``--set`` overrides."""
     data: dict[str, Any] = {}
     if path is not None:
-        try:
-            data = tomllib.loads(Path(path).read_text())
-        except FileNotFoundError:
-            raise ConfigError(f"config file {path} not found; pass an existing TOML file") from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError(f"{path} is not valid TOML: {exc}") from None
+        data = _read_toml(Path(path))
+        _validated(data, str(path))  # a mistake in the file is blamed on the file, one in a flag on the flag
     for keys, value in [(k.split("."), v) for k, v in (overrides or {}).items() if v is not None] + \
             [parse_override(s) for s in sets or []]:
         _put(data, keys, value)
-    return _validated(data, str(path) if path else "configuration")
+    return _validated(data, "--set/flags" if path else "configuration")
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} not found; pass an existing TOML file") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {path} is a directory; pass a TOML file") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {path} is not UTF-8 text; pass a TOML file") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc.strerror or exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
 
 
 def _put(data: dict[str, Any], keys: list[str], value: Any) -> None:

@@ -47,9 +47,28 @@ class RunStoreError(UserError):
     """The run directory is missing, locked, or not a selftaught run."""
 
 
+class StoreFault(RunStoreError):
+    """The run store cannot be written or read (disk full, read-only place, I/O error). Every write before
+    the fault is committed, so a run stopped by one resumes once the disk is fixed."""
+
+    def __init__(self, message: str, cause: str = "") -> None:
+        super().__init__(message)
+        self.cause = cause  # what the OS or SQLite said, without our advice
+
+
 class BudgetExhausted(SelftaughtError):
     """A hard cap of the whole run (not an improver's per-call budget) was reached; resumable."""
 
 
 class ModelError(SelftaughtError):
-    """A model request failed after all retries (not a user error: the run records and stops)."""
+    """A model request failed after all retries, or the server sent an unusable reply (not a user error:
+    the run records status ``stopped`` with the reason and can be resumed)."""
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM arrived: the run records status ``interrupted`` and can be resumed. A
+    ``KeyboardInterrupt`` so that nothing on the way up swallows it as an ordinary error."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum

@@ -23,6 +23,11 @@ def selftaught(*args: str, cwd=None) -> subprocess.CompletedProcess:
     (["run", "--model", "openai", "--base-url", "http://127.0.0.1:9/v1", "--set", "model.max_retries=0"],
      "cannot reach the model server"),
     (["show", "/nonexistent/run"], "not a selftaught run"),
+    (["run", "--bogus"], "No such option: --bogus"),
+    (["tasks", "shw"], "No such command 'shw'"),
+    (["run", "--seed", "-5"], "seed: Input should be greater than or equal to 0"),
+    (["run", "--set", "runs_dir='/proc/version'"], "is a file, not a directory"),
+    (["run", "--base-url", "127.0.0.1:8000/v1"], "must be an http:// or https:// URL"),
 ])
 def test_user_errors_are_one_line_with_exit_code_2(args, needle, tmp_path):
     proc = selftaught(*args, cwd=tmp_path)

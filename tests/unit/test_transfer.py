@@ -133,5 +133,5 @@ def test_a_store_made_before_the_transfers_table_gains_it_on_open(tmp_path: Path
         db.executescript(_SCHEMA)
         db.execute("INSERT INTO meta VALUES ('schema_version', '1')")
     store = RunStore(tmp_path)
-    assert store.transfers() == [] and store.get_meta("migrations") == ["transfers"]
+    assert store.transfers() == [] and store.get_meta("migrations") == ["transfers", "finish_reason"]
     assert store.get_meta("schema_version") == 1

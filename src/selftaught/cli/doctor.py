@@ -7,6 +7,7 @@ import time
 from typing import Annotated, Optional
 
 import typer
+from rich.markup import escape
 
 from selftaught import plugins
 from selftaught.cli.render import console
@@ -17,7 +18,7 @@ from selftaught.sandbox import Limits
 
 
 def _check(name: str, ok: bool, detail: str) -> bool:
-    console.print(f"{'[green]ok[/]  ' if ok else '[red]FAIL[/]'} {name}: {detail}")
+    console.print(f"{'[green]ok[/]  ' if ok else '[red]FAIL[/]'} {name}: {escape(detail)}")
     return ok
 
 

@@ -1,15 +1,23 @@
-"""Entry point. User errors become one line on stderr (exit 2); Ctrl-C exits 130 with everything
-recorded so far committed (the store writes through); a run stopped by a cost cap prints one line and
-exits 3 (committed too, resumable with a raised cap); bugs keep their traceback."""
+"""Entry point: one handler turns every outcome into one line and an exit code; bugs keep their traceback.
+
+Exit codes: 0 done; 1 a bug (traceback) or a failed ``doctor`` check; 2 a user error (nothing was created
+for a run that could not start); 3 stopped at a cost cap; 4 stopped by a model-server fault; 130 / 143
+interrupted by SIGINT / SIGTERM. Stopped and interrupted runs have everything finished so far committed,
+their status and reason recorded, and continue with ``selftaught run --resume RUN_DIR``.
+"""
 
 from __future__ import annotations
 
+import signal
 import sys
 
-import click
 import typer
 
-from selftaught.errors import BudgetExhausted, UserError
+from selftaught import signals
+from selftaught.errors import BudgetExhausted, ModelError, UserError
+
+EXIT_USER, EXIT_BUDGET, EXIT_MODEL = 2, 3, 4
+RESUME_HINT = "everything finished so far is saved (resume with: selftaught run --resume RUN_DIR)"
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="selftaught: recursively self-improving code generation (STOP), sandboxed.")
@@ -23,30 +31,47 @@ def _register() -> None:
     app.add_typer(tasks.app, name="tasks")
 
 
+def _interrupted() -> int:
+    """Exit code of an interrupt (typer turns one into a plain exit code 130, so ask ``signals``)."""
+    signum = signals.received() or signal.SIGINT
+    print(f"interrupted ({signal.Signals(signum).name}); {RESUME_HINT}", file=sys.stderr)
+    return 128 + signum
+
+
 def main(argv: list[str] | None = None) -> int:
     _register()
+    signals.install()
     try:
-        app(args=argv, standalone_mode=False)
+        code = _dispatch(argv)
+    except KeyboardInterrupt:  # raised after typer's handler, e.g. while the run unwinds
+        return _interrupted()
+    return _interrupted() if signals.received() or code == 130 else code
+
+
+def _dispatch(argv: list[str] | None) -> int:
+    """Run the command; every outcome becomes an exit code (bugs keep their traceback)."""
+    try:
+        # Not standalone: exit codes (typer.Exit, an interrupt) come back as the return value.
+        code = app(args=argv, standalone_mode=False)
     except UserError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return EXIT_USER
     except BudgetExhausted as exc:  # a clean, resumable stop: the message says how to go on
         print(f"stopped: {exc}", file=sys.stderr)
-        return 3
-    except click.exceptions.Abort:
-        print("interrupted; everything finished so far is saved (resume with: selftaught run --resume RUN_DIR)",
-              file=sys.stderr)
+        return EXIT_BUDGET
+    except ModelError as exc:  # the server failed past its retries: recorded, resumable
+        print(f"stopped: {exc}", file=sys.stderr)
+        return EXIT_MODEL
+    except typer.Abort:
         return 130
-    except KeyboardInterrupt:
-        print("interrupted; everything finished so far is saved (resume with: selftaught run --resume RUN_DIR)",
-              file=sys.stderr)
-        return 130
-    except click.exceptions.Exit as exc:
+    except typer.Exit as exc:
         return exc.exit_code
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    return 0
+    except typer.TyperException as exc:  # a bad flag, argument or command: one line, like every user error
+        message = " ".join(exc.format_message().split())
+        if message:  # none: the help was shown for a bare command group
+            print(f"error: {message} (see --help)", file=sys.stderr)
+        return EXIT_USER
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":

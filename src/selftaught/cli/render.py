@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 from rich.console import Console
@@ -9,9 +10,11 @@ from rich.markup import escape
 from rich.table import Table
 
 from selftaught.config import RunConfig
-from selftaught.engine.runner import RunResult, estimate_run
+from selftaught.engine.fit import fit_warnings
+from selftaught.engine.runner import RunResult, estimate_run, load_tasks
+from selftaught.improvers import improver_source
 from selftaught.models.cost import Usage
-from selftaught.store import IterationRecord
+from selftaught.store import CompletionRecord, IterationRecord, RunStore
 
 console = Console(highlight=False)
 if not console.is_terminal:  # logs and CI: do not squeeze tables into 80 columns
@@ -34,6 +37,8 @@ class ConsoleReporter:
             if spent.calls:
                 console.print(f"  already spent by this run: {spent.calls:,} model calls, {spent.tokens:,} tokens, "
                               f"${spent.usd:.4f}")
+        elif name == "warning":
+            console.print(f"[yellow]warning:[/] {escape(f['message'])}")
         elif name == "run_start":
             seeds = ", ".join(f"{t} val {v:.3f} / test {s:.3f}" for t, (v, s) in f["seed_solution"].items())
             console.print(f"[bold]run[/] {f['run_dir']}  (sandbox tier: {f['tier']})")
@@ -77,15 +82,29 @@ def iteration_notes(iterations: list[IterationRecord]) -> list[str]:
 
 def print_usage_by_model(usage: dict[tuple[str, str], Usage]) -> None:
     """Model spend per model name and role, over every session of the run."""
-    console.print("model usage by model and role:" if usage else "model usage: no completions sent")
+    console.print("model usage of the whole run (every session) by model and role:" if usage
+                  else "model usage: no completions sent")
     for (model, role), u in sorted(usage.items()):
         console.print(f"  {model} as {role}: {u.calls:,} calls sent, {u.prompt_tokens:,} prompt + "
                       f"{u.completion_tokens:,} completion tokens, ${u.usd:.4f}")
 
 
+def cut_replies(completions: list[CompletionRecord]) -> str | None:
+    """Replies cut at model.max_tokens (finish_reason 'length'), per role; None if there were none."""
+    total: Counter[str] = Counter(c.role or "?" for c in completions)
+    cut: Counter[str] = Counter(c.role or "?" for c in completions if c.finish_reason == "length")
+    if not cut:
+        return None
+    per_role = ", ".join(f"{role} {cut[role]} of {total[role]}" for role in sorted(cut))
+    return f"replies cut at model.max_tokens (finish_reason 'length'): {per_role}; raise model.max_tokens"
+
+
 def print_estimate(config: RunConfig) -> None:
     for line in estimate_run(config).lines():
         console.print(line)
+    tasks = load_tasks(config.task)
+    for warning in fit_warnings(config.model.max_tokens, improver_source(config.improver)[0], tasks):
+        console.print(f"[yellow]warning:[/] {escape(warning)}")
 
 
 def print_result(result: RunResult) -> None:
@@ -93,6 +112,11 @@ def print_result(result: RunResult) -> None:
     for note in iteration_notes(result.iterations):
         console.print(f"  {note[:200]}", markup=False)  # errors quote programs: "[/INST]" is not markup
     console.print(f"model completions: {result.model_calls_sent} sent, {result.model_calls_replayed} replayed "
-                  "from the run's cache")
-    print_usage_by_model(result.usage_by_model)
+                  "from the run's cache by this session")
+    print_usage_by_model(result.usage_by_model)  # every session of the run
+    store = RunStore(result.run_dir)
+    cut = cut_replies(store.completions())
+    store.close()
+    if cut:
+        console.print(f"[yellow]{escape(cut)}[/]")
     console.print(f"run directory: [bold]{result.run_dir}[/]  (improvers in {result.run_dir}/improvers/)")

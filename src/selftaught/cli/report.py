@@ -2,27 +2,27 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
+from selftaught.cli.archive import checked, readable, writable
 from selftaught.cli.render import console
-from selftaught.errors import RunStoreError
-
-
-def _check(run_dir: Path) -> Path:
-    if not (run_dir / "run.sqlite").is_file():
-        raise RunStoreError(f"{run_dir} is not a selftaught run (no run.sqlite); pass the directory a run printed")
-    return run_dir
+from selftaught.errors import RunStoreError, StoreFault
 
 
 def print_analysis(run_dir: Path) -> None:
     """Record a finished run's findings and print one line about them (``selftaught run`` ends with it)."""
     from selftaught.analysis import analyse_run
 
-    found = analyse_run(run_dir)
+    try:
+        found = analyse_run(run_dir)
+    except sqlite3.OperationalError as exc:  # the findings table writes on its own connection
+        raise StoreFault(f"the run finished, but its analysis could not be recorded in {run_dir} ({exc}); free "
+                         f"some space, then: selftaught analyze {run_dir}", str(exc)) from None
     serious = [f for f in found["audit"] + found["reward_hacking"] if f.severity in ("high", "medium")]
     labels = sorted({f.rule for f in found["strategies"] if f.evidence.get("model_written")})
     console.print(f"analysis: {len(found['audit'])} audit and {len(found['reward_hacking'])} reward-hacking "
@@ -41,9 +41,9 @@ def register(app: typer.Typer) -> None:
         from selftaught.analysis.strategies import LABELS, counts_across_runs
 
         per_run = {}
-        for run_dir in map(_check, run_dirs):
-            with _judge(run_dir) if judge else _nothing() as model:
-                found = analyse_run(run_dir, model)
+        for run_dir in map(checked, run_dirs):
+            with readable(run_dir) as source, _judge(source) if judge else _nothing() as model:
+                found = analyse_run(source, model)
             per_run[str(run_dir)] = found["strategies"]
             console.print(f"{run_dir}: audit {len(found['audit'])} finding(s), reward hacking "
                           f"{len(found['reward_hacking'])}, strategy labels {len(found['strategies'])}")
@@ -55,7 +55,8 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def report(
         run_dir: Annotated[Path, typer.Argument(help="a run directory")],
-        out: Annotated[Path | None, typer.Option(help="output file (default RUN_DIR/report.html)")] = None,
+        out: Annotated[Path | None, typer.Option(help="output file (default RUN_DIR/report.html; for a run "
+                                                 "that cannot be written, ./RUN-report.html)")] = None,
         analyze: Annotated[bool, typer.Option(help="run the analyses first (their findings go in the report)")]
         = True,
         watch: Annotated[bool, typer.Option(help="keep the report current while the run goes (it reloads "
@@ -67,15 +68,17 @@ def register(app: typer.Typer) -> None:
         """Write one self-contained HTML report of a run (plots, lineage with diffs, findings)."""
         from selftaught.report import write_report
 
-        _check(run_dir)
-        if watch:
-            path = _watch(run_dir, out, interval, port)
+        if watch:  # a live run is being written: it is writable by construction
+            path = _watch(checked(run_dir), out, interval, port)
         else:
-            if analyze:
-                from selftaught.analysis import analyse_run
+            if out is None and not writable(checked(run_dir)):
+                out = Path(f"{run_dir.resolve().name}-report.html")
+            with readable(run_dir) as source:
+                if analyze:
+                    from selftaught.analysis import analyse_run
 
-                analyse_run(run_dir)
-            path = write_report(run_dir, out)
+                    analyse_run(source)
+                path = write_report(source, out)
         console.print(f"report: [bold]{path}[/] ({path.stat().st_size // 1024} KiB)")
 
 

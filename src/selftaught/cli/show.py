@@ -8,10 +8,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from selftaught.analysis.findings_store import SEVERITIES
-from selftaught.cli.render import console, iteration_notes, iteration_table, print_usage_by_model
+from selftaught.cli.archive import readable
+from selftaught.cli.render import console, cut_replies, iteration_notes, iteration_table, print_usage_by_model
 from selftaught.cli.transfer import transfer_table
 from selftaught.engine.meta_utility import per_task, screening_scope
 from selftaught.report.data import ReportData
@@ -41,61 +43,75 @@ def register(app: typer.Typer) -> None:
                                               "strategies)")] = True,
     ) -> None:
         """Print a run's iterations with CIs, model usage, verdicts, findings, strategies and lineage."""
+        with readable(run_dir) as source:  # a wrong directory is a one-line error before anything runs
+            _show(run_dir, source, analyze)
 
-        if analyze:
-            RunStore(run_dir).close()  # a wrong directory is a one-line error before anything runs
-            from selftaught.analysis import analyse_run
 
-            analyse_run(run_dir)
-        d = load_report(run_dir)
-        cfg = d.config
-        model = cfg.get("model", {})
-        roles = "".join(f", {role} model {model[role].get('provider')} / {model[role].get('name')}"
-                        for role in ("meta", "improver") if isinstance(model.get(role), dict))
-        console.print(f"run {run_dir}: task {cfg.get('task')}, model {model.get('provider')} / {model.get('name')}"
-                      f"{roles}, status {d.status}")
-        console.print(iteration_table([r.record for r in d.iterations], d.seed_solution))
-        for note in iteration_notes([r.record for r in d.iterations]):
-            console.print(f"  {note[:200]}", markup=False)  # errors quote programs: "[/INST]" is not markup
-        if d.iterations:
-            console.print(_ci_table(d))
-        t = d.totals
-        console.print(f"model completions: {int(t['completions'])} recorded, {int(t['prompt_tokens'])} prompt + "
-                      f"{int(t['completion_tokens'])} completion tokens, {t['model_seconds']:.0f} s; requests: "
-                      f"{d.model_events['misses']} sent, {d.model_events['hits']} replayed")
-        store = RunStore(run_dir)
-        print_usage_by_model(d.usage)
-        console.print("evaluations (verdict/tier): " + _counts(Counter(
-            {f"{v}/{tier}": n for (v, tier), n in d.evaluation_verdicts.items()})))
-        console.print("instance verdicts: " + _counts(d.instance_verdicts))
-        console.print("improver runs: " + _counts(d.improver_run_verdicts))
-        for line in mixture_lines(store):
-            console.print(line)
-        transfers = store.transfers()
-        if transfers:
-            console.print(transfer_table(transfers))
-        store.close()
-        if d.sandbox_flag:
-            _sandbox_flag(d.sandbox_flag)
-        for analyzer in ("audit", "reward_hacking"):
-            rank = {s: i for i, s in enumerate(SEVERITIES)}
-            found = sorted(d.by_analyzer(analyzer), key=lambda f: rank.get(f.severity, len(rank)))  # worst first
-            console.print(f"{analyzer.replace('_', ' ')}: {len(found)} finding(s)"
-                          + (": " + _counts(Counter(f.rule for f in found)) if found else ""))
-            for f in found[:12]:
-                where = f" (line {f.line}: {f.snippet[:60]})" if f.line else ""
-                console.print(f"  [{f.severity}] {f.rule} {f.subject_kind} {f.subject[:12]}: {f.message[:110]}{where}",
-                              markup=False)
-            if len(found) > 12:
-                console.print(f"  ... {len(found) - 12} more in the HTML report (selftaught report {run_dir})")
-        console.print("lineage:")
-        for v in d.versions[:30]:
-            parent = f"<- v-{v.record.parent[:12]}" if v.record.parent else "(root)"
-            console.print(f"  {v.anchor} {v.record.origin} t={v.record.iteration} {parent}: "
-                          f"{', '.join(v.labels) or 'unlabelled'}" + (f"; {len(v.findings)} flag(s)" if v.findings else ""),
+def _show(run_dir: Path, source: Path, analyze: bool) -> None:
+    """``run_dir`` as the user named it; ``source`` where its store is read (a copy if read-only)."""
+    if analyze:
+        from selftaught.analysis import analyse_run
+
+        analyse_run(source)
+    d = load_report(source)
+    cfg = d.config
+    model = cfg.get("model", {})
+    roles = "".join(f", {role} model {model[role].get('provider')} / {model[role].get('name')}"
+                    for role in ("meta", "improver") if isinstance(model.get(role), dict))
+    console.print(f"run {run_dir}: task {cfg.get('task')}, model {model.get('provider')} / {model.get('name')}"
+                  f"{roles}, status {d.status}")
+    console.print(iteration_table([r.record for r in d.iterations], d.seed_solution))
+    for note in iteration_notes([r.record for r in d.iterations]):
+        console.print(f"  {note[:200]}", markup=False)  # errors quote programs: "[/INST]" is not markup
+    if d.iterations:
+        console.print(_ci_table(d))
+    t = d.totals
+    console.print(f"model completions: {int(t['completions'])} recorded, {int(t['prompt_tokens'])} prompt + "
+                  f"{int(t['completion_tokens'])} completion tokens, {t['model_seconds']:.0f} s; requests: "
+                  f"{d.model_events['misses']} sent, {d.model_events['hits']} replayed")
+    store = RunStore(source)
+    if d.status in ("stopped", "interrupted", "budget_exhausted"):
+        console.print(f"stopped: {escape(str(store.get_meta('stop_reason', '')))} (resume with: selftaught run "
+                      f"--resume {run_dir})")
+    print_usage_by_model(d.usage)
+    cut = cut_replies(store.completions())
+    if cut:
+        console.print(escape(cut))
+    console.print("evaluations (verdict/tier): " + _counts(Counter(
+        {f"{v}/{tier}": n for (v, tier), n in d.evaluation_verdicts.items()})))
+    console.print("instance verdicts: " + _counts(d.instance_verdicts))
+    console.print("improver runs: " + _counts(d.improver_run_verdicts))
+    for line in mixture_lines(store):
+        console.print(line)
+    transfers = store.transfers()
+    if transfers:
+        console.print(transfer_table(transfers))
+    store.close()
+    if d.sandbox_flag:
+        _sandbox_flag(d.sandbox_flag)
+    _findings(run_dir, d)
+
+
+def _findings(run_dir: Path, d: ReportData) -> None:
+    for analyzer in ("audit", "reward_hacking"):
+        rank = {s: i for i, s in enumerate(SEVERITIES)}
+        found = sorted(d.by_analyzer(analyzer), key=lambda f: rank.get(f.severity, len(rank)))  # worst first
+        console.print(f"{analyzer.replace('_', ' ')}: {len(found)} finding(s)"
+                      + (": " + _counts(Counter(f.rule for f in found)) if found else ""))
+        for f in found[:12]:
+            where = f" (line {f.line}: {f.snippet[:60]})" if f.line else ""
+            console.print(f"  [{f.severity}] {f.rule} {f.subject_kind} {f.subject[:12]}: {f.message[:110]}{where}",
                           markup=False)
-        if len(d.versions) > 30:
-            console.print(f"  ... {len(d.versions) - 30} more versions")
+        if len(found) > 12:
+            console.print(f"  ... {len(found) - 12} more in the HTML report (selftaught report {run_dir})")
+    console.print("lineage:")
+    for v in d.versions[:30]:
+        parent = f"<- v-{v.record.parent[:12]}" if v.record.parent else "(root)"
+        console.print(f"  {v.anchor} {v.record.origin} t={v.record.iteration} {parent}: "
+                      f"{', '.join(v.labels) or 'unlabelled'}" + (f"; {len(v.findings)} flag(s)" if v.findings else ""),
+                      markup=False)
+    if len(d.versions) > 30:
+        console.print(f"  ... {len(d.versions) - 30} more versions")
 
 
 def _counts(counts: Counter[str]) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 import time
 from typing import Annotated
 
@@ -26,7 +27,7 @@ def list_tasks() -> None:
     for name in plugins.names("task"):
         t = load_task(name)
         table.add_row(name, f"{t.n_val} / {t.n_test}", f"{t.time_limit:g}",
-                      t.description.strip().splitlines()[0][:70])
+                      textwrap.shorten(t.description.strip().splitlines()[0], 70, placeholder=" ..."))
     console.print(table)
 
 

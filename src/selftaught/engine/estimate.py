@@ -21,7 +21,8 @@ class Estimate:
     per_meta_evaluation: int
     per_iteration: int
     total: int  # completions the budgets allow at most over the whole run
-    seed_typical_per_iteration: int  # the seed improver: one batch, each candidate scored by û
+    #: the paper's seed improver: one batch, each candidate scored by û (None: the run uses another improver)
+    seed_typical_per_iteration: int | None
     #: calls each configured cap allows at the worst case per call (None: that cap is not set)
     caps: dict[str, int | None]
     prompt_tokens: int  # the prompt size the token/USD conversions assume
@@ -36,9 +37,10 @@ class Estimate:
         return min(limits, key=lambda k: limits[k])
 
     def lines(self) -> list[str]:
+        typical = "" if self.seed_typical_per_iteration is None else \
+            f" (the seed improver typically uses about {self.seed_typical_per_iteration:,} per iteration)"
         detail = (f"  iteration 0: {self.per_meta_evaluation:,}; each later iteration: {self.per_iteration:,}; "
-                  f"one improver run: {self.per_improver_run} (the seed improver typically uses about "
-                  f"{self.seed_typical_per_iteration:,} per iteration)")
+                  f"one improver run: {self.per_improver_run}{typical}")
         out = [f"model calls the budgets allow at most: {self.total:,}", detail]
         for key, calls in self.caps.items():
             if calls is not None:
@@ -70,4 +72,5 @@ def estimate(config: RunConfig, n_tasks: int, prompt_chars: int = 4000) -> Estim
         "max_usd": (int(cost.max_usd / usd_per_call) if usd_per_call > 0 else None)
         if cost.max_usd is not None else None,
     }
-    return Estimate(run, meta, step, meta + config.iterations * step, typical, caps, prompt)
+    return Estimate(run, meta, step, meta + config.iterations * step,
+                    typical if config.improver == "seed" else None, caps, prompt)

@@ -18,6 +18,18 @@ from selftaught.engine.programs import program_hash
 from selftaught.store import ImproverRecord, IterationRecord
 
 
+def _calls_since_start(ctx: EngineContext, t: int) -> int:
+    """Model calls of iteration ``t`` so far: completions recorded since it first began. The starting
+    count is stored once, so a run killed mid-iteration and resumed reports what an uninterrupted run
+    would (counting this process's requests would miss what the killed one recorded)."""
+    key = f"completions_before_t{t}"
+    before = ctx.store.get_meta(key)
+    if before is None:
+        before = ctx.store.completion_count()
+        ctx.store.set_meta(key, before)
+    return ctx.store.completion_count() - before
+
+
 def self_improve(ctx: EngineContext, start_source: str, origin: str) -> list[IterationRecord]:
     """Run (or continue) the loop up to ``config.iterations``; returns every iteration's record."""
     meta = MetaUtility(ctx)
@@ -38,9 +50,10 @@ def _score_start(ctx: EngineContext, meta: MetaUtility, source: str, origin: str
     h = program_hash(source)
     ctx.store.put_improver(ImproverRecord(h, source, None, origin, 0))
     ctx.reporter.event("iteration_start", iteration=0, model_calls=ctx.model_calls())
+    _calls_since_start(ctx, 0)
     ev = meta.evaluate(source, screening_scope(h))
     rec = IterationRecord(0, h, None, True, ev.val, ev.test, None, None, "ok", None,
-                          ctx.model_calls(), time.monotonic() - started)
+                          _calls_since_start(ctx, 0), time.monotonic() - started)
     ctx.store.put_iteration(rec)
     ctx.reporter.event("iteration_end", record=rec, model_calls=ctx.model_calls())
     return rec
@@ -48,7 +61,8 @@ def _score_start(ctx: EngineContext, meta: MetaUtility, source: str, origin: str
 
 def improvement_step(ctx: EngineContext, meta: MetaUtility, t: int, parent: IterationRecord) -> IterationRecord:
     """One step: the current improver, given its own source and û, proposes a successor."""
-    started, calls_before = time.monotonic(), ctx.model_calls()
+    started = time.monotonic()
+    _calls_since_start(ctx, t)
     cfg = ctx.config
     parent_improver = ctx.store.get_improver(parent.improver_hash)
     assert parent_improver is not None, "the parent improver is always stored before its iteration"
@@ -65,7 +79,7 @@ def improvement_step(ctx: EngineContext, meta: MetaUtility, t: int, parent: Iter
     def kept(verdict: str, error: str | None, cand: str | None = None, cval: float | None = None,
              ctest: float | None = None) -> IterationRecord:
         return IterationRecord(t, parent.improver_hash, cand, False, parent.val, parent.test, cval, ctest,
-                               verdict, error, ctx.model_calls() - calls_before, time.monotonic() - started)
+                               verdict, error, _calls_since_start(ctx, t), time.monotonic() - started)
 
     if out.result is None:
         return kept(out.verdict, out.error)
@@ -80,4 +94,4 @@ def improvement_step(ctx: EngineContext, meta: MetaUtility, t: int, parent: Iter
     if not decision.adopted:
         return kept("rejected", decision.reason, cand_hash, ev.val, ev.test)
     return IterationRecord(t, cand_hash, cand_hash, True, ev.val, ev.test, ev.val, ev.test, "adopted",
-                           decision.reason, ctx.model_calls() - calls_before, time.monotonic() - started)
+                           decision.reason, _calls_since_start(ctx, t), time.monotonic() - started)

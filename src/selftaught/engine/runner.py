@@ -8,6 +8,7 @@ from __future__ import annotations
 import fcntl
 import inspect
 import os
+import shutil
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -19,11 +20,20 @@ from selftaught.config import MODEL_ROLES, RunConfig, resume_config
 from selftaught.engine.concurrency import SlottedExecutor, executor_cpus, resolve
 from selftaught.engine.context import EngineContext, Reporter, SilentReporter
 from selftaught.engine.estimate import Estimate, estimate
-from selftaught.engine.held_out import held_out_secret
+from selftaught.engine.fit import fit_warnings
+from selftaught.engine.held_out import held_out_secret, new_secret
 from selftaught.engine.loop import self_improve
 from selftaught.engine.meta_utility import screening_scope
 from selftaught.engine.utility import SolutionScorer
-from selftaught.errors import BudgetExhausted, RunStoreError, SandboxUnavailable
+from selftaught.errors import (
+    BudgetExhausted,
+    ConfigError,
+    ModelError,
+    ModelUnavailable,
+    RunStoreError,
+    SandboxUnavailable,
+    StoreFault,
+)
 from selftaught.improvers import improver_source
 from selftaught.models.base import ModelProvider
 from selftaught.models.cost import CostMeter, Usage, check_prices
@@ -126,20 +136,67 @@ def _locked(run_dir: Path) -> Iterator[None]:
 
 
 def new_run_dir(config: RunConfig) -> Path:
+    """``runs_dir/STAMP-TASKS``; a task file is named by its stem, not its path."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    base = Path(config.runs_dir) / f"{stamp}-{config.task.replace('/', '_').replace(',', '+')[:40]}"
+    names = [Path(t.strip()).stem if t.strip().endswith(".py") else t.strip() for t in config.task.split(",")]
+    base = Path(config.runs_dir) / f"{stamp}-{'+'.join(names)[:40]}"
     path, n = base, 1
     while path.exists():
         path, n = Path(f"{base}-{n}"), n + 1
     return path
 
 
+def check_runs_dir(runs_dir: str) -> None:
+    """``runs_dir`` must be (or be creatable as) a writable directory: checked before anything exists."""
+    path = Path(runs_dir).expanduser()
+    existing = next((p for p in (path, *path.parents) if p.exists()), Path("."))
+    if not existing.is_dir():
+        raise ConfigError(f"runs_dir: {existing} is a file, not a directory; set runs_dir to a directory")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise ConfigError(f"runs_dir: {existing} is not writable; set runs_dir to a writable directory")
+
+
+def _stop(store: RunStore, status: str, reason: str) -> None:
+    """Record why the run stopped, if the store still takes writes (a full disk may refuse even this;
+    the status then stays 'running', which resume accepts just the same)."""
+    try:
+        store.set_meta("stop_reason", reason)
+        store.set_meta("status", status)
+    except StoreFault:
+        pass
+
+
 def _drive(store: RunStore, config: RunConfig, reporter: Reporter, provider: ModelProvider,
            offline: bool, by_role: dict[str, ModelProvider], executor: Executor | None = None) -> RunResult:
+    """Run to the end, or record how the run stopped (status and reason) and re-raise."""
+    resume = f"selftaught run --resume {store.run_dir}"
+    try:
+        return _execute(store, config, reporter, provider, offline, by_role, executor)
+    except BudgetExhausted as exc:
+        _stop(store, "budget_exhausted", str(exc))  # everything before it is committed; resumable
+        raise
+    except (ModelError, ModelUnavailable) as exc:
+        _stop(store, "stopped", str(exc))
+        if offline and isinstance(exc, ModelUnavailable):
+            raise  # replay-only and a reply was never recorded: the user's to fix (run without --offline)
+        raise ModelError(f"{exc}. The run stopped; everything finished is saved (resume with: {resume})") \
+            from exc
+    except StoreFault as exc:
+        _stop(store, "stopped", str(exc))
+        raise
+    except KeyboardInterrupt:
+        _stop(store, "interrupted", "interrupted by a signal")
+        raise
+
+
+def _execute(store: RunStore, config: RunConfig, reporter: Reporter, provider: ModelProvider,
+             offline: bool, by_role: dict[str, ModelProvider], executor: Executor | None) -> RunResult:
     tasks = load_tasks(config.task)
     meter = CostMeter.for_run(config.cost, config.model.names(), str(store.run_dir), store.completions())
     start = store.get_meta("start_improver")
     reporter.event("estimate", lines=estimate_run(config, start["source"]).lines(), spent=meter.total())
+    for warning in fit_warnings(config.model.max_tokens, start["source"], tasks):
+        reporter.event("warning", message=warning)
     executor = executor or make_executor(config)
     executor.reserve(open_workers(config, len(tasks), executor))
     recorder = Recorder(provider, store, offline=offline, meter=meter, by_role=by_role)
@@ -156,9 +213,6 @@ def _drive(store: RunStore, config: RunConfig, reporter: Reporter, provider: Mod
                    seed_solution=seed_scores, tier=executor.tier)
     try:
         iterations = self_improve(ctx, start["source"], start["origin"])
-    except BudgetExhausted:
-        store.set_meta("status", "budget_exhausted")  # everything before it is committed; resumable
-        raise
     finally:
         recorder.close()
         executor.close()
@@ -181,18 +235,42 @@ def start_run(config: RunConfig, *, reporter: Reporter | None = None, provider: 
     check_prices(config.cost, config.model.names())
     plugins.load("executor", config.sandbox.executor)  # a misspelt executor fails before anything exists
     source, origin = improver_source(config.improver)
+    if run_dir is None:
+        check_runs_dir(config.runs_dir)
     provider = provider or make_model(config)
     by_role = role_models(config, providers)
     for model in (provider, *by_role.values()):
         model.check()  # an unreachable server is a one-line error before anything is created
     run_dir = Path(run_dir) if run_dir else new_run_dir(config)
-    store = RunStore(run_dir, create=True)
-    with _locked(run_dir):
-        store.set_meta("config", config.model_dump(mode="json"))
-        held_out_secret(store, config.seed, config.held_out)  # committed before anything is scored
-        store.set_meta("start_improver", {"source": source, "origin": origin})
-        store.set_meta("status", "running")
-        return _drive(store, config, reporter or SilentReporter(), provider, False, by_role, executor)
+    store = _create_store(run_dir, {"config": config.model_dump(mode="json"),  # held-out secret: before scoring
+                                    "held_out_secret": new_secret(config.seed, config.held_out).hex(),
+                                    "start_improver": {"source": source, "origin": origin}, "status": "running"})
+    try:
+        with _locked(run_dir):
+            return _drive(store, config, reporter or SilentReporter(), provider, False, by_role, executor)
+    finally:
+        store.close()
+
+
+def _create_store(run_dir: Path, meta: dict) -> RunStore:
+    """A new run's store holding its defining records, committed before anything else can fail; if even
+    that fails (disk full, read-only), nothing is left behind: no unresumable half-made run."""
+    existed = run_dir.exists()
+    store = None
+    try:
+        store = RunStore(run_dir, create=True)
+        store.begin_run(meta)
+        return store
+    except BaseException as exc:
+        if store is not None:
+            store.close()
+        if existed:
+            raise
+        shutil.rmtree(run_dir, ignore_errors=True)
+        if isinstance(exc, StoreFault):
+            raise RunStoreError(f"cannot create the run {run_dir} ({exc.cause}); nothing was left behind: free "
+                                "some space or set runs_dir elsewhere, and start again") from None
+        raise
 
 
 def resume_run(run_dir: Path, *, reporter: Reporter | None = None, provider: ModelProvider | None = None,
@@ -201,7 +279,16 @@ def resume_run(run_dir: Path, *, reporter: Reporter | None = None, provider: Mod
     """Continue a run where it stopped (optionally to more iterations, or with raised cost caps / another
     executor via ``sets``, e.g. ``["cost.max_usd=5"]``); replays recorded model replies."""
     store = RunStore(Path(run_dir))
-    with _locked(Path(run_dir)):
+    try:
+        return _resume(store, reporter, provider, iterations, offline, sets, providers)
+    finally:
+        store.close()
+
+
+def _resume(store: RunStore, reporter: Reporter | None, provider: ModelProvider | None, iterations: int | None,
+            offline: bool, sets: list[str] | None, providers: Mapping[str, ModelProvider] | None) -> RunResult:
+    run_dir = store.run_dir
+    with _locked(run_dir):
         raw = store.get_meta("config")
         if raw is None or store.get_meta("start_improver") is None:
             raise RunStoreError(f"{run_dir} holds no run configuration; it was not made by `selftaught run`")

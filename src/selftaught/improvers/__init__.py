@@ -18,7 +18,21 @@ def improver_source(spec: str) -> tuple[str, str]:
     if not path.is_file():
         raise ConfigError(f"improver '{spec}' is neither a built-in ({', '.join(BUILTIN)}) nor a file; "
                           "pass one of those or an existing .py path")
-    source = path.read_text()
+    return check_improver(path, path.read_bytes()), "file"
+
+
+def check_improver(path: Path, data: bytes) -> str:
+    """The source of an improver file, refused up front (like an empty one) if it is not UTF-8 Python
+    that compiles and defines ``improve_algorithm``: every run of a broken improver would score 0."""
+    try:
+        source = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path} is not UTF-8 text (byte {exc.start}); pass a Python source file") from None
+    try:
+        compile(source, str(path), "exec", dont_inherit=True)
+    except (SyntaxError, ValueError) as exc:
+        where = f" (line {exc.lineno}: {exc.msg})" if isinstance(exc, SyntaxError) else f" ({exc})"
+        raise ConfigError(f"{path} is not valid Python{where}; fix the improver file") from None
     if "def improve_algorithm" not in source:
         raise ConfigError(f"{path} defines no improve_algorithm(initial_solution, utility, language_model)")
-    return source, "file"
+    return source

@@ -30,6 +30,11 @@ _CONTEXT_WORDS = ("context length", "context_length", "context window", "maximum
 T = TypeVar("T")
 
 
+class _BadReply(Exception):
+    """The server answered 200 with something that is not a usable completion (invalid JSON, no choices,
+    no message). Retried like a 5xx; never returned, so never cached."""
+
+
 def _one_line(text: object) -> str:
     """Server messages can span lines; a user error must print on one."""
     return re.sub(r"\s+", " ", str(text)).strip()
@@ -109,7 +114,7 @@ class OpenAICompatModel(ModelProvider):
             kwargs["seed"] = request.seed
         started = time.perf_counter()
         try:
-            resp, attempts = self._with_retries(lambda: self._client.chat.completions.create(**kwargs))
+            (choice, usage), attempts = self._with_retries(lambda: self._usable(kwargs))
         except openai.BadRequestError as exc:
             message = _server_message(exc)
             if any(word in message.lower() for word in _CONTEXT_WORDS):
@@ -118,34 +123,47 @@ class OpenAICompatModel(ModelProvider):
                 return Completion("", latency=time.perf_counter() - started, finish_reason="context_overflow",
                                   extra={"error": message})
             raise ModelError(f"the model server at {self.url} rejected a request (400): {message}") from exc
-        latency = time.perf_counter() - started
-        choice = resp.choices[0] if resp.choices else None
-        text = (choice.message.content or "") if choice is not None else ""
-        usage = resp.usage
         return Completion(
-            text=text,
+            text=choice.message.content or "",
             prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
             completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
-            latency=latency,
-            finish_reason=(choice.finish_reason or "") if choice is not None else "",
+            latency=time.perf_counter() - started,
+            finish_reason=choice.finish_reason,
             extra={"attempts": attempts},
         )
+
+    def _usable(self, kwargs: dict) -> tuple:
+        """One request; a 200 whose body is not a completion raises ``_BadReply`` (retried)."""
+        resp = self._client.chat.completions.create(**kwargs)
+        choices = getattr(resp, "choices", None)
+        if not isinstance(choices, list) or not choices:
+            raise _BadReply("a reply with no choices")
+        choice = choices[0]
+        message = getattr(choice, "message", None)
+        if message is None or not isinstance(getattr(choice, "finish_reason", None), str) or not choice.finish_reason:
+            # Without a finish reason the reply was cut on the way (a complete one always says why it
+            # ended); taking it would cache a truncated reply as if the model had meant it.
+            raise _BadReply("a reply without a message or finish_reason (cut short?)")
+        if not isinstance(message.content, str | None):
+            raise _BadReply(f"a reply whose content is {type(message.content).__name__}, not text")
+        return choice, resp.usage
 
     def check(self) -> None:
         """List the models (cheap, no generation); if ours is not listed, settle it with a 1-token reply.
         Every failure becomes ``ModelUnavailable``: before a run, nothing is worth starting without it."""
         try:
             try:
-                listed = {m.id for m in self._with_retries(self._client.models.list, retries=1)[0]}
-            except ModelUnavailable as exc:
-                if not isinstance(exc.__cause__, openai.NotFoundError):
+                listed = self._with_retries(lambda: {getattr(m, "id", None) for m in self._client.models.list()},
+                                            retries=1)[0]
+            except (ModelUnavailable, ModelError) as exc:
+                if not isinstance(exc.__cause__, (openai.NotFoundError, _BadReply)):
                     raise
-                listed = set()  # some servers have no /models route; the probe below decides
+                listed = set()  # some servers have no (or a broken) /models route; the probe below decides
             if self.model in listed:
                 return
             # llama.cpp's server lists a file path but answers to any name, so absence is not failure yet.
-            self._with_retries(lambda: self._client.chat.completions.create(
-                model=self.model, messages=[{"role": "user", "content": "hi"}], max_tokens=1), retries=1)
+            self._with_retries(lambda: self._usable(
+                {"model": self.model, "messages": [{"role": "user", "content": "hi"}], "max_tokens": 1}), retries=1)
         except openai.BadRequestError as exc:
             raise ModelUnavailable(f"the model server at {self.url} rejected a 1-token test request for "
                                    f"model '{self.model}' (400: {_server_message(exc)}); fix the model "
@@ -180,8 +198,10 @@ class OpenAICompatModel(ModelProvider):
                 if exc.status_code not in _RETRY_STATUS:
                     self._raise_permanent(exc)
                 last: Exception = exc
-            except openai.APIConnectionError as exc:  # includes APITimeoutError
+            except (openai.APIConnectionError, _BadReply) as exc:  # includes APITimeoutError
                 last = exc
+            except (openai.APIResponseValidationError, ValueError) as exc:  # ValueError: invalid JSON
+                last = _BadReply(f"a reply that is not valid JSON ({_one_line(exc)[:100]})")
             if attempt < retries:
                 time.sleep(self._delay(attempt, last))
         raise self._exhausted(last, retries + 1) from last
@@ -205,9 +225,16 @@ class OpenAICompatModel(ModelProvider):
         if isinstance(exc, openai.APITimeoutError):
             return ModelError(f"the model server at {self.url} did not answer within {self.timeout:g} s "
                               f"({attempts} attempts); raise model.timeout or lower max_tokens")
+        if isinstance(exc, _BadReply):
+            return ModelError(f"the model server at {self.url} sent {exc} ({attempts} attempts); check the "
+                              "server (its logs, its version) or model.base_url")
         if isinstance(exc, openai.APIConnectionError):
-            return ModelUnavailable(f"cannot reach the model server at {self.url}: {_root_cause(exc)} "
-                                    f"({attempts} attempts); start it or fix model.base_url")
+            cause = _root_cause(exc)
+            if "refused" in cause.lower() or "name or service" in cause.lower():
+                return ModelUnavailable(f"cannot reach the model server at {self.url}: {cause} "
+                                        f"({attempts} attempts); start it or fix model.base_url")
+            return ModelError(f"the connection to the model server at {self.url} failed: {cause} "
+                              f"({attempts} attempts); check that the server is up and healthy")
         status = getattr(exc, "status_code", "?")
         message = _server_message(exc) if isinstance(exc, openai.APIStatusError) else _one_line(exc)
         return ModelError(f"the model server at {self.url} kept failing ({status}: {message}) after "

@@ -21,6 +21,8 @@ from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
+from selftaught import signals
+from selftaught.errors import ModelError, ModelUnavailable
 from selftaught.models.base import ChatRequest, Completion, ModelProvider
 from selftaught.models.cost import CostMeter, Reservation
 from selftaught.store import CompletionRecord, RunStore
@@ -47,6 +49,9 @@ class Recorder:
                        for p in (provider, *self.by_role.values())}
         self.calls_sent = 0
         self.cache_hits = 0
+        #: The first model fault: once the server has failed past its retries, every later request
+        #: fails at once with the same message (parallel improver runs must not each wait out retries).
+        self.fault: ModelError | ModelUnavailable | None = None
 
     def provider_for(self, role: str) -> ModelProvider:
         return self.by_role.get(role, self.provider)
@@ -68,15 +73,14 @@ class Recorder:
         for i, (req, key, occurrence) in enumerate(keyed):
             rec = self.store.get_completion(key)
             if rec is not None:
-                results[i] = Completion(rec.text, rec.prompt_tokens, rec.completion_tokens, 0.0, "cache")
+                results[i] = Completion(rec.text, rec.prompt_tokens, rec.completion_tokens, 0.0,
+                                        rec.finish_reason, {"cached": True})
                 self.store.log_model_event(key, cache_hit=True)
                 with self._lock:
                     self.cache_hits += 1
             else:
                 misses.append((i, req, key, occurrence))
         if misses and self.offline:
-            from selftaught.errors import ModelUnavailable
-
             raise ModelUnavailable("replay-only mode has no recorded reply for this request; run without --offline")
 
         pool = self._pools[id(provider)]
@@ -101,10 +105,17 @@ class Recorder:
         seeded = [replace(req, seed=int(key[:8], 16)) for _, req, key, _ in group]
         booked: list[Reservation] = []
         comps: list[Completion] = []
+        signals.check()  # a stopping run sends nothing new
         try:
             for _, req, _, _ in group if self.meter else []:
                 booked.append(self.meter.reserve(req))  # raises BudgetExhausted at a cap: none is sent
+            if self.fault is not None:  # the server already failed this run: fail at once, not after retries
+                raise type(self.fault)(str(self.fault))
             comps = (provider.complete_shared(seeded) if len(group) > 1 else [provider.complete(seeded[0])])
+        except (ModelError, ModelUnavailable) as exc:
+            with self._lock:
+                self.fault = self.fault or exc
+            raise  # nothing is stored: a failed request is never cached
         finally:
             for (_, req, _, _), book, comp in zip(group, booked, comps or [None] * len(booked)):
                 self.meter.settle(book, role, req, comp)
@@ -114,7 +125,7 @@ class Recorder:
                 request={"system": req.system, "user": req.user, "temperature": req.temperature,
                          "max_tokens": req.max_tokens, "seed": sent.seed, "model": req.model},
                 text=comp.text, prompt_tokens=comp.prompt_tokens, completion_tokens=comp.completion_tokens,
-                latency=comp.latency, role=role))
+                latency=comp.latency, role=role, finish_reason=comp.finish_reason))
             self.store.log_model_event(key, cache_hit=False)
         with self._lock:
             self.calls_sent += len(group)

@@ -20,6 +20,8 @@ class CompletionRecord:
     completion_tokens: int = 0
     latency: float = 0.0
     role: str = "improver"
+    #: Why the reply ended: "stop", "length" (cut at max_tokens), "context_overflow", ... ("" if unknown)
+    finish_reason: str = ""
 
 
 @dataclass(frozen=True)

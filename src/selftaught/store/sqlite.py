@@ -5,7 +5,9 @@ Thread-safe: one connection guarded by a lock (the engine writes from a few thre
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -13,7 +15,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from selftaught.errors import RunStoreError
+from selftaught.errors import RunStoreError, StoreFault
 from selftaught.store.records import (
     CompletionRecord,
     EvaluationRecord,
@@ -65,7 +67,24 @@ CREATE TABLE IF NOT EXISTS transfers (
   test REAL NOT NULL, test_low REAL NOT NULL, test_high REAL NOT NULL, scope TEXT,
   created REAL NOT NULL, PRIMARY KEY (task, subject));
 """,
+    # Why each reply ended ("length": cut at max_tokens). Not idempotent SQL: see ``_migrate``.
+    "finish_reason": "ALTER TABLE completions ADD COLUMN finish_reason TEXT NOT NULL DEFAULT ''",
 }
+
+
+def _fault(run_dir: Path, exc: BaseException) -> StoreFault:
+    """A storage failure as one line with the fix (sqlite3 and OS errors are translated here only)."""
+    text = str(exc)
+    low = text.lower()
+    if "full" in low or getattr(exc, "errno", None) == errno.ENOSPC:
+        return StoreFault(f"the disk holding {run_dir} is full ({text}); free some space, then resume with: "
+                          f"selftaught run --resume {run_dir}", text)
+    if "readonly" in low or "read-only" in low or getattr(exc, "errno", None) in (errno.EROFS, errno.EACCES) \
+            or (run_dir.is_dir() and not os.access(run_dir, os.W_OK)):
+        return StoreFault(f"{run_dir} cannot be written ({text}); to run or resume, use a writable place "
+                          "(runs_dir, or a copy of the run); show and report work where it is", text)
+    return StoreFault(f"the run store in {run_dir} failed: {text}; check the disk, then resume with: "
+                      f"selftaught run --resume {run_dir}", text)
 
 
 class RunStore:
@@ -75,7 +94,11 @@ class RunStore:
         self.run_dir = Path(run_dir)
         db = self.run_dir / DB_NAME
         if create:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
+            try:
+                self.run_dir.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise RunStoreError(f"cannot create the run directory {self.run_dir}: {exc.strerror or exc}; "
+                                    "set runs_dir to a writable directory") from None
         elif not db.exists():
             raise RunStoreError(
                 f"{self.run_dir} is not a selftaught run (no {DB_NAME}); pass the directory a run printed"
@@ -86,8 +109,9 @@ class RunStore:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
-            for sql in MIGRATIONS.values():
-                self._db.executescript(sql)
+            self._migrate()
+        except sqlite3.OperationalError as exc:
+            raise _fault(self.run_dir, exc) from None
         except sqlite3.DatabaseError as exc:
             raise RunStoreError(f"cannot open the run store {db}: {exc}; is it a selftaught run directory?") from None
         self._db.row_factory = sqlite3.Row
@@ -96,20 +120,62 @@ class RunStore:
         applied = self.get_meta("migrations", [])
         if not set(MIGRATIONS) <= set(applied):
             self.set_meta("migrations", list(dict.fromkeys([*applied, *MIGRATIONS])))
-        (self.run_dir / "improvers").mkdir(exist_ok=True)
+        try:
+            (self.run_dir / "improvers").mkdir(exist_ok=True)
+        except OSError as exc:
+            raise _fault(self.run_dir, exc) from None
+
+    def _migrate(self) -> None:
+        """Apply every migration on each open; an ``ALTER TABLE ... ADD COLUMN`` whose column exists
+        already is the one error that means "applied"."""
+        for sql in MIGRATIONS.values():
+            try:
+                self._db.executescript(sql)
+            except sqlite3.OperationalError as exc:
+                if "duplicate column" not in str(exc):
+                    raise
 
     # ---- generic ----------------------------------------------------------------------------------
-    def _exec(self, sql: str, params: tuple = ()) -> sqlite3.Cursor:
+    def _exec(self, sql: str, params: tuple | dict = ()) -> sqlite3.Cursor:
         with self._lock:
-            return self._db.execute(sql, params)
+            try:
+                return self._db.execute(sql, params)
+            except sqlite3.OperationalError as exc:
+                raise _fault(self.run_dir, exc) from None
 
     def _all(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
         with self._lock:
-            return self._db.execute(sql, params).fetchall()
+            try:
+                return self._db.execute(sql, params).fetchall()
+            except sqlite3.OperationalError as exc:
+                raise _fault(self.run_dir, exc) from None
 
     def close(self) -> None:
+        """Fold the write-ahead log into the database file (so a copied or archived run directory is
+        complete in ``run.sqlite`` alone), then close."""
         with self._lock:
+            try:
+                self._db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error:
+                pass  # read-only or busy: the WAL stays beside the file and is still read
             self._db.close()
+
+    def begin_run(self, meta: dict[str, Any]) -> None:
+        """Write a new run's defining records (config, start improver, status) in one transaction: a
+        run directory either holds all of them, and can be resumed, or none."""
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    self._db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                                         [(k, json.dumps(v)) for k, v in meta.items()])
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
+                    raise
+            except sqlite3.OperationalError as exc:
+                raise _fault(self.run_dir, exc) from None
 
     def set_meta(self, key: str, value: Any) -> None:
         self._exec("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
@@ -138,8 +204,9 @@ class RunStore:
         d["request"] = json.dumps(d["request"], sort_keys=True)
         self._exec(
             "INSERT OR IGNORE INTO completions (key, scope, occurrence, model, request, text, prompt_tokens,"
-            " completion_tokens, latency, role, created) VALUES (:key, :scope, :occurrence, :model, :request,"
-            " :text, :prompt_tokens, :completion_tokens, :latency, :role, :created)",
+            " completion_tokens, latency, role, finish_reason, created) VALUES (:key, :scope, :occurrence,"
+            " :model, :request, :text, :prompt_tokens, :completion_tokens, :latency, :role, :finish_reason,"
+            " :created)",
             {**d, "created": time.time()},  # type: ignore[arg-type]
         )
 
@@ -163,6 +230,11 @@ class RunStore:
             r["request"] = json.loads(r["request"])
             out.append(CompletionRecord(**r))
         return out
+
+    def completion_count(self) -> int:
+        """Completions recorded: every request of an uninterrupted run adds one (keys are unique), so
+        differences of this count are call figures that a resumed run reproduces exactly."""
+        return int(self._all("SELECT COUNT(*) AS n FROM completions")[0]["n"])
 
     def model_event_counts(self) -> dict[str, int]:
         rows = self._all("SELECT cache_hit, COUNT(*) AS n FROM model_events GROUP BY cache_hit")
@@ -211,7 +283,10 @@ class RunStore:
                    (rec.hash, rec.source, rec.parent, rec.origin, rec.iteration, time.time()))
         path = self.run_dir / "improvers" / f"{rec.origin}_{rec.iteration}_{rec.hash[:12]}.py"
         if not path.exists():
-            path.write_text(rec.source)
+            try:
+                path.write_text(rec.source)
+            except OSError as exc:
+                raise _fault(self.run_dir, exc) from None
 
     def get_improver(self, improver_hash: str) -> ImproverRecord | None:
         rows = self._all("SELECT * FROM improvers WHERE hash = ?", (improver_hash,))

@@ -47,12 +47,15 @@ def _load_file(path: Path) -> Task:
     if not path.is_file():
         raise TaskError(f"task file '{path}' not found: check the path (built-in tasks: "
                         f"{', '.join(plugins.names('task')) or 'none'})")
-    source = path.read_text(encoding="utf-8", errors="replace")
     try:
+        source = path.read_bytes().decode("utf-8")
         compile(source, str(path), "exec")
-    except SyntaxError as exc:
-        raise TaskError(f"task file '{path}' has a syntax error at line {exc.lineno}: {exc.msg}; "
-                        "fix it and retry") from None
+    except UnicodeDecodeError as exc:
+        raise TaskError(f"task file '{path}' is not UTF-8 text (byte {exc.start}); pass a Python file") from None
+    except (SyntaxError, ValueError) as exc:  # ValueError: null bytes (Python 3.11)
+        what = f"has a syntax error at line {exc.lineno}: {exc.msg}" \
+            if isinstance(exc, SyntaxError) and exc.lineno else f"is not valid Python: {exc}"
+        raise TaskError(f"task file '{path}' {what}; fix it and retry") from None
     module_name = "selftaught_task_file_" + re.sub(r"\W", "_", path.stem)
     spec = importlib.util.spec_from_file_location(module_name, path)
     assert spec is not None and spec.loader is not None

@@ -1,0 +1,98 @@
+"""Drive the real CLI against the fault server and compare what runs stored.
+
+The CLI runs as a child process (exit codes, signals and stderr are what a user sees); the sandbox and the
+store are real; model replies are SCRIPTED by ``tests/faults/server.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+#: A small run: 2 iterations of the compact improver on max_list, 2 improver runs per meta-utility.
+RUN_SETS = ["budget.meta_utility_tests=2", "budget.max_responses_per_call=2", "budget.improver_seconds=60",
+            "model.max_retries=1", "model.timeout=1.5", "model.concurrency=2"]
+
+
+def cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "selftaught.cli.main", *args], capture_output=True, text=True,
+                          timeout=timeout, cwd=cwd)
+
+
+def run_args(base_url: str, run_dir: Path, iterations: int = 2) -> list[str]:
+    """``selftaught run`` of the small run into ``run_dir``'s parent (the run dir is found afterwards)."""
+    sets = [*RUN_SETS, f"runs_dir='{run_dir}'"]
+    return ["run", "--model", "openai", "--base-url", base_url, "--model-name", "fault", "--task", "max_list",
+            "--improver", "compact", "--iterations", str(iterations), *[a for s in sets for a in ("--set", s)]]
+
+
+def resume_args(run_dir: Path, base_url: str | None = None) -> list[str]:
+    extra = ["--set", f"model.base_url='{base_url}'"] if base_url else []
+    return ["run", "--resume", str(run_dir), *extra]
+
+
+def only_run(runs_dir: Path) -> Path:
+    found = [p for p in runs_dir.iterdir() if p.is_dir()] if runs_dir.exists() else []
+    assert len(found) == 1, found
+    return found[0]
+
+
+def meta(run_dir: Path, key: str) -> Any:
+    with sqlite3.connect(run_dir / "run.sqlite") as con:
+        row = con.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    return json.loads(row[0]) if row else None
+
+
+def progress(run_dir: Path) -> int:
+    """Rows a run has committed so far (completions, evaluations, meta-evaluations, iterations)."""
+    db = run_dir / "run.sqlite"
+    if not db.exists():
+        return 0
+    try:
+        with sqlite3.connect(db, timeout=5) as con:
+            return sum(con.execute(f"SELECT COUNT(*) FROM {t}").fetchone()[0]
+                       for t in ("completions", "evaluations", "meta_evaluations", "iterations"))
+    except sqlite3.OperationalError:  # not created yet
+        return 0
+
+
+#: Columns that measure time (they differ between any two runs, interrupted or not) are left out.
+_TIMING = {"created", "latency", "seconds", "cpu_seconds", "wall_seconds", "cpu"}
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items() if k not in _TIMING}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    if isinstance(value, str) and value[:1] in "[{":
+        try:
+            return _clean(json.loads(value))
+        except ValueError:
+            return value
+    return value
+
+
+def snapshot(run_dir: Path) -> dict[str, list]:
+    """Every stored record of a run except timings and the meta bookkeeping, in a canonical order."""
+    out: dict[str, list] = {}
+    with sqlite3.connect(run_dir / "run.sqlite") as con:
+        con.row_factory = sqlite3.Row
+        for table in ("completions", "improvers", "programs", "evaluations", "meta_evaluations", "iterations"):
+            rows = [_clean({k: r[k] for k in r.keys() if k != "id"}) for r in con.execute(f"SELECT * FROM {table}")]
+            out[table] = sorted(rows, key=lambda r: json.dumps(r, sort_keys=True))
+    return out
+
+
+def iteration_lines(stdout: str) -> list[str]:
+    """The printed iteration table's rows without the 'secs' column (a duration)."""
+    rows = []
+    for line in stdout.splitlines():
+        cells = [c.strip() for c in line.split("│")[1:-1]]
+        if len(cells) == 9:
+            rows.append(cells[:7] + cells[8:])
+    return rows

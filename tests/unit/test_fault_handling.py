@@ -1,0 +1,172 @@
+"""Fault handling in the library: a failed reply is never cached and stops the run resumably; a run's
+defining records are committed first; truncation is stored and warned about; bad files are refused.
+Model replies are SCRIPTED (a registered provider); sandbox and store are real."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+from tests.conftest import FIXED_MAX, scripted_config
+
+from selftaught.engine.fit import fit_warnings
+from selftaught.engine.runner import resume_run, start_run
+from selftaught.errors import ConfigError, ModelError, RunStoreError
+from selftaught.improvers import improver_source
+from selftaught.models.base import ChatRequest, Completion
+from selftaught.models.recorder import Recorder
+from selftaught.models.scripted import ScriptedModel
+from selftaught.store import RunStore
+from selftaught.store.sqlite import _SCHEMA, DB_NAME
+from selftaught.tasks.registry import load_task
+
+
+class FailingAfter(ScriptedModel):
+    """SCRIPTED replies; from the ``n``-th request on, the server 'fails past its retries'."""
+
+    def __init__(self, n: int) -> None:
+        super().__init__(replies=[FIXED_MAX])
+        self.n = n
+        self.lock = threading.Lock()
+
+    def complete(self, request: ChatRequest) -> Completion:
+        with self.lock:
+            self.n -= 1
+            failing = self.n < 0
+        if failing:
+            raise ModelError("the model server at http://test kept failing (500: overloaded)")
+        return Completion(FIXED_MAX, 3, 5, 0.0, "length" if "improve_algorithm" in request.user else "stop")
+
+
+def _request(user: str = "hi") -> ChatRequest:
+    return ChatRequest(model="m", system="", user=user, temperature=0.0, max_tokens=8)
+
+
+def test_a_failed_request_is_not_cached_and_later_ones_fail_fast(tmp_path: Path) -> None:
+    store = RunStore(tmp_path, create=True)
+    model = FailingAfter(1)
+    recorder = Recorder(model, store)
+    assert recorder.complete_batch("s", [_request()])[0].text == FIXED_MAX
+    with pytest.raises(ModelError, match="kept failing"):
+        recorder.complete_batch("s", [_request()])
+    with pytest.raises(ModelError, match="kept failing"):  # not sent again: the first fault is repeated
+        recorder.complete_batch("s", [_request("other")])
+    assert model.n == -1  # exactly one failing request reached the provider
+    assert [c.text for c in store.completions()] == [FIXED_MAX]
+    assert store.completions()[0].finish_reason == "stop"
+
+
+def test_a_model_fault_stops_the_run_and_resume_finishes_it_like_an_uninterrupted_run(tmp_path: Path) -> None:
+    config = scripted_config(iterations=1)
+    reference = start_run(config, provider=FailingAfter(10**6), run_dir=tmp_path / "reference")
+    with pytest.raises(ModelError, match=r"stopped.*--resume"):
+        start_run(config, provider=FailingAfter(5), run_dir=tmp_path / "run")
+    store = RunStore(tmp_path / "run")
+    assert store.get_meta("status") == "stopped" and "kept failing" in store.get_meta("stop_reason")
+    assert len(store.completions()) == 5
+    resumed = resume_run(tmp_path / "run", provider=FailingAfter(10**6))
+    assert RunStore(tmp_path / "run").get_meta("status") == "finished"
+
+    def rows(its):  # every column but the duration
+        return [(i.iteration, i.improver_hash, i.candidate_hash, i.adopted, i.val, i.test, i.verdict,
+                 i.model_calls) for i in its]
+
+    assert rows(resumed.iterations) == rows(reference.iterations)
+    lengths = {c.role: c.finish_reason for c in RunStore(tmp_path / "run").completions()}
+    assert lengths == {"meta": "length", "improver": "stop"}
+
+
+def test_a_store_of_an_older_version_gains_finish_reason(tmp_path: Path) -> None:
+    with sqlite3.connect(tmp_path / DB_NAME) as db:  # what v0.1 created: no finish_reason column
+        db.executescript(_SCHEMA)
+    store = RunStore(tmp_path)
+    recorder = Recorder(ScriptedModel(replies=["x"]), store)
+    recorder.complete_batch("s", [_request()])
+    assert [c.finish_reason for c in RunStore(tmp_path).completions()] == ["stop"]
+
+
+def test_a_run_that_cannot_be_created_leaves_nothing_behind(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    with pytest.raises(ConfigError, match="is a file"):
+        start_run(scripted_config(runs_dir=str(blocker / "runs")), provider=ScriptedModel(replies=["x"]))
+    with pytest.raises(RunStoreError, match="cannot create the run directory"):
+        start_run(scripted_config(), provider=ScriptedModel(replies=["x"]), run_dir=blocker / "run")
+
+
+def test_the_defining_records_are_written_together(tmp_path: Path) -> None:
+    store = RunStore(tmp_path, create=True)
+    store.begin_run({"config": {"a": 1}, "start_improver": {"source": "s"}, "status": "running"})
+    assert RunStore(tmp_path).get_meta("start_improver") == {"source": "s"}
+
+
+@pytest.mark.parametrize(("content", "needle"), [
+    (b"\xff\xfe\x00", "not UTF-8"),
+    (b"def improve_algorithm(a, b, c):\n    return (\n", r"not valid Python \(line 2"),
+    (b"", "defines no improve_algorithm"),
+])
+def test_a_broken_improver_file_is_refused_up_front(tmp_path: Path, content: bytes, needle: str) -> None:
+    path = tmp_path / "improver.py"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError, match=needle):
+        improver_source(str(path))
+
+
+def test_max_tokens_too_small_for_the_program_to_rewrite_is_warned_about() -> None:
+    task = load_task("max_list")
+    compact = improver_source("compact")[0]
+    assert fit_warnings(2048, compact, [task]) == []
+    (warning,) = fit_warnings(256, compact, [task])  # the quick start's old setting
+    assert "cannot fit a rewrite of the improver" in warning and "model.max_tokens >=" in warning
+
+
+def test_a_typo_in_a_flag_is_blamed_on_the_flag_and_one_in_the_file_on_the_file(tmp_path: Path) -> None:
+    from selftaught.config import load_config
+
+    good, bad = tmp_path / "good.toml", tmp_path / "bad.toml"
+    good.write_text('task = "max_list"\n')
+    bad.write_text("iteratons = 2\n")
+    with pytest.raises(ConfigError, match=r"^--set/flags: unknown key 'budget.utlity_calls'"):
+        load_config(good, sets=["budget.utlity_calls=3"])
+    with pytest.raises(ConfigError, match=rf"^{bad}: unknown key 'iteratons'"):
+        load_config(bad, sets=["budget.utility_calls=3"])
+
+
+def test_a_task_file_names_its_run_directory_by_its_stem(tmp_path: Path) -> None:
+    from selftaught.engine.runner import new_run_dir
+
+    name = new_run_dir(scripted_config(task=str(tmp_path / "tasks" / "my_task.py"), runs_dir=str(tmp_path))).name
+    assert name.endswith("-my_task")
+
+
+@pytest.mark.parametrize("mode", ["429", "500", "badjson", "nochoices", "nofinish", "cut", "badcontent", "notjson"])
+def test_every_bad_reply_is_a_model_error_naming_the_server(mode: str) -> None:
+    from tests.faults.server import FaultServer
+
+    from selftaught.models.openai_compat import OpenAICompatModel
+
+    server = FaultServer()
+    server.misbehave(mode)
+    model = OpenAICompatModel(model="fault", base_url=server.base_url, max_retries=1, retry_base=0.01)
+    try:
+        with pytest.raises(ModelError, match=server.base_url.replace(".", r"\.")) as info:
+            model.complete(_request())
+    finally:
+        model.close()
+        server.close()
+    assert "\n" not in str(info.value) and "2 attempts" in str(info.value)
+    assert server.faults == 2  # retried once, then given up
+
+
+@pytest.mark.parametrize(("content", "needle"), [(b"\xff\xfeclass", "is not UTF-8 text"),
+                                                 (b"x = 1\x00\n", "task file")])
+def test_a_binary_task_file_is_one_line(tmp_path: Path, content: bytes, needle: str) -> None:
+    from selftaught.errors import TaskError
+
+    path = tmp_path / "task.py"
+    path.write_bytes(content)
+    with pytest.raises(TaskError, match=needle) as info:
+        load_task(str(path))
+    assert "None" not in str(info.value) and "\n" not in str(info.value)
