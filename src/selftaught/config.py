@@ -43,6 +43,8 @@ class BudgetConfig(_Section):
     utility_calls: int = Field(25, ge=1, description="downstream utility calls per improver run")
     meta_utility_calls: int = Field(25, ge=1, description="meta-utility calls per self-improvement step")
     meta_utility_tests: int = Field(5, ge=1, description="improver runs averaged by one meta-utility")
+    final_tests: int = Field(0, ge=0, description="paired runs comparing I_T with I_0 on fresh model draws "
+                             "after the last iteration (0: no final comparison)")
     improver_seconds: float = Field(900.0, gt=0, description="wall-clock limit of one improver run "
                                     "(excluding time the host spends serving its calls)")
 
@@ -92,10 +94,13 @@ class RunConfig(_Section):
 
     task: str = Field("max_list", description="built-in task name or path to a task file")
     improver: str = Field("seed", description="'seed' (the paper's), 'compact' (short prompt, keeps the "
-                          "input when nothing beats it), or a path to an improver .py file")
+                          "input when nothing beats it), 'small' (compact with its choices as constants it "
+                          "can search over), or a path to an improver .py file")
     iterations: int = Field(2, ge=0, description="self-improvement iterations T")
     adoption: Literal["improves", "nonzero"] = Field(
         "improves", description="'improves': adopt only a real gain over the parent; 'nonzero': the reference")
+    repair: bool = Field(True, description="repair candidate improvers in the host (close brackets, drop "
+                         "repeats, merge into the parent hunk by hunk, each hunk smoke-tested)")
     seed: int = Field(0, description="run seed: instances, sampling seeds")
     runs_dir: str = Field("runs", description="where run directories are created")
     model: ModelConfig = ModelConfig()
@@ -171,7 +176,7 @@ def _validated(data: dict[str, Any], origin: str) -> RunConfig:
 #: executors, transport). Anything else would mix two experiments in one store.
 RESUMABLE_KEYS = ("iterations", "cost.", "sandbox.executor", "sandbox.allow_unsandboxed", "sandbox.parallel",
                   "sandbox.cpus", "sandbox.ray_address", "model.base_url", "model.api_key_env", "model.concurrency",
-                  "model.timeout", "model.max_retries", "model.n_threads")
+                  "model.timeout", "model.max_retries", "model.n_threads", "budget.final_tests")
 
 
 def resume_config(stored: dict[str, Any], sets: list[str] | None = None) -> RunConfig:

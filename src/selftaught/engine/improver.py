@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from selftaught.engine.language_model import LanguageModelService
 from selftaught.errors import SandboxUnavailable
 from selftaught.sandbox import Executor, Limits, Verdict
 from selftaught.sandbox.executor import RefusedCall
@@ -20,6 +19,17 @@ class ScoringService(Protocol):
     def description(self) -> str: ...
 
     def __call__(self, solution: Any) -> float: ...
+
+
+class ModelService(Protocol):
+    """What an improver's ``language_model`` is served by: the budgeted real model
+    (``LanguageModelService``) or the smoke gate's scripted one."""
+
+    calls: int
+
+    def proxy_spec(self) -> dict[str, Any]: ...
+
+    def handle(self, method: str, args: list) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -37,7 +47,7 @@ class ImproverOutcome:
 
 
 def run_improver(executor: Executor, improver_source: str, initial_solution: str, utility: ScoringService,
-                 language_model: LanguageModelService, *, seconds: float, memory_mb: int = 4096) -> ImproverOutcome:
+                 language_model: ModelService, *, seconds: float, memory_mb: int = 4096) -> ImproverOutcome:
     """Run the improver; a failure of any kind is an outcome with ``result=None``, never an exception
     (except running self-modifying code without isolation, which the user must have opted into)."""
     if not getattr(executor, "isolated", True) and not getattr(executor, "allow_unsandboxed", False):

@@ -7,6 +7,10 @@ that scope. Keying on scope makes replay exact even when meta-utility runs go in
 which thread asks first, run 3's second identical prompt always maps to the same stored reply. The
 sampling seed is derived from the key, so even a cache miss is reproducible where the provider honours
 seeds (the embedded model does).
+
+Common random numbers: a caller may key replies on a shared *draws* scope while still counting
+occurrences in its own scope. Two meta-utility runs with the same draws scope (run j of two different
+improvers) then get the same reply, and the same sampling seed, for the same request.
 """
 
 from __future__ import annotations
@@ -39,17 +43,19 @@ class Recorder:
         self.calls_sent = 0
         self.cache_hits = 0
 
-    def _key(self, scope: str, request: ChatRequest) -> tuple[str, int]:
+    def _key(self, scope: str, request: ChatRequest, draws: str | None = None) -> tuple[str, int]:
         digest = request.digest()
         with self._lock:
             occurrence = self._occurrences[(scope, digest)]
             self._occurrences[(scope, digest)] += 1
-        raw = f"{self.provider.model_id}\n{digest}\n{scope}\n{occurrence}"
+        raw = f"{self.provider.model_id}\n{digest}\n{draws or scope}\n{occurrence}"
         return hashlib.sha256(raw.encode()).hexdigest(), occurrence
 
-    def complete_batch(self, scope: str, requests: list[ChatRequest], role: str = "improver") -> list[Completion]:
-        """Completions for ``requests`` in request order; cached ones replayed, the rest sent at once."""
-        keyed = [(req, *self._key(scope, req)) for req in requests]
+    def complete_batch(self, scope: str, requests: list[ChatRequest], role: str = "improver",
+                       draws: str | None = None) -> list[Completion]:
+        """Completions for ``requests`` in request order; cached ones replayed, the rest sent at once.
+        ``draws`` (default: ``scope``) is the scope the replay key and sampling seed derive from."""
+        keyed = [(req, *self._key(scope, req, draws)) for req in requests]
         results: list[Completion | None] = [None] * len(requests)
         misses = []
         for i, (req, key, occurrence) in enumerate(keyed):
