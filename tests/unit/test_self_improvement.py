@@ -107,3 +107,20 @@ def test_the_small_improver_stops_early_at_a_perfect_score(run_scripted):
     [meta] = RunStore(result.run_dir).meta_evaluations()
     assert meta.val == 1.0
     assert len(model.requests) == 2 * 2  # one round of SAMPLES = 2 per run, then it stops
+
+
+def test_show_and_report_give_the_paired_differences_and_the_repair(run_scripted, capsys):
+    from selftaught.cli.main import main
+    from selftaught.report.html import write_report
+
+    result, _ = run_scripted(partial, improver="small", **{"budget.meta_utility_tests": 4, "budget.final_tests": 6})
+    assert main(["show", str(result.run_dir), "--no-analyze"]) == 0
+    out = capsys.readouterr().out
+    assert "Paired differences" in out and "I_1 vs I_0" in out and "self-improvement: I_1 vs I_0 on 6 fresh" in out
+    html = write_report(result.run_dir).read_text()
+    assert "Paired differences on the same model draws" in html and "final" in html
+
+    compact = improver_source("compact")[0]
+    reply = f"```python\n{compact.replace('temperature=0.2)', 'temperature=0.3')}"
+    repaired, _ = run_scripted(meta_reply(reply), name="repaired", improver="seed")
+    assert "repaired in the host: close open brackets and strings" in write_report(repaired.run_dir).read_text()

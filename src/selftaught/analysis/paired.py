@@ -14,6 +14,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from selftaught.store import RunStore
+from selftaught.store.scopes import confirm_parent_scope, confirm_scope, final_scope, screening_scope
+
 BOOTSTRAP_RESAMPLES = 4000
 
 
@@ -76,3 +79,51 @@ def paired_runs(a: list[dict[str, Any]], b: list[dict[str, Any]], split: str = "
     if not pairs:
         return None
     return paired_difference([x for x, _ in pairs], [y for _, y in pairs])
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """One paired comparison recorded in a run: a step's candidate against its parent, or the final
+    I_T against I_0. ``draws`` says which evaluations were paired."""
+
+    iteration: int  # the step (for the final comparison: the last iteration T)
+    subject: str  # e.g. "candidate of t=1 vs I_0", "I_2 vs I_0"
+    draws: str  # "screening" (common draws the candidate was chosen on), "confirmation", "final"
+    val: PairedDifference
+    test: PairedDifference
+
+    def describe(self) -> str:
+        return f"t={self.iteration} {self.subject} ({self.draws}): held-out test {self.test.describe()}"
+
+
+def _pair(store: RunStore, a: tuple[str, str], b: tuple[str, str]) -> tuple[PairedDifference, PairedDifference] | None:
+    ra, rb = store.get_meta_evaluation(*a), store.get_meta_evaluation(*b)
+    if ra is None or rb is None:
+        return None
+    val, test = paired_runs(ra.runs, rb.runs, "val"), paired_runs(ra.runs, rb.runs, "test")
+    return (val, test) if val is not None and test is not None else None
+
+
+def comparisons(store: RunStore) -> list[Comparison]:
+    """Per step, the candidate against its parent on the freshest shared draws recorded (confirmation,
+    else screening); then I_T against I_0 on the final comparison's draws, when the run made one."""
+    its = store.iterations()
+    out: list[Comparison] = []
+    for prev, it in zip(its, its[1:]):
+        cand, parent = it.candidate_hash, prev.improver_hash
+        if not cand or cand == parent:
+            continue
+        subject = f"candidate {cand[:10]} vs I_{prev.iteration}"
+        for draws, a, b in (("confirmation", (parent, confirm_parent_scope(it.iteration, parent)),
+                             (cand, confirm_scope(cand))),
+                            ("screening", (parent, screening_scope(parent)), (cand, screening_scope(cand)))):
+            pair = _pair(store, a, b)
+            if pair is not None:
+                out.append(Comparison(it.iteration, subject, draws, *pair))
+                break
+    if len(its) > 1:
+        first, last = its[0].improver_hash, its[-1].improver_hash
+        pair = _pair(store, (first, final_scope(first)), (last, final_scope(last)))
+        if pair is not None:
+            out.append(Comparison(its[-1].iteration, f"I_{its[-1].iteration} vs I_0", "final", *pair))
+    return out

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from selftaught.cli.render import console, iteration_notes, iteration_table, print_usage
+from selftaught.cli.render import console, iteration_notes, iteration_table, print_paired, print_usage
 from selftaught.cli.transfer import transfer_table
 from selftaught.config import RunConfig
 from selftaught.engine.meta_utility import per_task, screening_scope
@@ -57,11 +57,12 @@ def register(app: typer.Typer) -> None:
             console.print(f"  {note[:200]}")
         if d.iterations:
             console.print(_ci_table(d))
+        store = RunStore(run_dir)
+        print_paired(store)
         t = d.totals
         console.print(f"model completions: {int(t['completions'])} recorded, {int(t['prompt_tokens'])} prompt + "
                       f"{int(t['completion_tokens'])} completion tokens, {t['model_seconds']:.0f} s; requests: "
                       f"{d.model_events['misses']} sent, {d.model_events['hits']} replayed")
-        store = RunStore(run_dir)
         print_usage(usage_by_role(store.completions(), PriceTable(RunConfig.model_validate(cfg).cost.prices)))
         console.print("evaluations (verdict/tier): " + _counts(Counter(
             {f"{v}/{tier}": n for (v, tier), n in d.evaluation_verdicts.items()})))
@@ -88,7 +89,9 @@ def register(app: typer.Typer) -> None:
         for v in d.versions[:30]:
             parent = f"<- v-{v.record.parent[:12]}" if v.record.parent else "(root)"
             console.print(f"  {v.anchor} {v.record.origin} t={v.record.iteration} {parent}: "
-                          f"{', '.join(v.labels) or 'unlabelled'}" + (f"; {len(v.findings)} flag(s)" if v.findings else ""))
+                          f"{', '.join(v.labels) or 'unlabelled'}" + (f"; {len(v.findings)} flag(s)" if v.findings else "")
+                          + (f"; repaired: {'; '.join(d.repairs[v.record.hash][1])}" if v.record.hash in d.repairs
+                             else ""))
         if len(d.versions) > 30:
             console.print(f"  ... {len(d.versions) - 30} more versions")
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from selftaught.analysis.findings_store import Finding, FindingsTable
 from selftaught.analysis.inventory import HUMAN_ORIGINS, deciding_evaluation
+from selftaught.analysis.paired import Comparison, comparisons
 from selftaught.analysis.stats import mean_ci
 from selftaught.store import ImproverRecord, IterationRecord, RunStore, TransferRecord
 
@@ -65,6 +66,10 @@ class ReportData:
     sandbox_flag: dict[str, Any] | None = None
     experiment: dict[str, Any] | None = None
     totals: dict[str, float] = field(default_factory=dict)
+    #: per step, candidate vs parent on shared model draws; last, I_T vs I_0 (analysis/paired.py)
+    paired: list[Comparison] = field(default_factory=list)
+    #: improver hash -> (the model's raw candidate, repair steps) for candidates repaired in the host
+    repairs: dict[str, tuple[str, list[str]]] = field(default_factory=dict)
 
     def by_analyzer(self, analyzer: str) -> list[Finding]:
         return [f for f in self.findings if f.analyzer == analyzer]
@@ -163,6 +168,9 @@ def load(run_dir: Path) -> ReportData:
                     "completion_tokens": sum(c.completion_tokens for c in completions),
                     "model_seconds": sum(c.latency for c in completions),
                     "evaluations": len(evaluations)},
+            paired=comparisons(store),
+            repairs={r.source_hash: (store.get_program(r.raw_hash) or "", r.steps) for r in store.repairs()
+                     if r.source_hash != r.raw_hash},
         )
     finally:
         store.close()
