@@ -77,25 +77,25 @@ def test_candidates_are_screened_on_common_random_numbers(run_scripted):
     parent = store.get_meta_evaluation(root, screening_scope(root))
     variants = [m for m in store.meta_evaluations()
                 if m.scope.startswith("mu/") and m.improver_hash != root]
-    more = [m for m in variants if "SAMPLES = 3" in store.get_program(m.improver_hash)]
+    more = [m for m in variants if "SAMPLES = 2" in store.get_program(m.improver_hash)]
     assert more, "the SAMPLES + 1 variant was screened"
-    # Same draws: the variant replays the parent's two replies of run j and adds a third, so it can
-    # only gain on every run; fresh draws would lose some runs.
+    # Same draws: the variant replays the parent's reply of run j and adds a second, so it can only
+    # gain on every run; fresh draws would lose some runs.
     diff = paired_runs(parent.runs, more[0].runs, "val")
     assert diff is not None and diff.losses == 0 and diff.n == 4
-    assert store.model_event_counts()["hits"] >= 8
+    assert store.model_event_counts()["hits"] >= 4
 
 
 def test_the_small_improver_adopts_a_variant_and_the_final_comparison_is_paired(run_scripted):
-    result, _ = run_scripted(partial, improver="small",
-                             **{"budget.meta_utility_tests": 4, "budget.final_tests": 6})
+    result, _ = run_scripted(partial, improver="small", iterations=2,
+                             **{"budget.meta_utility_tests": 6, "budget.final_tests": 6})
     store = RunStore(result.run_dir)
     its = store.iterations()
-    assert its[1].adopted, its[1]
-    adopted = store.get_improver(its[1].improver_hash).source
-    assert adopted.count("\nROUNDS = ") == 1 and ("ROUNDS = 2" in adopted or "SAMPLES = 3" in adopted)
+    assert any(it.adopted for it in its[1:]), its
+    adopted = store.get_improver(its[-1].improver_hash).source
+    assert adopted.count("\nROUNDS = ") == 1 and ("ROUNDS = 1" not in adopted or "SAMPLES = 1" not in adopted)
     first = store.get_meta_evaluation(its[0].improver_hash, final_scope(its[0].improver_hash))
-    last = store.get_meta_evaluation(its[1].improver_hash, final_scope(its[1].improver_hash))
+    last = store.get_meta_evaluation(its[-1].improver_hash, final_scope(its[-1].improver_hash))
     assert len(first.runs) == len(last.runs) == 6
     diff = paired_runs(first.runs, last.runs, "val")
     assert diff.losses == 0 and diff.mean >= 0
@@ -106,17 +106,18 @@ def test_the_small_improver_stops_early_at_a_perfect_score(run_scripted):
                                  **{"budget.meta_utility_tests": 2})
     [meta] = RunStore(result.run_dir).meta_evaluations()
     assert meta.val == 1.0
-    assert len(model.requests) == 2 * 2  # one round of SAMPLES = 2 per run, then it stops
+    assert len(model.requests) == 2 * 1  # one round of SAMPLES = 1 per run, then it stops
 
 
 def test_show_and_report_give_the_paired_differences_and_the_repair(run_scripted, capsys):
     from selftaught.cli.main import main
     from selftaught.report.html import write_report
 
-    result, _ = run_scripted(partial, improver="small", **{"budget.meta_utility_tests": 4, "budget.final_tests": 6})
+    result, _ = run_scripted(partial, improver="small", iterations=2,
+                             **{"budget.meta_utility_tests": 6, "budget.final_tests": 6})
     assert main(["show", str(result.run_dir), "--no-analyze"]) == 0
     out = capsys.readouterr().out
-    assert "Paired differences" in out and "I_1 vs I_0" in out and "self-improvement: I_1 vs I_0 on 6 fresh" in out
+    assert "Paired differences" in out and "I_2 vs I_0" in out and "self-improvement: I_2 vs I_0 on 6 fresh" in out
     html = write_report(result.run_dir).read_text()
     assert "Paired differences on the same model draws" in html and "final" in html
 

@@ -115,7 +115,7 @@ def comparisons(store: RunStore) -> list[Comparison]:
             continue
         subject = f"candidate {cand[:10]} vs I_{prev.iteration}"
         for draws, a, b in (("confirmation", (parent, confirm_parent_scope(it.iteration, parent)),
-                             (cand, confirm_scope(cand))),
+                             (cand, confirm_scope(it.iteration, cand))),
                             ("screening", (parent, screening_scope(parent)), (cand, screening_scope(cand)))):
             pair = _pair(store, a, b)
             if pair is not None:

@@ -105,7 +105,7 @@ def improvement_step(ctx: EngineContext, meta: MetaUtility, t: int, parent: Iter
     parent_screen = meta.evaluate(source, screening_scope(parent.improver_hash), draws=SCREENING_DRAWS)
     draws = f"t{t}/confirm"
     decision = decide(cfg.adoption, parent_screen.val, screening,
-                      confirm=lambda: meta.evaluate(candidate, confirm_scope(cand_hash), draws=draws),
+                      confirm=lambda: meta.evaluate(candidate, confirm_scope(t, cand_hash), draws=draws),
                       confirm_parent=lambda: meta.evaluate(
                           source, confirm_parent_scope(t, parent.improver_hash), draws=draws).val)
     ev = decision.evaluation

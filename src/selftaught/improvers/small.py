@@ -4,7 +4,7 @@ from helpers import extract_code
 
 # The improver's choices, as top-level constants so that improving this improver can change them.
 ROUNDS = 1  # rounds of rewrites; each round rewrites the best program found so far
-SAMPLES = 2  # model replies per round
+SAMPLES = 1  # model replies per round
 TEMPERATURE = 0.2  # sampling temperature of the rewrites
 # One-constant variants offered as candidates when this improver improves an improver that has the
 # same constants: each is the parent with one constant moved by this step (up and down).

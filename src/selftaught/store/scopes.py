@@ -9,9 +9,10 @@ def screening_scope(improver_hash: str) -> str:
     return f"mu/{improver_hash[:16]}"
 
 
-def confirm_scope(improver_hash: str) -> str:
-    """A candidate's confirmation on fresh draws of its step."""
-    return f"confirm/{improver_hash[:16]}"
+def confirm_scope(iteration: int, improver_hash: str) -> str:
+    """A candidate's confirmation on the fresh draws of step ``iteration`` (a candidate proposed again
+    at a later step is confirmed again, on that step's draws)."""
+    return f"t{iteration}/confirm/{improver_hash[:16]}"
 
 
 def confirm_parent_scope(iteration: int, parent_hash: str) -> str:
