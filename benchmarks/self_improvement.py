@@ -2,7 +2,8 @@
 embedded model.
 
     .venv/bin/python benchmarks/self_improvement.py --seeds 10 [--config examples/quickstart.toml]
-        [--results benchmarks/results/self_improvement.jsonl] [--write docs/self_improvement.md]
+        [--set model.n_threads=1] [--results benchmarks/results/self_improvement.jsonl]
+        [--write benchmarks/results/self_improvement.md]
 
 For each seed it runs ``selftaught run --config CONFIG --set seed=S`` in-process and reads the run's
 store: whether an improver was adopted (I_T != I_0), and the paired difference of I_T over I_0 on the
@@ -35,9 +36,9 @@ from selftaught.store import RunStore
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def one_seed(config_path: Path, seed: int, runs_dir: Path) -> dict[str, Any]:
+def one_seed(config_path: Path, seed: int, runs_dir: Path, sets: list[str]) -> dict[str, Any]:
     """Run the quick start with run seed ``seed``; what the store says about its self-improvement."""
-    config = load_config(config_path, sets=[f"seed={seed}", f'runs_dir="{runs_dir}"'])
+    config = load_config(config_path, sets=[*sets, f"seed={seed}", f'runs_dir="{runs_dir}"'])
     load_before = os.getloadavg()[0]
     started = time.perf_counter()
     result = start_run(config)
@@ -62,7 +63,7 @@ def one_seed(config_path: Path, seed: int, runs_dir: Path) -> dict[str, Any]:
     return row
 
 
-def summary(rows: list[dict[str, Any]], config_path: Path) -> str:
+def summary(rows: list[dict[str, Any]], config_path: Path, sets: list[str]) -> str:
     k = len(rows)
     wins = [r for r in rows if r["p"] < 0.05 and r["gain"] > 0]
     adopted = [r for r in rows if r["adopted"]]
@@ -71,7 +72,8 @@ def summary(rows: list[dict[str, Any]], config_path: Path) -> str:
         "# Self-improvement benchmark (the quick start over K run seeds)",
         "",
         f"Command: `.venv/bin/python benchmarks/self_improvement.py --seeds {k} --config "
-        f"{config_path.relative_to(ROOT) if config_path.is_relative_to(ROOT) else config_path}`, "
+        f"{config_path.relative_to(ROOT) if config_path.is_relative_to(ROOT) else config_path}"
+        + "".join(f" --set {s}" for s in sets) + "`, "
         f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores shared with other jobs (load average per run below).",
         "",
         f"- runs that adopted at least one improver: **{len(adopted)} of {k}**",
@@ -95,6 +97,8 @@ def main() -> None:
     parser.add_argument("--config", type=Path, default=ROOT / "examples" / "quickstart.toml")
     parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results" / "self_improvement.jsonl")
     parser.add_argument("--write", type=Path, default=None, help="also write the summary (Markdown) here")
+    parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                        help="config override, as for selftaught run (e.g. model.n_threads=1)")
     args = parser.parse_args()
     args.results.parent.mkdir(parents=True, exist_ok=True)
     done = {r["seed"]: r for r in map(json.loads, args.results.read_text().splitlines())} \
@@ -103,12 +107,12 @@ def main() -> None:
     for seed in range(args.seeds):
         if seed in done:
             continue
-        row = one_seed(args.config.resolve(), seed, runs_dir)
+        row = one_seed(args.config.resolve(), seed, runs_dir, args.sets)
         done[seed] = row
         with args.results.open("a") as fh:
             fh.write(json.dumps(row) + "\n")
         print(json.dumps(row), flush=True)
-    text = summary([done[s] for s in sorted(done) if s < args.seeds], args.config.resolve())
+    text = summary([done[s] for s in sorted(done) if s < args.seeds], args.config.resolve(), args.sets)
     print(text)
     if args.write:
         args.write.write_text(text)

@@ -3,7 +3,15 @@ shapes measured with the 135M model (cut at the token cap, repeated lines, trail
 
 from __future__ import annotations
 
-from selftaught.engine.repair import canonical_hash, clean, close_open, collapse_repeats, merge, parses, repair
+from selftaught.engine.repair import (
+    canonical_hash,
+    clean,
+    close_open,
+    collapse_repeats,
+    merge,
+    parses,
+    repair,
+)
 
 PARENT = '''from helpers import extract_code
 

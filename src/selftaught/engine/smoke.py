@@ -13,9 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 from selftaught.engine.context import EngineContext
-from selftaught.engine.repair import Check
 from selftaught.engine.improver import run_improver
 from selftaught.engine.language_model import BUDGET_EXCEEDED
+from selftaught.engine.repair import Check
 from selftaught.engine.utility import UtilityService
 from selftaught.sandbox.executor import RefusedCall
 from selftaught.tasks.base import Task
