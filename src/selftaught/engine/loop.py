@@ -13,13 +13,7 @@ from selftaught.engine.adoption import decide
 from selftaught.engine.context import EngineContext
 from selftaught.engine.improver import run_improver
 from selftaught.engine.language_model import LanguageModelService
-from selftaught.engine.meta_utility import (
-    SCREENING_DRAWS,
-    MetaUtility,
-    MetaUtilityService,
-    describe,
-    screening_scope,
-)
+from selftaught.engine.meta_utility import MetaUtility, MetaUtilityService, describe, screening_scope
 from selftaught.engine.programs import program_hash
 from selftaught.engine.smoke import SMOKE_FAILED
 from selftaught.store import ImproverRecord, IterationRecord, MetaEvaluationRecord
@@ -62,7 +56,7 @@ def _score_start(ctx: EngineContext, meta: MetaUtility, source: str, origin: str
     h = program_hash(source)
     ctx.store.put_improver(ImproverRecord(h, source, None, origin, 0))
     ctx.reporter.event("iteration_start", iteration=0, model_calls=ctx.model_calls())
-    ev = meta.evaluate(source, screening_scope(h), draws=SCREENING_DRAWS)
+    ev = meta.evaluate(source, screening_scope(h), draws=meta.screening_draws)
     rec = IterationRecord(0, h, None, True, ev.val, ev.test, None, None, "ok", None,
                           ctx.model_calls(), time.monotonic() - started)
     ctx.store.put_iteration(rec)
@@ -98,11 +92,11 @@ def improvement_step(ctx: EngineContext, meta: MetaUtility, t: int, parent: Iter
         why = "itself unchanged" if candidate == out.result else "a candidate that repair reduced to itself"
         return kept("unchanged", f"the improver returned {why}", cand_hash)
     ctx.store.put_improver(ImproverRecord(cand_hash, candidate, parent.improver_hash, "iteration", t))
-    screening = meta.evaluate(candidate, screening_scope(cand_hash), draws=SCREENING_DRAWS, gated=True)
+    screening = meta.evaluate(candidate, screening_scope(cand_hash), draws=meta.screening_draws, gated=True)
     if screening.runs and all(r["verdict"] == SMOKE_FAILED for r in screening.runs):
         return kept("rejected", f"{SMOKE_FAILED}: {screening.runs[0]['error']}", cand_hash, 0.0, 0.0)
     # Paired: the parent on the candidate's screening draws (recorded already: it was screened too).
-    parent_screen = meta.evaluate(source, screening_scope(parent.improver_hash), draws=SCREENING_DRAWS)
+    parent_screen = meta.evaluate(source, screening_scope(parent.improver_hash), draws=meta.screening_draws)
     draws = f"t{t}/confirm"
     decision = decide(cfg.adoption, parent_screen.val, screening,
                       confirm=lambda: meta.evaluate(candidate, confirm_scope(t, cand_hash), draws=draws),

@@ -4,7 +4,7 @@ Each run gets the task's seed solution, a fresh language-model budget and a fres
 that fails (raises, hangs, returns a non-program) scores 0 and still counts in the divisor. The improver
 only ever sees validation scores; the held-out test score of every result is recorded beside it.
 
-Common random numbers: screening evaluations take their model draws from ``SCREENING_DRAWS`` (run j of
+Common random numbers (with ``improves`` adoption): screening evaluations take their model draws from ``SCREENING_DRAWS`` (run j of
 task k draws from ``draws/k/run j``, whatever the improver), so any two screened improvers are compared
 on the same draws and a candidate that asks what its parent asked replays the parent's replies for free.
 Confirmation and the final comparison use fresh draws, shared by the two improvers they compare.
@@ -72,6 +72,12 @@ class MetaUtility:
     def __init__(self, ctx: EngineContext, gate: CandidateGate | None = None) -> None:
         self.ctx = ctx
         self.gate = gate or CandidateGate(ctx)
+
+    @property
+    def screening_draws(self) -> str | None:
+        """The common draws of screening under ``improves``; ``nonzero`` reproduces the reference, where
+        every improver draws its own (None: an evaluation's draws follow its scope)."""
+        return SCREENING_DRAWS if self.gate.active else None
 
     def evaluate(self, improver_source: str, scope: str, *, draws: str | None = None, gated: bool = False,
                  runs: int | None = None) -> MetaEvaluationRecord:
@@ -173,5 +179,5 @@ class MetaUtilityService:
         if self.uses > self.budget or not isinstance(improver_source, str) or not improver_source.strip():
             return 0.0
         source = self.meta.gate.repaired(improver_source, self.parent) if self.parent else improver_source
-        return self.meta.evaluate(source, screening_scope(program_hash(source)), draws=SCREENING_DRAWS,
+        return self.meta.evaluate(source, screening_scope(program_hash(source)), draws=self.meta.screening_draws,
                                   gated=True).val
