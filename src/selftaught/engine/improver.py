@@ -21,6 +21,10 @@ class ScoringService(Protocol):
     def __call__(self, solution: Any) -> float: ...
 
 
+#: How an outcome's error starts when the improver did not even load (syntax, imports, no function).
+LOAD_FAILED = "loading the improver"
+
+
 class ModelService(Protocol):
     """What an improver's ``language_model`` is served by: the budgeted real model
     (``LanguageModelService``) or the smoke gate's scripted one."""
@@ -68,7 +72,7 @@ def run_improver(executor: Executor, improver_source: str, initial_solution: str
     with executor.spawn(limits) as worker:
         loaded = worker.load(improver_source)
         if not loaded.ok:
-            return outcome(None, str(loaded.verdict), f"loading the improver: {loaded.error}", loaded.output)
+            return outcome(None, str(loaded.verdict), f"{LOAD_FAILED}: {loaded.error}", loaded.output)
         spec = {"__proxy__": "utility", "str": utility.description, "budget": utility.budget}
         res = worker.call("improve_algorithm", [initial_solution, spec, language_model.proxy_spec()],
                           handler=handler, wall_seconds=seconds)

@@ -5,8 +5,9 @@ bracket or docstring never closed), lines repeat dozens of times, fences stay in
 text surgery in the host, then a merge into the parent gated by a behavioural check:
 
 1. clean: strip fence lines, collapse runs of identical lines, close brackets and strings left open;
-2. if the cleaned program passes ``check`` (the smoke test), it is the candidate; if it runs but is
-   weak, it is left as it is (repair fixes code that does not run, it does not second-guess a choice);
+2. if the cleaned program passes ``check`` (the smoke test), it is the candidate; if it loads but
+   fails or is weak, it is left as it is (repair fixes text damage, it does not second-guess a choice;
+   the smoke gate then scores it 0);
 3. otherwise merge it into the parent hunk by hunk (difflib opcodes), keeping a hunk only if the
    merged program still passes ``check``. Nothing kept: the candidate is the parent itself.
 
@@ -24,8 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
-#: A behavioural check's verdict: ``pass``; ``weak`` (it ran and returned a program, a poor one: a real
-#: candidate, not a near miss, so it is left as it is); ``broken`` (it did not load or run).
+#: A behavioural check's verdict: ``pass``; ``weak`` (it loads, then fails or returns a poor program: the
+#: model's choice, not text damage, so it is left as it is); ``broken`` (it does not load).
 Check = Literal["pass", "weak", "broken"]
 #: Merging tries at most this many hunks (each costs one smoke test); the rest stay as in the parent.
 MAX_HUNKS = 16

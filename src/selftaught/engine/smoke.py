@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from selftaught.engine.context import EngineContext
-from selftaught.engine.improver import run_improver
+from selftaught.engine.improver import LOAD_FAILED, run_improver
 from selftaught.engine.language_model import BUDGET_EXCEEDED
 from selftaught.engine.repair import Check
 from selftaught.engine.utility import UtilityService
@@ -71,7 +71,10 @@ def smoke_test(ctx: EngineContext, improver_source: str) -> tuple[Check, str | N
         out = run_improver(ctx.executor, improver_source, task.seed_solution, utility, lm,
                            seconds=min(SMOKE_SECONDS, cfg.budget.improver_seconds), memory_mb=cfg.sandbox.memory_mb)
         if out.result is None:
-            return "broken", f"{task.name}: {out.verdict}: {(out.error or '').strip()[-160:]}"
+            # Text damage (it does not load) is for repair to fix; a program that loads and then fails
+            # is the model's choice, and the gate judges it as it is.
+            status: Check = "broken" if (out.error or "").startswith(LOAD_FAILED) else "weak"
+            return status, f"{task.name}: {out.verdict}: {(out.error or '').strip()[-160:]}"
         score = ctx.scorer.evaluate(task, out.result, "val").score
         if score < floor:
             return "weak", f"{task.name}: returned a program scoring {score:.3f} < the seed's {floor:.3f}"

@@ -3,7 +3,7 @@ import re
 from helpers import extract_code
 
 # The improver's choices, as top-level constants so that improving this improver can change them.
-ROUNDS = 1  # rounds of rewrites; each round rewrites the best program found so far
+ROUNDS = 1  # rounds of rewrites of the input, until one scores 1.0
 SAMPLES = 1  # model replies per round
 TEMPERATURE = 0.2  # sampling temperature of the rewrites
 # One-constant variants offered as candidates when this improver improves an improver that has the
@@ -28,10 +28,10 @@ def variants(source, language_model):
 
 
 def improve_algorithm(initial_solution, utility, language_model):
-    """A seed improver for small models: ROUNDS rounds of SAMPLES short-prompt rewrites of the best
-    program so far at TEMPERATURE, the input's import lines put back when a rewrite dropped them, the
-    input kept when nothing beats it, and an early stop once the utility reaches 1.0. Given an improver
-    with the same constants (itself, in self-improvement), it also scores one-constant variants."""
+    """A seed improver for small models: up to ROUNDS rounds of SAMPLES short-prompt rewrites of the
+    input at TEMPERATURE, stopping once the utility reaches 1.0; the input's import lines put back when
+    a rewrite dropped them, and the input kept when nothing beats it. Given an improver with the same
+    constants (itself, in self-improvement), it also scores one-constant variants of it."""
     expertise = "You are a careful Python programmer."
     imports = [line for line in initial_solution.splitlines() if line.startswith(("import ", "from "))]
     best, best_score = initial_solution, utility(initial_solution)
@@ -40,11 +40,11 @@ def improve_algorithm(initial_solution, utility, language_model):
         if score > best_score:
             best, best_score = candidate, score
     n_samples = max(1, min(SAMPLES, language_model.max_responses_per_call))
+    message = (f"{utility.str}\n\nCurrent code:\n```python\n{initial_solution}\n```\n"
+               "Write a better version of this code. Reply with one python code block only.")
     for _ in range(min(ROUNDS, language_model.budget)):
         if best_score >= 1.0:
             break
-        message = (f"{utility.str}\n\nCurrent code:\n```python\n{best}\n```\n"
-                   "Write a better version of this code. Reply with one python code block only.")
         replies = language_model.batch_prompt(expertise, [message] * n_samples, temperature=TEMPERATURE)
         for code in extract_code(replies):
             if not code:
