@@ -9,7 +9,9 @@ For each seed it runs ``selftaught run --config CONFIG --set seed=S`` in-process
 store: whether an improver was adopted (I_T != I_0), and the paired difference of I_T over I_0 on the
 final comparison's fresh paired runs (held-out test: mean, 95% bootstrap CI, sign test). It reports the
 share of runs whose I_T beats I_0 at p < 0.05 (sign test, positive mean), the mean gain and the wall time
-per run, with the load average before and after each run (the machine is shared: wall time depends on it).
+per run, with the load average before and after each run (the machine is shared: wall time depends on it)
+and the CPU time of the run's own process (the embedded model decodes in it), which is close to the wall
+time the run would take on an idle machine.
 Each finished seed is appended to ``--results`` at once, so an interrupted benchmark resumes where it
 stopped (seeds already there are not run again).
 """
@@ -40,9 +42,9 @@ def one_seed(config_path: Path, seed: int, runs_dir: Path, sets: list[str]) -> d
     """Run the quick start with run seed ``seed``; what the store says about its self-improvement."""
     config = load_config(config_path, sets=[*sets, f"seed={seed}", f'runs_dir="{runs_dir}"'])
     load_before = os.getloadavg()[0]
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.process_time()
     result = start_run(config)
-    wall = time.perf_counter() - started
+    wall, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     store = RunStore(result.run_dir)
     try:
         its = store.iterations()
@@ -50,7 +52,7 @@ def one_seed(config_path: Path, seed: int, runs_dir: Path, sets: list[str]) -> d
     finally:
         store.close()
     row: dict[str, Any] = {
-        "seed": seed, "wall_seconds": round(wall, 1), "load_before": load_before, "load_after": os.getloadavg()[0],
+        "seed": seed, "wall_seconds": round(wall, 1), "cpu_seconds": round(cpu, 1), "load_before": load_before, "load_after": os.getloadavg()[0],
         "adopted": sum(it.adopted for it in its[1:]), "I_0": its[0].improver_hash[:10],
         "I_T": its[-1].improver_hash[:10], "model_calls_sent": result.model_calls_sent,
         "model_calls_replayed": result.model_calls_replayed, "run_dir": str(result.run_dir),
@@ -79,21 +81,30 @@ def summary(rows: list[dict[str, Any]], config_path: Path, sets: list[str]) -> s
         f"- runs that adopted at least one improver: **{len(adopted)} of {k}**",
         f"- runs whose I_T beats I_0 on the paired held-out test at p < 0.05 (sign test): **{len(wins)} of {k}**",
         f"- mean paired held-out gain of I_T over I_0: **{statistics.fmean(r['gain'] for r in rows):+.3f}**",
-        f"- wall time per run: median **{statistics.median(walls):.0f} s** (min {min(walls):.0f}, max {max(walls):.0f})",
+        f"- wall time per run: median **{statistics.median(walls):.0f} s** (min {min(walls):.0f}, max {max(walls):.0f}) "
+        f"at the load averages below; CPU time of the run's process (the model runs in it, one thread): median "
+        f"**{statistics.median(r['cpu_seconds'] for r in rows):.0f} s**, about the wall time on an idle machine",
         "",
-        "| seed | adopted | I_0 -> I_T | n | test gain [95% CI] | wins/losses | sign p | wall s | load before/after |",
-        "|---:|---:|---|---:|---|---|---:|---:|---|",
+        "| seed | adopted | I_0 -> I_T | n | test gain [95% CI] | wins/losses | sign p | wall s | CPU s | load before/after |",
+        "|---:|---:|---|---:|---|---|---:|---:|---:|---|",
     ]
     for r in rows:
         lines.append(f"| {r['seed']} | {r['adopted']} | {r['I_0']} -> {r['I_T']} | {r['n']} | {r['gain']:+.3f} "
                      f"[{r['low']:+.3f}, {r['high']:+.3f}] | {r['wins']}/{r['losses']} | {r['p']:.3f} | "
-                     f"{r['wall_seconds']:.0f} | {r['load_before']:.1f} / {r['load_after']:.1f} |")
+                     f"{r['wall_seconds']:.0f} | {r['cpu_seconds']:.0f} | {r['load_before']:.1f} / "
+                     f"{r['load_after']:.1f} |")
     return "\n".join(lines) + "\n"
+
+
+def _done(results: Path) -> dict[int, dict[str, Any]]:
+    return {r["seed"]: r for r in map(json.loads, results.read_text().splitlines())} if results.exists() else {}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--seeds", type=int, default=10, help="run seeds 0..K-1")
+    parser.add_argument("--start", type=int, default=0, help="first seed to run (split K seeds over processes "
+                        "sharing one --results file)")
     parser.add_argument("--config", type=Path, default=ROOT / "examples" / "quickstart.toml")
     parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results" / "self_improvement.jsonl")
     parser.add_argument("--write", type=Path, default=None, help="also write the summary (Markdown) here")
@@ -101,10 +112,9 @@ def main() -> None:
                         help="config override, as for selftaught run (e.g. model.n_threads=1)")
     args = parser.parse_args()
     args.results.parent.mkdir(parents=True, exist_ok=True)
-    done = {r["seed"]: r for r in map(json.loads, args.results.read_text().splitlines())} \
-        if args.results.exists() else {}
+    done = _done(args.results)
     runs_dir = Path(tempfile.mkdtemp(prefix="bench-self-improvement-"))
-    for seed in range(args.seeds):
+    for seed in range(args.start, args.seeds):
         if seed in done:
             continue
         row = one_seed(args.config.resolve(), seed, runs_dir, args.sets)
@@ -112,6 +122,7 @@ def main() -> None:
         with args.results.open("a") as fh:
             fh.write(json.dumps(row) + "\n")
         print(json.dumps(row), flush=True)
+    done = _done(args.results)  # with what other processes added meanwhile
     text = summary([done[s] for s in sorted(done) if s < args.seeds], args.config.resolve(), args.sets)
     print(text)
     if args.write:
