@@ -84,16 +84,25 @@ def table(rows: dict[str, tuple[float, float]]) -> str:
     return "\n".join(lines)
 
 
+def checkout_place() -> str:
+    """Where this checkout lives: under /tmp, bubblewrap binds it inside the sandbox's /tmp view."""
+    root = Path(__file__).resolve().parents[1]
+    return "checkout under /tmp" if str(root).startswith("/tmp/") else "checkout elsewhere"
+
+
 def write_section(path: Path, body: str, command: str) -> None:
     load = os.getloadavg()[0]
-    section = (f"## Sandbox overhead\n\nMeasured with `{command}` on this project's 2-core machine "
+    title = f"## Sandbox overhead ({checkout_place()})"
+    root = Path(__file__).resolve().parents[1]
+    section = (f"{title}\n\nMeasured with `{command}` in a {checkout_place()} ({root}) on this "
+               "project's 2-core machine "
                f"({time.strftime('%Y-%m-%d')}; load average {load:.1f} from other jobs at the time, so "
                "absolute numbers are noisy: every row slows down together).\n"
                "One evaluation = start a worker, load a trivial solution, call it once, shut the worker down. "
                "(c) starts a new bubblewrap sandbox and interpreter (which imports NumPy, as the warm zygote "
                "does) for every evaluation; (d) forks a confined child of a warm zygote.\n\n" + body + "\n")
     text = path.read_text() if path.exists() else "# Benchmarks\n\n"
-    pattern = re.compile(r"## Sandbox overhead\n.*?(?=\n## |\Z)", re.DOTALL)
+    pattern = re.compile(re.escape(title) + r"\n.*?(?=\n## |\Z)", re.DOTALL)
     text = pattern.sub(lambda _: section.rstrip("\n") + "\n", text) if pattern.search(text) else \
         text.rstrip("\n") + "\n\n" + section
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -47,6 +47,9 @@ class BudgetConfig(_Section):
                              "after the last iteration (0: no final comparison)")
     improver_seconds: float = Field(900.0, gt=0, description="wall-clock limit of one improver run "
                                     "(excluding time the host spends serving its calls)")
+    improver_host_seconds: float = Field(3600.0, gt=0, description="host seconds one improver run's calls may "
+                                         "take in all (model replies, scoring its solutions); past it the run "
+                                         "is stopped with verdict timeout")
 
 
 class SandboxConfig(_Section):
@@ -102,6 +105,11 @@ class RunConfig(_Section):
     repair: bool = Field(True, description="repair candidate improvers in the host (close brackets, drop "
                          "repeats, merge into the parent hunk by hunk, each hunk smoke-tested)")
     seed: int = Field(0, description="run seed: instances, sampling seeds")
+    held_out: Literal["secret", "seeded"] = Field(
+        "secret", description="'secret': held-out test instances and every program's random seeds derive from "
+        "the run seed keyed by this machine's held-out key (~/.local/share/selftaught/held_out.key, which no "
+        "sandbox can read): same seed, same machine, same run; a program that learns the seed still cannot "
+        "compute the held-out set. 'seeded': from the run seed alone (same on every machine)")
     runs_dir: str = Field("runs", description="where run directories are created")
     model: ModelConfig = ModelConfig()
     budget: BudgetConfig = BudgetConfig()

@@ -108,3 +108,30 @@ def test_a_run_on_ray_records_the_same_scores_as_on_the_local_executor(tmp_path,
     result = resume_run(replay, provider=ScriptedModel(replies=["unused"]), offline=True,
                         sets=["sandbox.executor=ray"])
     assert result.model_calls_sent == 0 and recorded(replay) == recorded(local.run_dir)
+
+
+def test_a_node_without_isolation_makes_the_cluster_unsandboxed(ray_cluster):
+    """One isolation gate for every executor: a node that runs programs unconfined (here the 'process'
+    executor, tier C) makes the Ray executor report itself unisolated, so improvers refuse to run."""
+    from selftaught.engine.improver import run_improver
+    from selftaught.errors import SandboxUnavailable
+    from selftaught.sandbox.ray_executor import RayExecutor
+
+    ex = RayExecutor(node_executor="process")
+    try:
+        assert ex.isolated is False and "unsandboxed" in ex.tier
+        with pytest.raises(SandboxUnavailable, match="allow_unsandboxed"):
+            run_improver(ex, "def improve_algorithm(s, u, lm):\n    return s\n", "s",
+                         None, None, seconds=5)  # type: ignore[arg-type]
+    finally:
+        ex.close()
+
+
+def test_a_call_that_breaks_the_host_handler_is_a_protocol_verdict_on_ray(executor):
+    def fragile(target: str, method: str, args: list) -> float:
+        return float(args[0])  # a hostile argument makes this raise ValueError
+
+    with executor.spawn(Limits(wall_seconds=30)) as worker:
+        assert worker.load("def ask(utility):\n    return utility('not a number')\n").ok
+        res = worker.call("ask", [UTILITY], handler=fragile)
+    assert res.verdict is Verdict.PROTOCOL and "ValueError" in (res.error or "")

@@ -12,11 +12,13 @@ from tests.conftest import FIXED_MAX
 
 from selftaught import transfer
 from selftaught.cli.main import main
+from selftaught.engine.held_out import held_out_secret
 from selftaught.engine.transfer import SEED_SOLUTION
 from selftaught.errors import RunStoreError, TaskError
 from selftaught.models.base import ChatRequest
 from selftaught.models.scripted import ScriptedModel
 from selftaught.store import RunStore
+from selftaught.tasks.registry import load_task
 
 EXAMPLE = str(Path(__file__).resolve().parents[2] / "examples" / "custom_task.py")
 SECOND = "```python\ndef algorithm(xs):\n    return sorted(set(xs))[-2]\n```\n"
@@ -51,7 +53,11 @@ def test_transfer_table_has_the_expected_cells_and_is_saved(finished_run: Path) 
     got = cells(result.records)
     assert [r.subject for r in result.records] == [SEED_SOLUTION, "I_0", "I_1"] * 2
     seed_max, seed_second = got[("max_list", SEED_SOLUTION)], got[("second_largest", SEED_SOLUTION)]
-    assert seed_max.n == 20 and seed_max.test == pytest.approx(0.05)  # u(s) over 20 test instances
+    # u(s) over the run's 20 held-out instances (drawn from its secret): the seed returns xs[0]
+    secret = held_out_secret(RunStore(finished_run), 0)
+    held_out = load_task("max_list").instances("test", 0, secret)
+    expected = sum(i["xs"][0] == max(i["xs"]) for i in held_out) / len(held_out)
+    assert seed_max.n == 20 and seed_max.test == pytest.approx(expected)
     assert 0.0 < seed_second.test < 1.0
     for task in ("max_list", "second_largest"):
         i0, i1, s = got[(task, "I_0")], got[(task, "I_1")], got[(task, SEED_SOLUTION)]

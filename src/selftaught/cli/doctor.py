@@ -38,7 +38,7 @@ def sandbox_probe(executor_name: str = "local") -> tuple[bool, str]:
     leaked = [k for k in res.value[1] if "KEY" in k or "TOKEN" in k or "SECRET" in k]
     if leaked:
         return False, f"the sandbox saw host secrets: {leaked}"
-    warning = "" if getattr(executor, "isolated", True) else \
+    warning = "" if executor.isolated else \
         " [UNSANDBOXED: improvers refuse to run unless sandbox.allow_unsandboxed = true]"
     return True, f"{describe()}; round trip {1000 * (time.monotonic() - start):.0f} ms{warning}"
 

@@ -10,6 +10,9 @@ from selftaught.errors import SandboxUnavailable
 from selftaught.sandbox import Executor, Limits, Verdict
 from selftaught.sandbox.executor import RefusedCall
 
+#: Longest program (characters) an improver may return or send to ``utility``.
+MAX_PROGRAM = 1_000_000
+
 
 class ScoringService(Protocol):
     budget: int
@@ -44,6 +47,8 @@ class ImproverOutcome:
     lm_calls: int
     utility_calls: int
     output: str = ""
+    #: host seconds spent serving the run's calls (model replies, scoring its solutions)
+    host_seconds: float = 0.0
 
     @property
     def ok(self) -> bool:
@@ -51,10 +56,12 @@ class ImproverOutcome:
 
 
 def run_improver(executor: Executor, improver_source: str, initial_solution: str, utility: ScoringService,
-                 language_model: ModelService, *, seconds: float, memory_mb: int = 4096) -> ImproverOutcome:
+                 language_model: ModelService, *, seconds: float, memory_mb: int = 4096,
+                 host_seconds: float | None = None) -> ImproverOutcome:
     """Run the improver; a failure of any kind is an outcome with ``result=None``, never an exception
-    (except running self-modifying code without isolation, which the user must have opted into)."""
-    if not getattr(executor, "isolated", True) and not getattr(executor, "allow_unsandboxed", False):
+    (except running self-modifying code without isolation, which the user must have opted into).
+    ``host_seconds`` caps the host time its calls may take in all (None: only its budgets bound it)."""
+    if not executor.isolated and not executor.allow_unsandboxed:
         raise SandboxUnavailable(f"refusing to run an improver at tier '{executor.tier}' (no isolation): "
                                  "install bubblewrap or set sandbox.allow_unsandboxed = true")
 
@@ -65,10 +72,14 @@ def run_improver(executor: Executor, improver_source: str, initial_solution: str
             return language_model.handle(method, args)
         raise RefusedCall(f"unknown call {target}.{method}")
 
-    def outcome(result: str | None, verdict: str, error: str | None, output: str = "") -> ImproverOutcome:
-        return ImproverOutcome(result, verdict, error, language_model.calls, utility.uses, output[-4000:])
+    served = 0.0
 
-    limits = Limits(wall_seconds=seconds, memory_mb=memory_mb, cpu_seconds=int(seconds) + 60)
+    def outcome(result: str | None, verdict: str, error: str | None, output: str = "") -> ImproverOutcome:
+        return ImproverOutcome(result, verdict, error, language_model.calls, utility.uses, output[-4000:],
+                               round(served, 3))
+
+    limits = Limits(wall_seconds=seconds, memory_mb=memory_mb, cpu_seconds=int(seconds) + 60,
+                    serve_seconds=host_seconds)
     with executor.spawn(limits) as worker:
         loaded = worker.load(improver_source)
         if not loaded.ok:
@@ -76,9 +87,13 @@ def run_improver(executor: Executor, improver_source: str, initial_solution: str
         spec = {"__proxy__": "utility", "str": utility.description, "budget": utility.budget}
         res = worker.call("improve_algorithm", [initial_solution, spec, language_model.proxy_spec()],
                           handler=handler, wall_seconds=seconds)
+        served = res.served_seconds
     if res.verdict is not Verdict.OK:
         return outcome(None, str(res.verdict), res.error, res.output)
     if not isinstance(res.value, str) or not res.value.strip():
         kind = type(res.value).__name__ if not isinstance(res.value, str) else "an empty string"
         return outcome(None, "invalid", f"improve_algorithm returned {kind}, not a program", res.output)
+    if len(res.value) > MAX_PROGRAM:
+        return outcome(None, "invalid", f"improve_algorithm returned {len(res.value)} characters, more than "
+                       f"the {MAX_PROGRAM} a program may have", res.output)
     return outcome(res.value, "ok", None, res.output)

@@ -144,10 +144,12 @@ class MetaUtility:
             draws=f"{draws}/{task.name}/run{j}" if draws else None)
         utility = UtilityService(self.ctx.scorer, task, cfg.budget.utility_calls)
         out = run_improver(self.ctx.executor, improver_source, task.seed_solution, utility, lm,
-                           seconds=cfg.budget.improver_seconds, memory_mb=cfg.sandbox.memory_mb)
+                           seconds=cfg.budget.improver_seconds, memory_mb=cfg.sandbox.memory_mb,
+                           host_seconds=cfg.budget.improver_host_seconds)
         run: dict[str, Any] = {"task": task.name, "run": j, "verdict": out.verdict, "error": out.error,
                                "lm_calls": out.lm_calls, "utility_calls": out.utility_calls,
                                "solution_hash": None, "val": 0.0, "test": 0.0}
+        self.ctx.store.log_improver_run(scope, task.name, j, out.verdict, out.host_seconds)
         if out.result is not None:
             val = self.ctx.scorer.evaluate(task, out.result, "val")
             test = self.ctx.scorer.evaluate(task, out.result, "test")

@@ -19,6 +19,7 @@ from selftaught.config import RunConfig, resume_config
 from selftaught.engine.concurrency import SlottedExecutor, executor_cpus, resolve
 from selftaught.engine.context import EngineContext, Reporter, SilentReporter
 from selftaught.engine.estimate import Estimate, estimate
+from selftaught.engine.held_out import held_out_secret
 from selftaught.engine.loop import self_improve
 from selftaught.engine.meta_utility import screening_scope
 from selftaught.engine.utility import SolutionScorer
@@ -124,7 +125,8 @@ def _drive(store: RunStore, config: RunConfig, reporter: Reporter, provider: Mod
     executor = make_executor(config)
     executor.reserve(open_workers(config, len(tasks), executor))
     recorder = Recorder(provider, store, offline=offline, meter=meter)
-    scorer = SolutionScorer(executor, store, config.seed, config.sandbox.memory_mb)
+    scorer = SolutionScorer(executor, store, config.seed, config.sandbox.memory_mb,
+                            held_out_secret(store, config.seed, config.held_out))
     ctx = EngineContext(config, store, recorder, executor, scorer, tasks, reporter)
     seed_scores = {}
     for task in tasks:
@@ -162,6 +164,7 @@ def start_run(config: RunConfig, *, reporter: Reporter | None = None, provider: 
     store = RunStore(run_dir, create=True)
     with _locked(run_dir):
         store.set_meta("config", config.model_dump(mode="json"))
+        held_out_secret(store, config.seed, config.held_out)  # committed before anything is scored
         store.set_meta("start_improver", {"source": source, "origin": origin})
         store.set_meta("status", "running")
         return _drive(store, config, reporter or SilentReporter(), provider, offline=False)

@@ -20,6 +20,7 @@ from pathlib import Path
 from selftaught.config import RunConfig
 from selftaught.engine.baseline import Estimate, instance_scores
 from selftaught.engine.context import EngineContext, Reporter, SilentReporter
+from selftaught.engine.held_out import held_out_secret
 from selftaught.engine.meta_utility import MetaUtility
 from selftaught.engine.runner import _locked, load_tasks, make_executor, make_model
 from selftaught.engine.utility import SolutionScorer
@@ -107,7 +108,8 @@ def transfer(run_dir: Path | str, tasks: str | Sequence[str], *, iterations: Seq
         # The run's cost caps go on counting: the meter starts from everything the run has spent.
         meter = CostMeter.for_run(config.cost, config.model.name, str(run_dir), store.completions())
         recorder = Recorder(provider, store, offline=offline, meter=meter)
-        scorer = SolutionScorer(executor, store, config.seed, config.sandbox.memory_mb)
+        scorer = SolutionScorer(executor, store, config.seed, config.sandbox.memory_mb,
+                                held_out_secret(store, config.seed, config.held_out))
         records: list[TransferRecord] = []
         n = config.budget.meta_utility_tests
         try:

@@ -1,10 +1,14 @@
 """Downstream utility: score a solution program on a task's instances, sandboxed, in the host's terms.
 
 The host sends each instance's arguments to a sandboxed worker, gets the answer back as plain data,
-checks CPU time against the task's limit and scores the answer with the task's checker. A failed
-instance (exception, invalid answer, timeout, crash) scores 0 and the evaluation goes on; a crashed or
-killed worker is replaced. Results are memoised per (task, split, program hash) in the run store, so a
-resumed run does not re-evaluate.
+checks CPU time (measured by the host, see ``sandbox.channel``) against the task's limit and scores the
+answer with the task's checker. A failed instance (exception, invalid answer, timeout, crash) scores 0
+and the evaluation goes on; a crashed or killed worker is replaced. Results are memoised per (task,
+split, program hash) in the run store, so a resumed run does not re-evaluate.
+
+Held-out secrecy (see ``held_out``): test instances derive from the run's secret, and the random seed
+each call starts from is a keyed hash of (secret, task, split, index), so what a program can read back
+(``random.getstate()``, ``np.random.get_state()``) reveals neither the secret nor the run seed.
 """
 
 from __future__ import annotations
@@ -15,12 +19,14 @@ import threading
 import time
 from typing import Any
 
+from selftaught.engine.held_out import call_seed, seeded_secret
 from selftaught.engine.programs import program_hash
 from selftaught.sandbox import Executor, Limits, Verdict, Worker
 from selftaught.store import EvaluationRecord, RunStore
 from selftaught.tasks.base import InvalidAnswer, Split, Task
 
 INVALID = "invalid"  # verdict of an answer the checker rejected
+MAX_SOLUTION = 1_000_000  # characters of a solution an improver may send to ``utility``
 SLOW = "cpu"  # verdict of an answer over the CPU-time limit
 
 
@@ -36,14 +42,24 @@ def wall_backstop(cpu_limit: float) -> float:
     return max(0.5, 3 * cpu_limit + 0.25) * max(1.0, load)
 
 
-class SolutionScorer:
-    """Scores solutions of one run; thread-safe."""
+def clean_text(text: str, limit: int = 500) -> str:
+    """A string from a program (or a checker's message about its answer) safe to store: bounded, and
+    with anything that is not valid UTF-8 (lone surrogates) replaced."""
+    return text[:limit].encode("utf-8", "replace").decode("utf-8")
 
-    def __init__(self, executor: Executor, store: RunStore, seed: int, memory_mb: int = 4096) -> None:
+
+class SolutionScorer:
+    """Scores solutions of one run; thread-safe. ``secret``: the run's held-out secret (None: derived
+    from ``seed``, for host-only scoring and runs made before secrets existed)."""
+
+    def __init__(self, executor: Executor, store: RunStore, seed: int, memory_mb: int = 4096,
+                 secret: bytes | None = None) -> None:
         self.executor = executor
         self.store = store
         self.seed = seed
         self.memory_mb = memory_mb
+        self.secret = secret
+        self._seed_key = secret if secret is not None else seeded_secret(seed)
         self._instances: dict[tuple[str, str], list[Any]] = {}
         self._lock = threading.Lock()
         self._pending: dict[tuple[str, str, str], threading.Lock] = {}
@@ -52,7 +68,7 @@ class SolutionScorer:
         with self._lock:
             key = (task.name, split)
             if key not in self._instances:
-                self._instances[key] = task.instances(split, self.seed)
+                self._instances[key] = task.instances(split, self.seed, self.secret)
             return self._instances[key]
 
     def evaluate(self, task: Task, source: str, split: Split) -> EvaluationRecord:
@@ -93,9 +109,10 @@ class SolutionScorer:
                         per_instance.append({"score": 0.0, "cpu": 0.0, **load_failure})
                         continue
                     assert worker is not None
-                    res = worker.call(task.entry, list(task.arguments(instance)), seed=self.seed * 100_003 + i,
-                                      wall_seconds=wall_limit)
+                    res = worker.call(task.entry, list(task.arguments(instance)),
+                                      seed=call_seed(self._seed_key, task.name, split, i), wall_seconds=wall_limit)
                     per_instance.append(self._judge(task, instance, res))
+                    del res  # one answer in host memory at a time: it may be as large as the channel allows
         finally:
             if worker is not None:
                 worker.close()
@@ -113,8 +130,10 @@ class SolutionScorer:
     @staticmethod
     def _judge(task: Task, instance: Any, res: Any) -> dict[str, Any]:
         out: dict[str, Any] = {"score": 0.0, "cpu": round(res.cpu_seconds, 6), "verdict": str(res.verdict)}
+        if res.clock_disagrees:  # the program's own clock said less: it patched what its interpreter reads
+            out["guest_cpu"] = round(res.guest_cpu_seconds or 0.0, 6)
         if res.verdict is not Verdict.OK:
-            out["error"] = (res.error or "")[:500]
+            out["error"] = clean_text(res.error or "")
             return out
         if res.cpu_seconds > task.time_limit:
             out.update(verdict=SLOW, error=f"took {res.cpu_seconds:.3f} s of CPU, limit {task.time_limit} s")
@@ -124,10 +143,10 @@ class SolutionScorer:
             score = timed(instance, res.value, res.cpu_seconds) if timed else task.score(instance, res.value)
             score = float(score)
         except InvalidAnswer as exc:
-            out.update(verdict=INVALID, error=str(exc)[:500])
+            out.update(verdict=INVALID, error=clean_text(str(exc)))
             return out
         except Exception as exc:  # noqa: BLE001 - a checker choking on a hostile answer is an invalid answer
-            out.update(verdict=INVALID, error=f"checker rejected the answer: {type(exc).__name__}: {exc}"[:500])
+            out.update(verdict=INVALID, error=clean_text(f"checker rejected the answer: {type(exc).__name__}: {exc}"))
             return out
         if not (math.isfinite(score) and 0.0 <= score <= 1.0):  # a checker bug: clamp, but say so
             out["checker"] = f"score() returned {score!r}, outside [0, 1] (clamped)"
@@ -150,6 +169,7 @@ class UtilityService:
 
     def __call__(self, solution: Any) -> float:
         self.uses += 1
-        if self.uses > self.budget or not isinstance(solution, str) or not solution.strip():
+        if self.uses > self.budget or not isinstance(solution, str) or not solution.strip() \
+                or len(solution) > MAX_SOLUTION:
             return 0.0
         return self.scorer.evaluate(self.task, solution, "val").score

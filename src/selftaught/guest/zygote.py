@@ -17,9 +17,9 @@ import fcntl
 import gc
 import json
 import os
-import shutil
 import signal
 import socket
+import stat
 import sys
 import time
 import traceback
@@ -116,6 +116,55 @@ def _become_child(fds: list[int], seccomp: SeccompProgram | None) -> None:
     os._exit(0)
 
 
+#: Entries a program may leave in its scratch for the zygote to remove; past this the zygote is retired
+#: (its whole tmpfs goes with the sandbox) rather than spending time on the wipe.
+WIPE_MAX = 20_000
+
+
+def _wipe_tree(top: str, budget: int) -> bool:
+    """Empty directory ``top`` (not ``top`` itself), iteratively: a program can make directories deeper
+    than the recursion limit, and modes 000 or 500 that a plain ``rmtree`` cannot enter or empty. Mount
+    points (another device) are never entered. False when over ``budget`` entries or anything resists."""
+    top_dev = os.lstat(top).st_dev
+    stack: list[tuple[str, bool]] = [(top, False)]  # (directory, its entries already removed)
+    seen = 0
+    while stack:
+        path, emptied = stack.pop()
+        if emptied:
+            if path != top:
+                os.rmdir(path)
+            continue
+        try:  # a program's 000/500 directory: the zygote (same uid) may open and empty it again
+            os.chmod(path, 0o700 if path != top else stat.S_IMODE(os.lstat(path).st_mode) | 0o700)
+        except PermissionError:
+            if path != top:
+                raise
+        stack.append((path, True))
+        with os.scandir(path) as entries:
+            for entry in entries:
+                seen += 1
+                if seen > budget:
+                    return False
+                st = entry.stat(follow_symlinks=False)
+                if st.st_dev != top_dev:
+                    return False  # something mounted in the scratch: never walk into it
+                if entry.is_dir(follow_symlinks=False):
+                    stack.append((entry.path, False))
+                else:
+                    os.unlink(entry.path)
+    return True
+
+
+def _reset_dir(path: str) -> bool:
+    """What an emptied directory itself could still carry to the next program: extended attributes,
+    its mode and its timestamps (128 bits a program may set with ``utime``). True when all are reset."""
+    for name in os.listxattr(path, follow_symlinks=False):
+        os.removexattr(path, name, follow_symlinks=False)
+    os.chmod(path, 0o1777 if path == "/dev/shm" else 0o700)
+    os.utime(path, ns=(0, 0), follow_symlinks=False)
+    return not os.listxattr(path, follow_symlinks=False)
+
+
 class Zygote:
     def __init__(self, control_fd: int) -> None:
         self.sock = socket.socket(fileno=control_fd)
@@ -142,6 +191,7 @@ class Zygote:
                 __import__(name)
             except ImportError:
                 pass
+        self._wipe_scratch()  # the first program finds the scratch exactly as every later one does
         gc.collect()
         gc.freeze()  # children's collections skip the zygote's objects: fewer copy-on-write page faults
         # no spare child yet: the host moves this process into its cgroup after "ready", and every child
@@ -180,9 +230,14 @@ class Zygote:
                 raise OSError("the freshly forked child died before it got its limits")
         pid, to_w, from_r, _ = ready
         self.child = pid
-        self.send({"op": "spawned", "pid": pid}, [to_w, from_r])
-        os.close(to_w)
-        os.close(from_r)
+        # a pidfd lets the host read the child's CPU clock itself (kernel accounting the program cannot
+        # patch), whatever pid namespace the child lives in
+        pidfd = os.pidfd_open(pid)
+        try:
+            self.send({"op": "spawned", "pid": pid}, [to_w, from_r, pidfd])
+        finally:
+            for fd in (to_w, from_r, pidfd):
+                os.close(fd)
 
     @staticmethod
     def _start(child: tuple[int, int, int, int], params: bytes) -> bool:
@@ -241,11 +296,11 @@ class Zygote:
                 pass
         self._reap_strays()
         self.child = None
-        self._wipe_scratch()
+        clean = self._wipe_scratch()
         cpu = (usage.ru_utime + usage.ru_stime) if usage is not None else 0.0
         sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
         code = os.WEXITSTATUS(status) if os.WIFEXITED(status) else None
-        return {"op": "reaped", "signal": sig, "code": code, "cpu": cpu, "killed": kill or not pid}
+        return {"op": "reaped", "signal": sig, "code": code, "cpu": cpu, "killed": kill or not pid, "clean": clean}
 
     @staticmethod
     def _reap_strays() -> None:
@@ -257,28 +312,26 @@ class Zygote:
             if not pid:
                 return
 
-    def _wipe_scratch(self) -> None:
-        """The next program must not see what this one left behind."""
+    def _wipe_scratch(self) -> bool:
+        """The next program must not see what this one left behind: remove everything in the scratch,
+        whatever its modes, without following links. False if anything is left (or the program left
+        more than ``WIPE_MAX`` entries): the host then retires this zygote instead of reusing it."""
+        # At pid 1 (tier A) /dev is the sandbox's own: its shm directory is scratch too. Elsewhere it is
+        # the host's, which Landlock keeps the program from writing to.
+        places = [self.scratch, *(["/dev/shm"] if os.getpid() == 1 and os.path.isdir("/dev/shm") else [])]
         try:
-            names = os.listdir(self.scratch)
-        except OSError:
-            return
-        for name in names:
-            path = os.path.join(self.scratch, name)
-            try:
-                if os.path.isdir(path) and not os.path.islink(path):
-                    shutil.rmtree(path, ignore_errors=True)
-                else:
-                    os.unlink(path)
-            except OSError:
-                pass
+            return all(_wipe_tree(p, WIPE_MAX) and not os.listdir(p) and _reset_dir(p) for p in places)
+        except (OSError, RecursionError, MemoryError):
+            return False
 
     def op_reap(self, msg: dict) -> None:
         if self.child is None:
-            self.send({"op": "reaped", "signal": None, "code": None, "cpu": 0.0, "killed": False})
+            self.send({"op": "reaped", "signal": None, "code": None, "cpu": 0.0, "killed": False, "clean": True})
             return
-        self.send(self._reap(bool(msg.get("kill")), float(msg.get("grace", 1.0))))
-        self._prefork()
+        reply = self._reap(bool(msg.get("kill")), float(msg.get("grace", 1.0)))
+        self.send(reply)
+        if reply["clean"]:
+            self._prefork()
 
     def op_ping(self, msg: dict) -> None:
         self.send({"op": "pong"})

@@ -82,7 +82,7 @@ class ProcessWorker(ChannelWorker):
             cwd=self.scratch, env=guest_environment(self.scratch), start_new_session=True, close_fds=True,
         )
         assert self.proc.stdin and self.proc.stdout
-        super().__init__(limits, os.dup(self.proc.stdin.fileno()), os.dup(self.proc.stdout.fileno()))
+        super().__init__(limits, os.dup(self.proc.stdin.fileno()), os.dup(self.proc.stdout.fileno()), self.proc.pid)
         self.proc.stdin.close()
         self.proc.stdout.close()
         reply = self._request({"op": "init", "rlimits": limits.rlimits()}, wall=30.0, handler=None)

@@ -13,15 +13,39 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from typing import Any, Self
 
+from selftaught.errors import SelftaughtError
 from selftaught.sandbox.limits import Limits, Verdict
 
 #: Serves a program's call to ``utility`` / ``language_model``: (target, method, args) -> value.
 #: Raise ``RefusedCall`` to answer with an error the program sees as an exception.
 CallHandler = Callable[[str, str, list], Any]
+#: Guest CPU figures below the host's by more than both of these are a disagreement (see CallResult).
+CPU_TOLERANCE_SECONDS = 0.02
+CPU_TOLERANCE_SHARE = 0.25
 
 
 class RefusedCall(Exception):
     """The host refuses a program's call (budget exhausted, bad arguments); the program gets an error."""
+
+
+class HostileCall(Exception):
+    """A program's call whose arguments made the host's handler fail: the program is stopped with the
+    verdict ``protocol`` (recorded with the handler's error), and the host goes on."""
+
+
+def serve_rpc(handler: CallHandler, target: str, method: str, args: list) -> dict[str, Any]:
+    """Serve one call of a program: the reply frame, or ``HostileCall``. The host's own faults (the
+    model server down, a run-wide cost cap: ``SelftaughtError``) propagate and end the run as they
+    should; a handler choking on a hostile value must not."""
+    try:
+        return {"ok": True, "value": handler(target, method, args)}
+    except RefusedCall as exc:
+        return {"ok": False, "error": str(exc)}
+    except SelftaughtError:
+        raise
+    except (TypeError, ValueError, ArithmeticError, LookupError, RecursionError, UnicodeError) as exc:
+        raise HostileCall(f"the host could not serve the program's call {target}.{method}: "
+                          f"{type(exc).__name__}: {exc}"[:500]) from None
 
 
 @dataclass(frozen=True)
@@ -29,13 +53,26 @@ class CallResult:
     verdict: Verdict
     value: Any = None
     error: str | None = None
+    #: CPU time of the call, measured by the host from the guest process's kernel accounting
     cpu_seconds: float = 0.0
     wall_seconds: float = 0.0
     output: str = ""
+    #: host seconds spent serving the program's ``utility``/``language_model`` calls during this call
+    served_seconds: float = 0.0
+    #: the CPU time the program's own interpreter reported (a cross-check only; None if unreported)
+    guest_cpu_seconds: float | None = None
 
     @property
     def ok(self) -> bool:
         return self.verdict is Verdict.OK
+
+    @property
+    def clock_disagrees(self) -> bool:
+        """The program's own CPU figure is well below the host's: it changed the clock it reads."""
+        if self.guest_cpu_seconds is None:
+            return False
+        gap = self.cpu_seconds - self.guest_cpu_seconds
+        return gap > CPU_TOLERANCE_SECONDS and gap > CPU_TOLERANCE_SHARE * self.cpu_seconds
 
 
 class Worker(ABC):
@@ -65,11 +102,15 @@ class Worker(ABC):
 
 
 class Executor(ABC):
-    """Creates workers. ``tier`` names the isolation in force; it is recorded with every result."""
+    """Creates workers. ``tier`` names the isolation in force; it is recorded with every result.
+
+    ``isolated`` is the executor's claim that every program it runs is confined (namespaces or seccomp
+    + Landlock: tiers A and B). It is False unless an executor says otherwise, so a third-party executor
+    that does not declare it is treated as unsandboxed: improvers (self-modifying code) then run only if
+    the user opted in (``sandbox.allow_unsandboxed``)."""
 
     tier: str = "unknown"
-    #: False at tier C: improvers then run only if the user opted in (``sandbox.allow_unsandboxed``).
-    isolated: bool = True
+    isolated: bool = False
     allow_unsandboxed: bool = False
 
     @abstractmethod

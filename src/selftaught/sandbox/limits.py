@@ -30,6 +30,8 @@ class Limits:
     memory_mb: int = 4096
     file_size_mb: int = 64
     open_files: int = 256
+    #: host seconds the program's own ``utility``/``language_model`` calls may take in all (None: no cap)
+    serve_seconds: float | None = None
 
     def rlimits(self) -> dict[str, int]:
         return {

@@ -24,7 +24,15 @@ from collections.abc import Callable
 from typing import Any
 
 from selftaught.errors import MissingExtra, SandboxUnavailable
-from selftaught.sandbox.executor import CallHandler, CallResult, Executor, RefusedCall, Worker
+from selftaught.sandbox.executor import (
+    CallHandler,
+    CallResult,
+    Executor,
+    HostileCall,
+    RefusedCall,
+    Worker,
+    serve_rpc,
+)
 from selftaught.sandbox.limits import Limits, Verdict
 
 #: Verdicts after which the worker process is gone (see ``Worker``).
@@ -68,7 +76,8 @@ class NodeSandbox:
     def describe(self) -> dict[str, Any]:
         import ray
 
-        return {"node": ray.get_runtime_context().get_node_id(), "tier": self.executor.tier}
+        return {"node": ray.get_runtime_context().get_node_id(), "tier": self.executor.tier,
+                "isolated": self.executor.isolated}
 
     def spawn(self, limits: Limits) -> int:
         worker = self.executor.spawn(limits)
@@ -177,15 +186,16 @@ class RayWorker(Worker):
                 self._alive = False
                 raise RuntimeError(f"the Ray node sandbox failed a call: {event[1:]}")
             try:
-                value = handler(event[1], event[2], event[3])
-            except RefusedCall as exc:
-                self.actor.reply.remote(cid, {"ok": False, "error": str(exc)})
-                continue
+                reply = serve_rpc(handler, event[1], event[2], event[3])
+            except HostileCall as exc:
+                self.actor.reply.remote(cid, None)  # the program is killed; the host goes on
+                self._alive = False
+                return CallResult(Verdict.PROTOCOL, error=str(exc))
             except BaseException:
                 self.actor.reply.remote(cid, None)  # the program is killed; the host's error goes on up
                 self._alive = False
                 raise
-            self.actor.reply.remote(cid, {"ok": True, "value": value})
+            self.actor.reply.remote(cid, reply)
 
     @property
     def alive(self) -> bool:
@@ -240,6 +250,9 @@ class RayExecutor(Executor):
         described = ray.get([a.describe.remote() for a in self.actors])
         self.nodes = [d["node"] for d in described]
         self.tier = "ray+" + "/".join(sorted({d["tier"] for d in described}))
+        # as isolated as the weakest node: one node that fell back to tier C makes the cluster unsandboxed
+        self.isolated = all(d["isolated"] for d in described)
+        self.node_tiers = {d["node"]: d["tier"] for d in described}
         self.cpus = int(sum(self._capacity))
         self._lock = threading.Lock()
 

@@ -19,7 +19,8 @@ import tempfile
 CLONE_THREAD = 0x00010000
 
 #: Syscalls that have no business in a scored program: new processes, debugging other processes,
-#: changing the filesystem view or namespaces, kernel objects that bypass this filter, raising limits.
+#: changing the filesystem view or namespaces, kernel objects that bypass this filter, raising limits,
+#: inter-process communication objects that would survive the program.
 #: Sockets of every family are refused too (TCP, UDP, DNS, raw, netlink, and Unix sockets to host daemons).
 KILLED = (
     "fork", "vfork", "execve", "execveat",
@@ -32,6 +33,11 @@ KILLED = (
     "swapon", "swapoff", "acct", "quotactl", "open_by_handle_at", "name_to_handle_at",
     "iopl", "ioperm", "settimeofday", "clock_settime", "clock_adjtime", "adjtimex",
     "personality", "seccomp",
+    # state that outlives a program: SysV shared memory, message queues and semaphores, and POSIX message
+    # queues live in the IPC namespace, which every program of one warm sandbox shares
+    "shmget", "shmat", "shmctl", "shmdt", "msgget", "msgsnd", "msgrcv", "msgctl",
+    "semget", "semop", "semtimedop", "semctl",
+    "mq_open", "mq_unlink", "mq_timedsend", "mq_timedreceive", "mq_notify", "mq_getsetattr",
 )
 
 

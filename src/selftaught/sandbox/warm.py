@@ -35,7 +35,7 @@ from typing import Any
 import psutil
 
 from selftaught.sandbox.cgroups import Cgroup
-from selftaught.sandbox.channel import ChannelWorker, GuestDied
+from selftaught.sandbox.channel import ChannelWorker, GuestDied, pidfd_pid
 from selftaught.sandbox.cold import kill_tree, signal_death
 from selftaught.sandbox.executor import CallResult
 from selftaught.sandbox.limits import Limits, Verdict
@@ -192,20 +192,24 @@ class Zygote:
             return False
         return bool(peek)  # b"": the zygote is gone; data: an unexpected message, do not trust it
 
-    def spawn_child(self, limits: Limits) -> tuple[int, int]:
+    def spawn_child(self, limits: Limits) -> tuple[int, int, int | None]:
+        """A fresh confined child: (host's write end, host's read end, the child's pid in this host's
+        namespace, read from the pidfd the zygote sent, for the host's own CPU and memory readings)."""
         memory = limits.memory_mb * 1024 * 1024 + CGROUP_HEADROOM
         if self.cgroup is not None and memory != self._memory_set:
             self.cgroup.set_memory(memory)
             self._memory_set = memory
         rlimits = {**limits.rlimits(), **self.spec.extra_rlimits}
-        reply, fds = self.ask({"op": "spawn", "rlimits": rlimits}, fds=2)
-        if reply.get("op") != "spawned" or len(fds) != 2:
+        reply, fds = self.ask({"op": "spawn", "rlimits": rlimits}, fds=3)
+        if reply.get("op") != "spawned" or len(fds) != 3:
             for fd in fds:
                 os.close(fd)
             self.broken = True
             raise ZygoteError(f"the zygote could not fork a child: {reply!r}")
         self.child_pid = reply.get("pid")
-        return fds[0], fds[1]
+        host_pid = pidfd_pid(fds[2])
+        os.close(fds[2])
+        return fds[0], fds[1], host_pid
 
     def reap(self, kill: bool, grace: float = 2.0) -> dict[str, Any] | None:
         """Kill (or wait for) the current child; its wait status and CPU time, None if the zygote is gone."""
@@ -216,6 +220,8 @@ class Zygote:
         if reply.get("op") != "reaped":
             self.broken = True
             return None
+        if reply.get("clean") is not True:  # the program left something the wipe could not remove
+            self.broken = True
         self.child_pid = None
         if self.cgroup is not None and not self.pid_one:
             # stragglers that left the child's session (setsid) are still in the cgroup; at pid 1 of its own
@@ -267,8 +273,8 @@ class WarmWorker(ChannelWorker):
         self._reaped = False
         self._lost = False  # the last death was the sandbox's, not the program's
         self.retried = False
-        to_fd, from_fd = zygote.spawn_child(limits)
-        super().__init__(limits, to_fd, from_fd)
+        to_fd, from_fd, pid = zygote.spawn_child(limits)
+        super().__init__(limits, to_fd, from_fd, pid)
 
     def load(self, source: str) -> CallResult:
         res = super().load(source)
@@ -278,7 +284,7 @@ class WarmWorker(ChannelWorker):
         zygote: Zygote | None = None
         try:
             zygote = self._fresh()
-            to_fd, from_fd = zygote.spawn_child(self.limits)
+            to_fd, from_fd, pid = zygote.spawn_child(self.limits)
         except (ZygoteError, OSError) as exc:
             if zygote is not None:  # destroyed, and no longer counted as lent by the pool
                 zygote.broken = True
@@ -286,7 +292,7 @@ class WarmWorker(ChannelWorker):
             return CallResult(Verdict.CRASH, error=f"{res.error}; a fresh sandbox did not start either: {exc}",
                               wall_seconds=res.wall_seconds)
         self.zygote, self._reaped, self._lost = zygote, False, False
-        ChannelWorker.__init__(self, self.limits, to_fd, from_fd)  # the first channel is closed: a new one
+        ChannelWorker.__init__(self, self.limits, to_fd, from_fd, pid)  # the first channel is closed: a new one
         return super().load(source)
 
     def _death(self, killed: bool) -> GuestDied:

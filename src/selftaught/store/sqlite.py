@@ -53,6 +53,9 @@ CREATE TABLE IF NOT EXISTS iterations (
 CREATE TABLE IF NOT EXISTS repairs (
   raw_hash TEXT NOT NULL, parent_hash TEXT NOT NULL, source_hash TEXT NOT NULL, steps TEXT NOT NULL,
   created REAL NOT NULL, PRIMARY KEY (raw_hash, parent_hash));
+CREATE TABLE IF NOT EXISTS improver_runs (
+  scope TEXT NOT NULL, task TEXT NOT NULL, run INTEGER NOT NULL, verdict TEXT NOT NULL,
+  host_seconds REAL NOT NULL, created REAL NOT NULL, PRIMARY KEY (scope, task, run));
 """
 
 #: Named, additive, idempotent migrations, applied on every open (so stores made by an older version
@@ -115,6 +118,11 @@ class RunStore:
     def set_meta(self, key: str, value: Any) -> None:
         self._exec("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
 
+    def setdefault_meta(self, key: str, value: Any) -> Any:
+        """The stored value of ``key``, storing ``value`` first if there is none (atomic)."""
+        self._exec("INSERT OR IGNORE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
+        return self.get_meta(key)
+
     def get_meta(self, key: str, default: Any = None) -> Any:
         rows = self._all("SELECT value FROM meta WHERE key = ?", (key,))
         return json.loads(rows[0]["value"]) if rows else default
@@ -138,6 +146,14 @@ class RunStore:
             " :text, :prompt_tokens, :completion_tokens, :latency, :role, :created)",
             {**d, "created": time.time()},  # type: ignore[arg-type]
         )
+
+    def log_improver_run(self, scope: str, task: str, run: int, verdict: str, host_seconds: float) -> None:
+        """Host time spent serving one improver run (a timing, like ``wall_seconds``: not replayed)."""
+        self._exec("INSERT OR REPLACE INTO improver_runs VALUES (?, ?, ?, ?, ?, ?)",
+                   (scope, task, run, verdict, host_seconds, time.time()))
+
+    def improver_runs(self) -> list[dict[str, Any]]:
+        return [dict(r) for r in self._all("SELECT * FROM improver_runs ORDER BY created")]
 
     def log_model_event(self, key: str, cache_hit: bool) -> None:
         self._exec("INSERT INTO model_events (key, cache_hit, created) VALUES (?, ?, ?)",

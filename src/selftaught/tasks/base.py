@@ -71,13 +71,19 @@ class Task:
 
     # ---- provided -------------------------------------------------------------------------------
 
-    def instances(self, split: Split, seed: int) -> list[Any]:
+    def instances(self, split: Split, seed: int, secret: bytes | None = None) -> list[Any]:
         """The instances of a split, derived only from (seed, task name, split, index): same seed,
-        same instances, whatever else the run did."""
+        same instances, whatever else the run did. Held-out test instances of a run derive from its
+        ``secret`` instead (kept only in the host's store), so that nothing a program can learn, the
+        run seed included, lets it compute them."""
         count = self.n_val if split == "val" else self.n_test
         name_code = int.from_bytes(self.name.encode()[:8].ljust(8, b"\0"), "little")
+        if split == "test" and secret is not None:
+            entropy = [int.from_bytes(secret[i:i + 4], "little") for i in range(0, len(secret), 4)]
+        else:
+            entropy = [seed]
         return [
-            self.generate(np.random.default_rng([seed, name_code, SPLIT_CODES[split], i]))
+            self.generate(np.random.default_rng([*entropy, name_code, SPLIT_CODES[split], i]))
             for i in range(count)
         ]
 

@@ -1,0 +1,86 @@
+"""Held-out secrecy: the secret that test instances and every program's random seeds derive from.
+
+A program can read back whatever seeds its interpreter (``np.random.get_state()``) and can leak it
+through its scores; a later improver could then feed it to the task's public instance generator. So
+nothing a program sees is derived from the run seed alone: test instances come from the run's secret,
+and each call's seed is a keyed hash of (secret, task, split, index).
+
+The secret of a new run is ``HMAC(machine key, run seed)``. The machine key is random, made once and kept
+in the user's data directory (``$XDG_DATA_HOME/selftaught/held_out.key``, or ``SELFTAUGHT_HELD_OUT_KEY``),
+which no sandbox can read: a fresh run with the same seed on the same machine repeats exactly, and a
+program that learns the seed still cannot compute the held-out set. The secret is stored in the run's
+store, so a run directory (resumed, archived, copied elsewhere) keeps its instances. ``held_out =
+"seeded"`` derives it from the seed alone (runs repeat on any machine; the held-out set is then only as
+secret as the seed).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from pathlib import Path
+from typing import Literal
+
+from selftaught.store import RunStore
+
+KEY_ENV = "SELFTAUGHT_HELD_OUT_KEY"
+HeldOut = Literal["secret", "seeded"]
+
+
+def key_path() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "selftaught" / "held_out.key"
+
+
+def machine_key() -> bytes | None:
+    """This user's held-out key (made on first use); None if it can be neither read nor made."""
+    if os.environ.get(KEY_ENV):
+        return hashlib.sha256(os.environ[KEY_ENV].encode()).digest()
+    path = key_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(os.urandom(32).hex())
+    except FileExistsError:
+        pass
+    except OSError:
+        return None
+    try:
+        return bytes.fromhex(path.read_text().strip())
+    except (OSError, ValueError):
+        return None
+
+
+def seeded_secret(seed: int) -> bytes:
+    """The secret of ``held_out = "seeded"`` and of host-only scoring (baselines): the seed's alone."""
+    return hashlib.sha256(f"selftaught/held-out/{seed}".encode()).digest()[:16]
+
+
+def new_secret(seed: int, mode: HeldOut) -> bytes:
+    if mode == "seeded":
+        return seeded_secret(seed)
+    key = machine_key()
+    if key is None:  # no writable data directory: a random secret (fresh runs then draw fresh instances)
+        return os.urandom(16)
+    return hmac.new(key, f"held-out/{seed}".encode(), hashlib.sha256).digest()[:16]
+
+
+def held_out_secret(store: RunStore, seed: int, mode: HeldOut = "secret") -> bytes | None:
+    """The run's secret, made and committed on first use. None for a run made before secrets existed
+    (it has scores but no secret): its test instances stay those of the run seed, so a resumed old run
+    scores the same instances."""
+    stored = store.get_meta("held_out_secret")
+    if stored is None and store.get_meta("seed_solution") is not None:
+        return None
+    if stored is None:
+        stored = store.setdefault_meta("held_out_secret", new_secret(seed, mode).hex())
+    return bytes.fromhex(stored)
+
+
+def call_seed(key: bytes, task: str, split: str, index: int) -> int:
+    """The seed a program's ``random`` / ``np.random`` start from on one instance: 64 bits of a keyed
+    hash, so reading it back tells a program nothing about ``key``."""
+    digest = hmac.new(key, f"{task}/{split}/{index}".encode(), hashlib.sha256).digest()
+    return int.from_bytes(digest[:8], "little")
