@@ -108,6 +108,7 @@ def main() -> None:
     parser.add_argument("--config", type=Path, default=ROOT / "examples" / "quickstart.toml")
     parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results" / "self_improvement.jsonl")
     parser.add_argument("--write", type=Path, default=None, help="also write the summary (Markdown) here")
+    parser.add_argument("--summary-only", action="store_true", help="run nothing: summarise the seeds in --results")
     parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                         help="config override, as for selftaught run (e.g. model.n_threads=1)")
     args = parser.parse_args()
@@ -115,7 +116,7 @@ def main() -> None:
     done = _done(args.results)
     runs_dir = Path(tempfile.mkdtemp(prefix="bench-self-improvement-"))
     for seed in range(args.start, args.seeds):
-        if seed in done:
+        if seed in done or args.summary_only:
             continue
         row = one_seed(args.config.resolve(), seed, runs_dir, args.sets)
         done[seed] = row
