@@ -65,7 +65,7 @@ def one_seed(config_path: Path, seed: int, runs_dir: Path, sets: list[str]) -> d
     return row
 
 
-def summary(rows: list[dict[str, Any]], config_path: Path, sets: list[str]) -> str:
+def summary(rows: list[dict[str, Any]], config_path: Path, sets: list[str], requested: int) -> str:
     k = len(rows)
     wins = [r for r in rows if r["p"] < 0.05 and r["gain"] > 0]
     adopted = [r for r in rows if r["adopted"]]
@@ -73,10 +73,11 @@ def summary(rows: list[dict[str, Any]], config_path: Path, sets: list[str]) -> s
     lines = [
         "# Self-improvement benchmark (the quick start over K run seeds)",
         "",
-        f"Command: `.venv/bin/python benchmarks/self_improvement.py --seeds {k} --config "
+        f"Command: `.venv/bin/python benchmarks/self_improvement.py --seeds {requested} --config "
         f"{config_path.relative_to(ROOT) if config_path.is_relative_to(ROOT) else config_path}"
         + "".join(f" --set {s}" for s in sets) + "`, "
-        f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores shared with other jobs (load average per run below).",
+        f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores shared with other jobs (load average per run below). "
+        f"Seeds finished: {', '.join(str(r['seed']) for r in rows)} ({k} of {requested}).",
         "",
         f"- runs that adopted at least one improver: **{len(adopted)} of {k}**",
         f"- runs whose I_T beats I_0 on the paired held-out test at p < 0.05 (sign test): **{len(wins)} of {k}**",
@@ -108,6 +109,7 @@ def main() -> None:
     parser.add_argument("--config", type=Path, default=ROOT / "examples" / "quickstart.toml")
     parser.add_argument("--results", type=Path, default=ROOT / "benchmarks" / "results" / "self_improvement.jsonl")
     parser.add_argument("--write", type=Path, default=None, help="also write the summary (Markdown) here")
+    parser.add_argument("--summary-only", action="store_true", help="run nothing: summarise the seeds in --results")
     parser.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                         help="config override, as for selftaught run (e.g. model.n_threads=1)")
     args = parser.parse_args()
@@ -115,7 +117,7 @@ def main() -> None:
     done = _done(args.results)
     runs_dir = Path(tempfile.mkdtemp(prefix="bench-self-improvement-"))
     for seed in range(args.start, args.seeds):
-        if seed in done:
+        if seed in done or args.summary_only:
             continue
         row = one_seed(args.config.resolve(), seed, runs_dir, args.sets)
         done[seed] = row
@@ -123,7 +125,7 @@ def main() -> None:
             fh.write(json.dumps(row) + "\n")
         print(json.dumps(row), flush=True)
     done = _done(args.results)  # with what other processes added meanwhile
-    text = summary([done[s] for s in sorted(done) if s < args.seeds], args.config.resolve(), args.sets)
+    text = summary([done[s] for s in sorted(done) if s < args.seeds], args.config.resolve(), args.sets, args.seeds)
     print(text)
     if args.write:
         args.write.write_text(text)

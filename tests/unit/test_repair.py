@@ -47,6 +47,8 @@ def test_repeated_lines_collapse_and_fences_go():
     assert cleaned == "x = 1\n\n\ny = 2\n"
     assert steps == ["strip fences", "collapse repeated lines"]
     assert collapse_repeats("a\na\nb\na") == "a\nb\na"
+    inner = 'm = """\n```python\nx\n```\n"""\n'  # fences inside a string (the seed improver's prompt) stay
+    assert clean(inner)[0] == inner
 
 
 def test_merge_keeps_only_hunks_that_pass_the_check():
@@ -77,6 +79,13 @@ def test_repair_of_a_cut_rewrite_yields_a_working_candidate_or_the_parent():
 
     nothing = repair("I cannot help with that.", PARENT, lambda s: "broken")
     assert nothing.source == PARENT and nothing.steps[-1].startswith("merged 0 of")
+
+
+def test_a_candidate_that_already_works_is_never_touched():
+    seed_like = 'def improve_algorithm(s, utility, language_model):\n    m = f"""\n```python\n{s}\n```\n"""\n' \
+        '    return s\n'
+    rep = repair(seed_like, PARENT, lambda s: "pass")
+    assert rep.source == seed_like and rep.steps == []
 
 
 def test_a_candidate_that_runs_but_is_weak_is_left_as_it_is():

@@ -48,6 +48,16 @@ def test_a_candidate_that_fails_the_smoke_gate_scores_zero_without_model_calls(r
     assert len(model.requests) == 12 + 6
 
 
+def test_repair_leaves_a_program_that_loads_to_the_gate(run_scripted):
+    # Repair fixes text damage; an improver that loads and then fails is the model's choice, judged as is.
+    result, _ = run_scripted(meta_reply(CRASHING), improver="seed")
+    store = RunStore(result.run_dir)
+    step = store.iterations()[1]
+    assert step.error.startswith(SMOKE_FAILED)
+    assert "nosuchattribute" in store.get_improver(step.candidate_hash).source
+    assert all(r.source_hash == r.raw_hash for r in store.repairs())
+
+
 def test_repair_turns_a_cut_rewrite_into_a_working_candidate_and_records_both(run_scripted):
     compact = improver_source("compact")[0]
     cut = compact.replace("temperature=0.2)", "temperature=0.3").replace(

@@ -4,7 +4,8 @@ Small models rarely return an improver that runs as written: replies are cut at 
 bracket or docstring never closed), lines repeat dozens of times, fences stay in the code. Repair is
 text surgery in the host, then a merge into the parent gated by a behavioural check:
 
-1. clean: strip fence lines, collapse runs of identical lines, close brackets and strings left open;
+0. a candidate that loads is left as it is;
+1. clean: strip leading and trailing fence lines, collapse runs of identical lines, close brackets and strings left open;
 2. if the cleaned program passes ``check`` (the smoke test), it is the candidate; if it loads but
    fails or is weak, it is left as it is (repair fixes text damage, it does not second-guess a choice;
    the smoke gate then scores it 0);
@@ -74,8 +75,15 @@ def parses(source: str) -> bool:
 
 
 def strip_fences(text: str) -> str:
-    """Drop Markdown fence lines (a reply often ends with an unmatched ```)."""
-    return "\n".join(line for line in text.splitlines() if not _FENCE.match(line))
+    """Drop Markdown fence lines at the start and end (a reply often ends with an unmatched ```); a
+    fence line inside the program is left alone (the paper's seed improver has them in its prompt)."""
+    lines = text.splitlines()
+    while lines and (_FENCE.match(lines[-1]) or not lines[-1].strip()):
+        lines.pop()
+    start = 0
+    while start < len(lines) and (_FENCE.match(lines[start]) or not lines[start].strip()):
+        start += 1
+    return "\n".join(lines[start:])
 
 
 def collapse_repeats(text: str) -> str:
@@ -169,7 +177,10 @@ def merge(parent: str, candidate: str, check: Callable[[str], Check]) -> tuple[s
 
 
 def repair(raw: str, parent: str, check: Callable[[str], Check]) -> Repair:
-    """A candidate made from ``raw`` that passes ``check`` or at least runs (else the parent)."""
+    """A candidate made from ``raw`` that passes ``check`` or at least runs (else the parent). A raw
+    candidate that loads is returned as it is: repair only touches text damage."""
+    if parses(raw) and check(raw) != "broken":
+        return Repair(raw, raw, [])
     cleaned, steps = clean(raw)
     if parses(cleaned) and check(cleaned) != "broken":
         return Repair(raw, cleaned if steps else raw, steps)
