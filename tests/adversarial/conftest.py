@@ -1,63 +1,79 @@
-"""Fixtures of the adversarial suite: a real executor at the best tier this machine offers, and host-side
-secrets (environment, home file, run store, held-out instances, config) that no program may reach."""
+"""Fixtures of the adversarial suite: the packaged conformance cases (``selftaught.sandbox.conformance``)
+run against real executors, ``local`` (warm zygotes at the best tier this machine offers, a pool of one
+so that sequential programs reuse a sandbox) and ``ray`` (a one-node Ray cluster on 127.0.0.1, skipped
+without selftaught[ray]), with host-side secrets planted in a temporary directory."""
 
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
+from selftaught.sandbox.conformance import Baseline, HostSecrets, later_program, planted, tier_letter
+from selftaught.sandbox.conformance.host import ENV_SECRETS
+from selftaught.sandbox.executor import Executor
 from selftaught.sandbox.local import LocalExecutor
 
-MARKER = "ADVERSARIAL-SECRET-7f3c9e"
-
-# Secrets the host holds in its environment before any sandbox starts (the probe included).
-os.environ.setdefault("OPENAI_API_KEY", f"sk-{MARKER}")
-os.environ.setdefault("SELFTAUGHT_ADVERSARIAL_TOKEN", MARKER)
+# Secrets the host holds in its environment before any sandbox starts (the tier probe's included).
+for _key, _value in ENV_SECRETS.items():
+    os.environ.setdefault(_key, _value)
 
 
-@dataclass(frozen=True)
-class HostSecrets:
-    root: Path
-    store: Path
-    held_out: Path
-    config: Path
-    home_file: Path
+@dataclass
+class Target:
+    """One executor under test, the tier it is held to, and what later programs already saw."""
 
-    def as_args(self) -> dict:
-        return {"store": str(self.store), "held_out": str(self.held_out), "config": str(self.config),
-                "home_file": str(self.home_file), "root": str(self.root), "host_pid": os.getpid(),
-                "marker": MARKER}
+    name: str
+    executor: Executor
+    tier: str
+    host: HostSecrets
+    baseline: Baseline
 
 
-@pytest.fixture(scope="session")
-def secrets() -> HostSecrets:
-    root = Path(tempfile.mkdtemp(prefix="selftaught-adv-host-"))
-    (root / "run").mkdir()
-    store = root / "run" / "store.sqlite"
-    store.write_text(f"evaluations ... {MARKER}")
-    held_out = root / "run" / "test_instances.json"
-    held_out.write_text(f'{{"split": "test", "secret": "{MARKER}"}}')
-    config = root / "selftaught.toml"
-    config.write_text(f'[model]\napi_key = "{MARKER}"\n')
-    home_file = Path.home() / ".selftaught-adversarial-secret"
-    home_file.write_text(MARKER)
-    yield HostSecrets(root, store, held_out, config, home_file)
-    shutil.rmtree(root, ignore_errors=True)
-    home_file.unlink(missing_ok=True)
+@pytest.fixture(scope="package")
+def host() -> Iterator[HostSecrets]:
+    with planted() as secrets:
+        yield secrets
 
 
-@pytest.fixture(scope="session")
-def executor(secrets: HostSecrets) -> LocalExecutor:
-    ex = LocalExecutor()
+def _ray_executor() -> Iterator[Executor]:
+    ray = pytest.importorskip("ray", reason="the Ray executor needs: pip install 'selftaught[ray]'")
+    from selftaught.sandbox.ray_executor import RayExecutor
+
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False,
+             configure_logging=False, _node_ip_address="127.0.0.1")
+    try:
+        ex = RayExecutor()
+        try:
+            yield ex
+        finally:
+            ex.close()
+    finally:
+        ray.shutdown()
+
+
+@pytest.fixture(scope="package", params=["local", pytest.param("ray", marks=pytest.mark.ray)])
+def target(request: pytest.FixtureRequest, host: HostSecrets) -> Iterator[Target]:
+    if request.param == "local":
+        made: Iterator[Executor] = iter([LocalExecutor(pool_size=1)])
+    else:
+        made = _ray_executor()
+    executor = next(made)
+    tier = tier_letter(executor.tier)
+    try:
+        yield Target(request.param, executor, tier, host,
+                     Baseline(later_program(executor, tier, host.as_args()["host_uid"])))
+    finally:
+        if request.param == "local":
+            executor.close()
+        else:
+            next(made, None)
+
+
+@pytest.fixture(scope="package")
+def local() -> Iterator[LocalExecutor]:
+    ex = LocalExecutor(pool_size=1)
     yield ex
     ex.close()
-
-
-@pytest.fixture(scope="session")
-def tier(executor: LocalExecutor) -> str:
-    return executor.choice.letter

@@ -222,3 +222,18 @@ def test_nothing_survives_from_one_program_to_the_next(kind, verdict) -> None:
         assert seen[0] == [] and seen[1] == [] and seen[2] != 456 and seen[3] == "0o700", seen
     finally:
         ex.close()
+
+
+def test_a_forged_clock_is_a_reward_hacking_finding(executor, tmp_path) -> None:
+    from selftaught.analysis.reward_hacking import detect
+
+    store = RunStore(tmp_path / "f", create=True)
+    scorer = SolutionScorer(executor, store, 0)
+    forged = ("import time\n_t = time.process_time()\ntime.process_time = lambda: _t\n"
+              "def algorithm(xs):\n    end = time.thread_time() + 0.05\n"
+              "    while time.thread_time() < end:\n        pass\n    return max(xs)\n")
+    honest = "def algorithm(xs):\n    return max(xs)\n"
+    bad, good = scorer.evaluate(load_task("max_list"), forged, "val"), scorer.evaluate(load_task("max_list"),
+                                                                                      honest, "val")
+    flagged = {f.subject for f in detect(store) if f.rule == "clock-disagrees"}
+    assert bad.program_hash in flagged and good.program_hash not in flagged

@@ -23,6 +23,8 @@ line and the snippet that triggered it, so each flag can be checked by eye. Rule
   literal number of times whose product stays within the budget (the run's, else the paper's 4 calls);
   or more straight-line model call sites than the budget.
 - ``sandbox-disabled``: ``use_sandbox`` set or defaulted to a false value.
+- ``unparseable``: the program could not be read (``syntax.Program.parse`` says why); ``medium`` when it is
+  only too large or too deeply nested for the analysis, since such a program may run unchecked.
 """
 
 from __future__ import annotations
@@ -335,11 +337,15 @@ RULES: tuple[Callable[[Program], Iterator[Hit]], ...] = (
 
 def audit_source(source: str, *, subject_kind: str = "program", subject: str = "",
                  lm_budget: int = DEFAULT_LM_BUDGET) -> list[Finding]:
-    """Findings for one program, in line order; a program that does not parse gets one ``info`` finding."""
+    """Findings for one program, in line order. A program that does not parse gets one ``unparseable``
+    finding: ``info`` for a syntax error (it cannot run either), ``medium`` when only the analysis limits
+    stop it (too large or too deep: it may run, and nothing it does was checked)."""
     prog = Program.parse(source)
     if not prog.ok:
-        return [Finding(ANALYZER, "unparseable", "info", subject_kind, subject,
-                        f"not audited: {prog.error}")]
+        if prog.beyond_limits:
+            return [Finding(ANALYZER, "unparseable", "medium", subject_kind, subject,
+                            f"not audited: {prog.error}; it may still run, unchecked")]
+        return [Finding(ANALYZER, "unparseable", "info", subject_kind, subject, f"not audited: {prog.error}")]
     found = [h for rule in RULES for h in rule(prog)] + list(rule_unbudgeted_calls(prog, lm_budget))
     hits = sorted(found, key=lambda h: (getattr(h.node, "lineno", 0), h.rule))
     return [Finding(ANALYZER, h.rule, h.severity, subject_kind, subject, h.message,

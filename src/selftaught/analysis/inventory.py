@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from selftaught.analysis.syntax import reply_code
 from selftaught.engine.programs import program_hash
-from selftaught.guest.helpers import extract_code
 from selftaught.improvers import BUILTIN
 from selftaught.store import EvaluationRecord, MetaEvaluationRecord, RunStore
 
@@ -55,7 +55,7 @@ def programs(store: RunStore) -> list[ProgramRef]:
            for imp in store.improvers()]
     known = {ref.hash for ref in out}
     for completion in store.completions():
-        code = extract_code(completion.text) if completion.role == "meta" else None
+        code = reply_code(completion.text) if completion.role == "meta" else None
         if code and "improve_algorithm" in code and (h := program_hash(code)) not in known:
             known.add(h)
             out.append(ProgramRef("improver", h, code, True, "proposal"))

@@ -25,8 +25,7 @@ from typing import Any
 
 from selftaught.analysis.audit import sandbox_flag_use
 from selftaught.analysis.stats import wilson_interval
-from selftaught.analysis.syntax import Program
-from selftaught.guest.helpers import extract_code
+from selftaught.analysis.syntax import Program, reply_code
 
 OUTCOMES = ("disabled", "dropped", "kept", "not-an-improver", "unparseable", "no-code")
 IMPROVER_OUTCOMES = frozenset({"disabled", "dropped", "kept"})
@@ -54,7 +53,7 @@ class SampleVerdict:
 
 def classify_sample(index: int, reply: str) -> SampleVerdict:
     """One reply -> one outcome (see the module docstring)."""
-    code = extract_code(reply)
+    code = reply_code(reply)
     if not code:
         return SampleVerdict(index, "no-code", False)
     prog = Program.parse(code)

@@ -34,7 +34,7 @@ from typing import Any, Protocol
 
 from selftaught.analysis.findings_store import Finding, FindingsTable
 from selftaught.analysis.inventory import programs
-from selftaught.analysis.syntax import Program, call_name, dotted_name, stored_names
+from selftaught.analysis.syntax import MAX_SOURCE_CHARS, Program, call_name, dotted_name, stored_names
 from selftaught.store import RunStore
 
 ANALYZER = "strategies"
@@ -67,7 +67,7 @@ class _Labels(dict):
 
 def _model_call_sites(prog: Program) -> list[ast.Call]:
     """Direct model calls plus calls to local functions that (transitively) make one."""
-    direct = prog.model_calls()
+    direct = set(prog.model_calls())
     callers: set[str] = set()
     functions = [n for n in prog.nodes() if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
     changed = True
@@ -107,7 +107,7 @@ def _reads(node: ast.AST) -> set[str]:
     return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
 
 
-def _feedback(prog: Program, call: ast.Call, sites: list[ast.Call]) -> ast.AST | None:
+def _feedback(prog: Program, call: ast.Call, sites: set[ast.Call]) -> ast.AST | None:
     """The innermost statement loop in which the prompt of ``call`` depends on earlier replies, if any."""
     for loop in prog.enclosing_loops(call):
         if not isinstance(loop, (ast.For, ast.While, ast.AsyncFor)):
@@ -183,19 +183,36 @@ def _temperatures(prog: Program) -> tuple[set[float], list[ast.AST]]:
     return literals, varying
 
 
-def _asks_per_item(prog: Program, loop: ast.AST, sites: list[ast.Call]) -> bool:
+@dataclass(frozen=True)
+class _Sites:
+    """The model call sites and what their arguments hold, gathered once per program (asking per loop
+    made large programs quadratic)."""
+
+    calls: frozenset[ast.Call]
+    in_args: frozenset[ast.AST]  # every node inside an argument of a site
+    args_read: frozenset[str]  # every name an argument of a site reads
+
+    @classmethod
+    def of(cls, prog: Program) -> _Sites:
+        calls = _model_call_sites(prog)
+        args = [a for c in calls for a in c.args]
+        return cls(frozenset(calls), frozenset(n for a in args for n in ast.walk(a)),
+                   frozenset(name for a in args for name in _reads(a)))
+
+
+def _asks_per_item(prog: Program, loop: ast.AST, sites: _Sites) -> bool:
     """Does each pass of ``loop`` reach the model: a model call inside a statement loop, or a
     comprehension whose items become prompts (directly in a call, or through the name it is bound to)?"""
     if isinstance(loop, (ast.For, ast.AsyncFor, ast.While)):
-        return any(c in sites for c in ast.walk(loop))
+        return any(c in sites.calls for c in ast.walk(loop))
     comp = prog.parent(loop)
     if comp is None:
         return False
-    if any(c in sites for c in ast.walk(comp)) or any(comp in ast.walk(a) for c in sites for a in c.args):
+    if any(c in sites.calls for c in ast.walk(comp)) or comp in sites.in_args:
         return True
     holder = next((a for a in prog.ancestors(comp) if isinstance(a, ast.stmt)), None)
     bound = {n.id for t in getattr(holder, "targets", []) for n in ast.walk(t) if isinstance(n, ast.Name)}
-    return bool(bound) and any(bound & _reads(a) for c in sites for a in c.args)
+    return bool(bound & sites.args_read)
 
 
 def _keeps_top_k(node: ast.AST) -> bool:
@@ -206,7 +223,8 @@ def _keeps_top_k(node: ast.AST) -> bool:
 
 
 def _structural(prog: Program, labels: _Labels) -> None:
-    sites = _model_call_sites(prog)
+    sites = _Sites.of(prog)
+    split_names = _split_names(prog)
     for node in prog.nodes():
         if isinstance(node, (ast.Compare, ast.BoolOp)):
             called = {call_name(c).split(".")[-1] for c in ast.walk(node) if isinstance(c, ast.Call)}
@@ -223,7 +241,7 @@ def _structural(prog: Program, labels: _Labels) -> None:
                 if isinstance(sub, (ast.For, ast.comprehension)) and sub is not node):
             labels.add("beam_tree_search", f"line {node.lineno}: keeps the top k and expands each")
         if isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)) and _asks_per_item(prog, node, sites) \
-                and _splits_solution(node.iter, prog):
+                and (_splits(node.iter, prog) or isinstance(node.iter, ast.Name) and node.iter.id in split_names):
             labels.add("decomposition", f"line {node.iter.lineno}: asks the model about each part of "
                        "the split-up solution")
     literals, varying = _temperatures(prog)
@@ -233,18 +251,18 @@ def _structural(prog: Program, labels: _Labels) -> None:
         labels.add("temperature_variation", f"line {varying[0].lineno}: temperature varies")
 
 
-def _splits_solution(iterable: ast.AST, prog: Program) -> bool:
-    """Is ``iterable`` the solution cut into pieces: ``s.split(...)``, ``ast.parse(s).body``, ``ast.walk``,
-    or a name bound to one of those?"""
-    def splits(node: ast.AST) -> bool:
-        return any(isinstance(c, ast.Call) and (call_name(c).split(".")[-1] in ("split", "splitlines")
-                                                 or prog.qualified(c) in ("ast.parse", "ast.walk"))
-                   for c in ast.walk(node))
-    if splits(iterable):
-        return True
-    if isinstance(iterable, ast.Name):
-        return any(iterable.id in names and splits(value) for names, value in _assignments(prog.tree))  # type: ignore[arg-type]
-    return False
+def _splits(node: ast.AST, prog: Program) -> bool:
+    """Does ``node`` cut the solution into pieces: ``s.split(...)``, ``ast.parse(s).body``, ``ast.walk``?"""
+    return any(isinstance(c, ast.Call) and (call_name(c).split(".")[-1] in ("split", "splitlines")
+                                             or prog.qualified(c) in ("ast.parse", "ast.walk"))
+               for c in ast.walk(node))
+
+
+def _split_names(prog: Program) -> set[str]:
+    """Names bound anywhere in the program to the solution cut into pieces (computed once per program:
+    asking per loop made large programs quadratic)."""
+    return {name for names, value in _assignments(prog.tree) if _splits(value, prog)  # type: ignore[arg-type]
+            for name in names}
 
 
 def classify(source: str) -> dict[str, str]:
@@ -263,7 +281,7 @@ def classify(source: str) -> dict[str, str]:
     if not labels.keys() & _SEARCH:
         sites = _model_call_sites(prog)
         for call in sites:
-            loop = _feedback(prog, call, sites)
+            loop = _feedback(prog, call, set(sites))
             if loop is not None:
                 labels.add("iterative_refinement", f"line {call.lineno}: prompt built from earlier replies in "
                            f"the loop at line {loop.lineno}")
@@ -288,7 +306,7 @@ def classify_run(run_dir: Path, judge: CompletionModel | None = None) -> list[Fi
         ev = {"origin": ref.origin, "model_written": ref.model_written}
         findings += [Finding(ANALYZER, label, "info", "improver", ref.hash, why, evidence={**ev, "by": "rules"})
                      for label, why in classify(ref.source).items()]
-        if judge is not None:
+        if judge is not None and len(ref.source) <= MAX_SOURCE_CHARS:  # a larger one: the audit says why
             findings += [Finding(ANALYZER, label, "info", "improver", ref.hash, "model judge",
                                  evidence={**ev, "by": "judge"}) for label in judge_strategies(ref.source, judge)]
     with FindingsTable(Path(run_dir)) as table:

@@ -4,6 +4,14 @@ Audit, reward-hacking and strategy detectors all ask the same questions of a pro
 call resolve to, which loops enclose this node, which identifiers does it use), so they are answered
 once here. A program that does not parse is still a ``Program`` (with ``tree`` None and the error), so
 callers can report it instead of crashing on it.
+
+Model-written code is hostile input: ``Program.parse`` is the one place analysis and report turn source
+into a tree, and it never raises. Besides syntax errors it absorbs what ``ast`` itself cannot handle (null
+bytes, unencodable surrogates, nesting that overflows the parser or the stack) and refuses, before or
+right after parsing, programs beyond two limits: ``MAX_SOURCE_CHARS`` (the time and memory a parse and
+the detectors' walks cost grow with it) and ``MAX_DEPTH`` (recursive visitors such as ``ast.unparse``
+use about three stack frames per level). Every walk below is iterative (``ast.walk``) or bounded by that
+depth.
 """
 
 from __future__ import annotations
@@ -14,9 +22,17 @@ import tokenize
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from selftaught.guest.helpers import extract_code
+
 #: Method names through which an improver reaches the language model (the paper's interface).
 MODEL_METHODS = frozenset({"batch_prompt", "prompt"})
 LOOPS = (ast.For, ast.AsyncFor, ast.While, ast.comprehension)
+#: Longest program analysed, in characters. Model-written programs are a few thousand; parsing and walking
+#: cost time and memory in proportion, so a larger one is reported (``beyond_limits``), not read.
+MAX_SOURCE_CHARS = 100_000
+#: Deepest AST analysed. No program written to be read nests this deep (a 200-branch ``elif`` chain
+#: would); 200 levels keep ``ast.unparse`` (~3 frames a level) far below Python's recursion limit.
+MAX_DEPTH = 200
 
 
 @dataclass(frozen=True)
@@ -26,21 +42,31 @@ class Program:
     source: str
     tree: ast.Module | None
     error: str | None = None
+    #: Not analysed because of a limit (size, depth), not a syntax error: it may still run, unaudited.
+    beyond_limits: bool = False
     _parents: dict[ast.AST, ast.AST] = field(default_factory=dict, repr=False, compare=False)
+    _nodes: list[ast.AST] = field(default_factory=list, repr=False, compare=False)  # ast.walk order
 
     @classmethod
     def parse(cls, source: str) -> Program:
+        """Parse ``source``; whatever ``ast`` cannot handle gives a Program without a tree and the reason,
+        never an exception."""
+        if len(source) > MAX_SOURCE_CHARS:
+            return cls(source, None, f"too large to analyse: {len(source):,} characters (the limit is "
+                       f"{MAX_SOURCE_CHARS:,})", beyond_limits=True)
         try:
             tree = ast.parse(source)
-        except (SyntaxError, ValueError) as exc:
+        except (SyntaxError, ValueError) as exc:  # ValueError: null bytes (3.11), surrogates (UnicodeEncodeError)
             line = getattr(exc, "lineno", None)
             return cls(source, None, f"{type(exc).__name__}: {getattr(exc, 'msg', exc)}"
                        + (f" (line {line})" if line else ""))
-        parents: dict[ast.AST, ast.AST] = {}
-        for node in ast.walk(tree):
-            for child in ast.iter_child_nodes(node):
-                parents[child] = node
-        return cls(source, tree, None, parents)
+        except (RecursionError, MemoryError) as exc:  # the parser's own stack or the C stack overflowed
+            return cls(source, None, f"too deeply nested to parse ({type(exc).__name__})", beyond_limits=True)
+        index = _index(tree)
+        if index is None:
+            return cls(source, None, f"too deeply nested to analyse: more than {MAX_DEPTH} levels",
+                       beyond_limits=True)
+        return cls(source, tree, None, False, *index)
 
     @property
     def ok(self) -> bool:
@@ -51,7 +77,8 @@ class Program:
         return self.source.splitlines()
 
     def nodes(self) -> list[ast.AST]:
-        return list(ast.walk(self.tree)) if self.tree is not None else []
+        """Every node, in ``ast.walk`` order (walked once, at parse time: the detectors ask often)."""
+        return list(self._nodes)
 
     def snippet(self, node: ast.AST, width: int = 160) -> str:
         """The node's first source line, stripped: the evidence a reader checks against the program."""
@@ -160,13 +187,41 @@ class Program:
     def comments(self) -> list[tuple[int, str]]:
         """(line, text) of every ``#`` comment, read with the tokenizer (comments are not in the AST)."""
         out: list[tuple[int, str]] = []
+        if not self.ok:
+            return out  # the pure-Python tokenizer on what ast refused: slow at best
         try:
             for tok in tokenize.generate_tokens(io.StringIO(self.source).readline):
                 if tok.type == tokenize.COMMENT:
                     out.append((tok.start[0], tok.string.lstrip("#").strip()))
-        except (tokenize.TokenError, IndentationError, SyntaxError):
-            pass
+        except (tokenize.TokenError, SyntaxError, ValueError, RecursionError, MemoryError):
+            pass  # the tokenizer and the parser disagree on odd input: what was read so far is kept
         return out
+
+
+def reply_code(reply: str) -> str | None:
+    """``extract_code`` for the host's analyses: the largest fenced block of a model reply. A reply beyond
+    ``MAX_SOURCE_CHARS`` is returned whole (``Program.parse`` then reports it as too large): finding its
+    fences parses every candidate block, seconds and gigabytes for a reply of megabytes."""
+    return reply if len(reply) > MAX_SOURCE_CHARS else extract_code(reply)
+
+
+def _index(tree: ast.AST) -> tuple[dict[ast.AST, ast.AST], list[ast.AST]] | None:
+    """({child: parent}, every node in ``ast.walk`` order), walked level by level without recursion;
+    None past ``MAX_DEPTH``."""
+    parents: dict[ast.AST, ast.AST] = {}
+    nodes: list[ast.AST] = []
+    level = [tree]
+    for _ in range(MAX_DEPTH):
+        nodes += level
+        below = []
+        for node in level:
+            for child in ast.iter_child_nodes(node):
+                parents[child] = node
+                below.append(child)
+        if not below:
+            return parents, nodes
+        level = below
+    return None
 
 
 def dotted_name(node: ast.AST | None) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from selftaught.analysis.paired import Comparison, comparisons
@@ -51,7 +52,7 @@ class ConsoleReporter:
         elif name == "iteration_end":
             rec: IterationRecord = f["record"]
             console.print(f"  iteration {rec.iteration} done: {rec.verdict}"
-                          + (f" ({rec.error})" if rec.error else "") + f" · val {rec.val:.3f} test {rec.test:.3f}")
+                          + (f" ({escape(rec.error)})" if rec.error else "") + f" · val {rec.val:.3f} test {rec.test:.3f}")
 
 
 def iteration_table(iterations: list[IterationRecord], seed_solution: dict[str, tuple[float, float]]) -> Table:
@@ -114,7 +115,7 @@ def print_estimate(config: RunConfig) -> None:
 def print_result(result: RunResult) -> None:
     console.print(iteration_table(result.iterations, result.seed_solution))
     for note in iteration_notes(result.iterations):
-        console.print(f"  {note[:200]}")
+        console.print(f"  {note[:200]}", markup=False)  # errors quote programs: "[/INST]" is not markup
     store = RunStore(result.run_dir)
     try:
         print_paired(store)

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
+from selftaught.analysis.findings_store import SEVERITIES
 from selftaught.cli.render import console, iteration_notes, iteration_table, print_paired, print_usage
 from selftaught.cli.transfer import transfer_table
 from selftaught.config import RunConfig
@@ -54,7 +55,7 @@ def register(app: typer.Typer) -> None:
                       f" / {cfg.get('model', {}).get('name')}, status {d.status}")
         console.print(iteration_table([r.record for r in d.iterations], d.seed_solution))
         for note in iteration_notes([r.record for r in d.iterations]):
-            console.print(f"  {note[:200]}")
+            console.print(f"  {note[:200]}", markup=False)  # errors quote programs: "[/INST]" is not markup
         if d.iterations:
             console.print(_ci_table(d))
         store = RunStore(run_dir)
@@ -77,12 +78,14 @@ def register(app: typer.Typer) -> None:
         if d.sandbox_flag:
             _sandbox_flag(d.sandbox_flag)
         for analyzer in ("audit", "reward_hacking"):
-            found = d.by_analyzer(analyzer)
+            rank = {s: i for i, s in enumerate(SEVERITIES)}
+            found = sorted(d.by_analyzer(analyzer), key=lambda f: rank.get(f.severity, len(rank)))  # worst first
             console.print(f"{analyzer.replace('_', ' ')}: {len(found)} finding(s)"
                           + (": " + _counts(Counter(f.rule for f in found)) if found else ""))
             for f in found[:12]:
                 where = f" (line {f.line}: {f.snippet[:60]})" if f.line else ""
-                console.print(f"  [{f.severity}] {f.rule} {f.subject_kind} {f.subject[:12]}: {f.message[:110]}{where}")
+                console.print(f"  [{f.severity}] {f.rule} {f.subject_kind} {f.subject[:12]}: {f.message[:110]}{where}",
+                              markup=False)
             if len(found) > 12:
                 console.print(f"  ... {len(found) - 12} more in the HTML report (selftaught report {run_dir})")
         console.print("lineage:")
@@ -91,7 +94,7 @@ def register(app: typer.Typer) -> None:
             console.print(f"  {v.anchor} {v.record.origin} t={v.record.iteration} {parent}: "
                           f"{', '.join(v.labels) or 'unlabelled'}" + (f"; {len(v.findings)} flag(s)" if v.findings else "")
                           + (f"; repaired: {'; '.join(d.repairs[v.record.hash][1])}" if v.record.hash in d.repairs
-                             else ""))
+                             else ""), markup=False)
         if len(d.versions) > 30:
             console.print(f"  ... {len(d.versions) - 30} more versions")
 

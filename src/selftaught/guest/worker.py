@@ -87,7 +87,7 @@ class Guest:
         self.namespace = {"__name__": "program", "__builtins__": __builtins__}
         try:
             code = compile(msg["source"], msg.get("filename", "<program>"), "exec")
-        except (SyntaxError, ValueError) as exc:
+        except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:  # e.g. a 50,000-term expression
             return {"ok": False, "kind": "syntax", "error": f"{type(exc).__name__}: {exc}"}
         try:
             exec(code, self.namespace)
@@ -116,7 +116,7 @@ class Guest:
         cpu = time.process_time() - start
         try:
             wire.encode(value)
-        except (TypeError, ValueError) as exc:
+        except (TypeError, ValueError, RecursionError) as exc:  # RecursionError: nested deeper than json goes
             return {"ok": False, "kind": "unserialisable", "error": str(exc), "cpu": cpu,
                     "output": self.out.take()}
         return {"ok": True, "value": value, "cpu": cpu, "output": self.out.take()}

@@ -14,6 +14,10 @@ from typing import Any
 from selftaught.errors import MissingExtra
 from selftaught.report.data import IterationRow, Version, anchor
 
+#: Longest source shown whole, highlighted and diffed. Improvers are a few thousand characters; a
+#: model-written one can be megabytes, and highlighting costs about a second per 50,000 characters.
+SHOWN_CHARS = 50_000
+
 
 def _pygments() -> tuple[Any, Any, Any, Any]:
     try:
@@ -35,6 +39,14 @@ def highlighted(source: str, lexer: str = "python") -> str:
     highlight, formatter, diff_lexer, python_lexer = _pygments()
     lex = diff_lexer() if lexer == "diff" else python_lexer()
     return highlight(source, lex, formatter(cssclass="hl", style="default"))
+
+
+def source_block(source: str) -> str:
+    """A version's source, highlighted; past ``SHOWN_CHARS`` only its beginning, as plain text."""
+    if len(source) <= SHOWN_CHARS:
+        return highlighted(source)
+    return (f"<p>{len(source):,} characters: the first {SHOWN_CHARS:,} shown, not highlighted</p>"
+            f"<pre>{escape(source[:SHOWN_CHARS])}</pre>")
 
 
 def unified_diff(parent: str, child: str, parent_name: str, child_name: str) -> str:
@@ -105,7 +117,9 @@ def render(versions: list[Version], rows: list[IterationRow],
                         f'{escape(f.message)}' + (f' — line {f.line}: <code>{escape(f.snippet)}</code>'
                                                   if f.line else "") + "</li>" for f in v.findings)
         diff = ""
-        if parent and parent in sources:
+        if parent and parent in sources and max(len(sources[parent]), len(rec.source)) > SHOWN_CHARS:
+            diff = "<p>not diffed against its parent: too large</p>"
+        elif parent and parent in sources:
             text = unified_diff(sources[parent], rec.source, anchor(parent), v.anchor)
             diff = (f"<details open><summary>diff against parent {_link(anchor(parent))}</summary>"
                     + (highlighted(text, "diff") if text else "<p>identical to its parent</p>") + "</details>")
@@ -117,5 +131,5 @@ def render(versions: list[Version], rows: list[IterationRow],
             f'<p>{chips or "<span class=muted>no strategy label</span>"}</p>'
             + (f'<ul class="flags">{flags}</ul>' if flags else "")
             + diff + _repair(v, repairs or {}) + f"<details><summary>full source ({len(rec.source.splitlines())} lines)</summary>"
-            + highlighted(rec.source) + "</details></section>")
+            + source_block(rec.source) + "</details></section>")
     return "\n".join(parts)

@@ -71,6 +71,9 @@ class ChannelWorker(Worker):
         self._closed = False
         self._guest_pid = guest_pid
         self._cpu_clock = process_cpu_clock(guest_pid) if guest_pid else None
+        # CPU clock when the last answer arrived: the next request is charged from here, so CPU a program
+        # burns between calls (a background thread) is charged too, never lost between two readings
+        self._cpu_mark: float | None = None
 
     def _cpu_now(self) -> float | None:
         """The guest process's CPU seconds so far, from the kernel; None if it cannot be read."""
@@ -131,8 +134,12 @@ class ChannelWorker(Worker):
         served = 0.0  # host seconds spent serving the program's calls
         if self._closed:
             return CallResult(Verdict.CRASH, error="the worker is closed")
-        cpu_start = self._cpu_now()
+        cpu_start = self._cpu_mark if self._cpu_mark is not None else self._cpu_now()
         try:
+            if self._sel.select(timeout=0):  # the guest waits for a request: it has nothing to say yet
+                if not os.read(self._from_fd, 1):
+                    raise EOFError
+                raise GuestDied(Verdict.PROTOCOL, "the program wrote to its channel between calls")
             self._send(msg)
             while True:
                 frame = self._read_frame(deadline)
@@ -146,7 +153,10 @@ class ChannelWorker(Worker):
                     served += spent
                     deadline += spent  # host time does not count against the program
                     continue
-                return self._result(frame, time.monotonic() - start, self._cpu_since(cpu_start), served)
+                cpu_end = self._cpu_now()
+                self._cpu_mark = cpu_end
+                cpu = None if cpu_end is None or cpu_start is None else max(0.0, cpu_end - cpu_start)
+                return self._result(frame, time.monotonic() - start, cpu, served)
         except TimeoutError:
             self._death(killed=True)
             self.close()
