@@ -84,6 +84,8 @@ class BudgetConfig(_Section):
     utility_calls: int = Field(25, ge=1, description="downstream utility calls per improver run")
     meta_utility_calls: int = Field(25, ge=1, description="meta-utility calls per self-improvement step")
     meta_utility_tests: int = Field(5, ge=1, description="improver runs averaged by one meta-utility")
+    final_tests: int = Field(0, ge=0, description="paired runs comparing I_T with I_0 on fresh model draws "
+                             "after the last iteration (0: no final comparison)")
     improver_seconds: float = Field(900.0, gt=0, description="wall-clock limit of one improver run "
                                     "(excluding time the host spends serving its calls)")
     improver_host_seconds: float = Field(3600.0, gt=0, description="host seconds one improver run's calls may "
@@ -145,10 +147,13 @@ class RunConfig(_Section):
 
     task: str = Field("max_list", description="built-in task name or path to a task file")
     improver: str = Field("seed", description="'seed' (the paper's), 'compact' (short prompt, keeps the "
-                          "input when nothing beats it), or a path to an improver .py file")
+                          "input when nothing beats it), 'small' (compact with its choices as constants it "
+                          "can search over), or a path to an improver .py file")
     iterations: int = Field(2, ge=0, description="self-improvement iterations T")
     adoption: Literal["improves", "nonzero"] = Field(
         "improves", description="'improves': adopt only a real gain over the parent; 'nonzero': the reference")
+    repair: bool = Field(True, description="repair candidate improvers in the host (close brackets, drop "
+                         "repeats, merge into the parent hunk by hunk, each hunk smoke-tested)")
     seed: int = Field(0, ge=0, le=2**32 - 1, description="run seed: instances, sampling seeds")
     held_out: Literal["secret", "seeded"] = Field(
         "secret", description="'secret': held-out test instances and every program's random seeds derive from "
@@ -240,7 +245,7 @@ def _validated(data: dict[str, Any], origin: str) -> RunConfig:
 #: Keys a resumed run may change: they change how or how far it runs, never what it computes (caps,
 #: executors, transport). Anything else would mix two experiments in one store.
 RESUMABLE_KEYS = ("iterations", "cost.", "sandbox.executor", "sandbox.allow_unsandboxed", "sandbox.parallel",
-                  "sandbox.cpus", "sandbox.ray_address",
+                  "sandbox.cpus", "sandbox.ray_address", "budget.final_tests",
                   *(f"{section}.{key}" for section in ("model", *(f"model.{r}" for r in MODEL_ROLES))
                     for key in ("base_url", "api_key_env", "concurrency", "timeout", "max_retries", "n_threads")))
 

@@ -9,6 +9,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from selftaught.analysis.paired import Comparison, comparisons
 from selftaught.config import RunConfig
 from selftaught.engine.fit import fit_warnings
 from selftaught.engine.runner import RunResult, estimate_run, load_tasks
@@ -80,6 +81,34 @@ def iteration_notes(iterations: list[IterationRecord]) -> list[str]:
     return [f"t={r.iteration} {r.verdict}: {r.error}" for r in iterations if r.error]
 
 
+def paired_table(comps: list[Comparison]) -> Table:
+    """Per step, the candidate minus its parent on shared model draws; last, I_T minus I_0."""
+    table = Table(title="Paired differences on the same model draws (B - A; 95% bootstrap CI; sign test)")
+    for col in ("t", "compared", "draws", "n", "val diff", "test diff [95% CI]", "wins/losses/ties", "p"):
+        table.add_column(col, justify="left" if col in ("compared", "draws") else "right")
+    for c in comps:
+        d = c.test
+        table.add_row(str(c.iteration), c.subject, c.draws, str(d.n), f"{c.val.mean:+.3f}",
+                      f"{d.mean:+.3f} [{d.low:+.3f}, {d.high:+.3f}]", f"{d.wins}/{d.losses}/{d.ties}", f"{d.p:.3f}")
+    return table
+
+
+def print_paired(store: RunStore) -> None:
+    """The paired table, then the run's bottom line: did self-improvement change the improver, and by
+    how much on held-out test instances over fresh paired runs."""
+    comps = comparisons(store)
+    if comps:
+        console.print(paired_table(comps))
+    its = store.iterations()
+    final = [c for c in comps if c.draws == "final"]
+    if final:
+        c = final[0]
+        console.print(f"[bold]self-improvement[/]: {c.subject} on {c.test.n} fresh paired runs, held-out test "
+                      f"{c.test.describe()}")
+    elif len(its) > 1 and its[0].improver_hash == its[-1].improver_hash:
+        console.print("self-improvement: no candidate improver was adopted (I_T = I_0)")
+
+
 def print_usage_by_model(usage: dict[tuple[str, str], Usage]) -> None:
     """Model spend per model name and role, over every session of the run."""
     console.print("model usage of the whole run (every session) by model and role:" if usage
@@ -111,6 +140,11 @@ def print_result(result: RunResult) -> None:
     console.print(iteration_table(result.iterations, result.seed_solution))
     for note in iteration_notes(result.iterations):
         console.print(f"  {note[:200]}", markup=False)  # errors quote programs: "[/INST]" is not markup
+    store = RunStore(result.run_dir)
+    try:
+        print_paired(store)
+    finally:
+        store.close()
     console.print(f"model completions: {result.model_calls_sent} sent, {result.model_calls_replayed} replayed "
                   "from the run's cache by this session")
     print_usage_by_model(result.usage_by_model)  # every session of the run

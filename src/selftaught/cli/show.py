@@ -13,7 +13,14 @@ from rich.table import Table
 
 from selftaught.analysis.findings_store import SEVERITIES
 from selftaught.cli.archive import readable
-from selftaught.cli.render import console, cut_replies, iteration_notes, iteration_table, print_usage_by_model
+from selftaught.cli.render import (
+    console,
+    cut_replies,
+    iteration_notes,
+    iteration_table,
+    print_paired,
+    print_usage_by_model,
+)
 from selftaught.cli.transfer import transfer_table
 from selftaught.engine.meta_utility import per_task, screening_scope
 from selftaught.report.data import ReportData
@@ -65,6 +72,9 @@ def _show(run_dir: Path, source: Path, analyze: bool) -> None:
         console.print(f"  {note[:200]}", markup=False)  # errors quote programs: "[/INST]" is not markup
     if d.iterations:
         console.print(_ci_table(d))
+    paired_store = RunStore(source)
+    print_paired(paired_store)
+    paired_store.close()
     t = d.totals
     console.print(f"model completions: {int(t['completions'])} recorded, {int(t['prompt_tokens'])} prompt + "
                   f"{int(t['completion_tokens'])} completion tokens, {t['model_seconds']:.0f} s; requests: "
@@ -108,8 +118,9 @@ def _findings(run_dir: Path, d: ReportData) -> None:
     for v in d.versions[:30]:
         parent = f"<- v-{v.record.parent[:12]}" if v.record.parent else "(root)"
         console.print(f"  {v.anchor} {v.record.origin} t={v.record.iteration} {parent}: "
-                      f"{', '.join(v.labels) or 'unlabelled'}" + (f"; {len(v.findings)} flag(s)" if v.findings else ""),
-                      markup=False)
+                      f"{', '.join(v.labels) or 'unlabelled'}" + (f"; {len(v.findings)} flag(s)" if v.findings else "")
+                      + (f"; repaired: {'; '.join(d.repairs[v.record.hash][1])}" if v.record.hash in d.repairs
+                         else ""), markup=False)
     if len(d.versions) > 30:
         console.print(f"  ... {len(d.versions) - 30} more versions")
 

@@ -23,13 +23,16 @@ class Decision:
 
 
 def decide(rule: str, parent_val: float, screening: MetaEvaluationRecord,
-           confirm: Callable[[], MetaEvaluationRecord]) -> Decision:
+           confirm: Callable[[], MetaEvaluationRecord],
+           confirm_parent: Callable[[], float] | None = None) -> Decision:
+    """``confirm_parent``: the parent's û on the confirmation's own draws (paired); unset: ``parent_val``."""
     if rule == "nonzero":
         ok = screening.val != 0
         return Decision(ok, screening, "meta-utility is not 0" if ok else "meta-utility is 0")
     if screening.val <= parent_val:
         return Decision(False, screening, f"screening {screening.val:.3f} <= parent {parent_val:.3f}")
     confirmed = confirm()
-    if confirmed.val <= parent_val:
-        return Decision(False, confirmed, f"confirmation {confirmed.val:.3f} <= parent {parent_val:.3f}")
-    return Decision(True, confirmed, f"confirmed {confirmed.val:.3f} > parent {parent_val:.3f}")
+    bar = confirm_parent() if confirm_parent is not None else parent_val
+    if confirmed.val <= bar:
+        return Decision(False, confirmed, f"confirmation {confirmed.val:.3f} <= parent {bar:.3f}")
+    return Decision(True, confirmed, f"confirmed {confirmed.val:.3f} > parent {bar:.3f}")

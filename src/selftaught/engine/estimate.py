@@ -72,5 +72,6 @@ def estimate(config: RunConfig, n_tasks: int, prompt_chars: int = 4000) -> Estim
         "max_usd": (int(cost.max_usd / usd_per_call) if usd_per_call > 0 else None)
         if cost.max_usd is not None else None,
     }
-    return Estimate(run, meta, step, meta + config.iterations * step,
+    final = 2 * n_tasks * b.final_tests * run if config.iterations > 0 else 0  # I_0 and I_T, paired
+    return Estimate(run, meta, step, meta + config.iterations * step + final,
                     typical if config.improver == "seed" else None, caps, prompt)

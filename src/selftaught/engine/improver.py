@@ -6,7 +6,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from selftaught.engine.language_model import LanguageModelService
 from selftaught.errors import SandboxUnavailable
 from selftaught.sandbox import Executor, Limits, Verdict
 from selftaught.sandbox.executor import RefusedCall
@@ -23,6 +22,21 @@ class ScoringService(Protocol):
     def description(self) -> str: ...
 
     def __call__(self, solution: Any) -> float: ...
+
+
+#: How an outcome's error starts when the improver did not even load (syntax, imports, no function).
+LOAD_FAILED = "loading the improver"
+
+
+class ModelService(Protocol):
+    """What an improver's ``language_model`` is served by: the budgeted real model
+    (``LanguageModelService``) or the smoke gate's scripted one."""
+
+    calls: int
+
+    def proxy_spec(self) -> dict[str, Any]: ...
+
+    def handle(self, method: str, args: list) -> Any: ...
 
 
 @dataclass(frozen=True)
@@ -42,7 +56,7 @@ class ImproverOutcome:
 
 
 def run_improver(executor: Executor, improver_source: str, initial_solution: str, utility: ScoringService,
-                 language_model: LanguageModelService, *, seconds: float, memory_mb: int = 4096,
+                 language_model: ModelService, *, seconds: float, memory_mb: int = 4096,
                  host_seconds: float | None = None) -> ImproverOutcome:
     """Run the improver; a failure of any kind is an outcome with ``result=None``, never an exception
     (except running self-modifying code without isolation, which the user must have opted into).
@@ -69,7 +83,7 @@ def run_improver(executor: Executor, improver_source: str, initial_solution: str
     with executor.spawn(limits) as worker:
         loaded = worker.load(improver_source)
         if not loaded.ok:
-            return outcome(None, str(loaded.verdict), f"loading the improver: {loaded.error}", loaded.output)
+            return outcome(None, str(loaded.verdict), f"{LOAD_FAILED}: {loaded.error}", loaded.output)
         spec = {"__proxy__": "utility", "str": utility.description, "budget": utility.budget}
         res = worker.call("improve_algorithm", [initial_solution, spec, language_model.proxy_spec()],
                           handler=handler, wall_seconds=seconds)

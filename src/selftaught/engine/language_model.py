@@ -22,10 +22,13 @@ MAX_PROMPT_CHARS = 200_000
 
 class LanguageModelService:
     def __init__(self, recorder: Recorder, *, model: str, scope: str, budget: int,
-                 max_responses_per_call: int, max_tokens: int, role: str = "improver") -> None:
+                 max_responses_per_call: int, max_tokens: int, role: str = "improver",
+                 draws: str | None = None) -> None:
         self.recorder = recorder
         self.model = model
         self.scope = scope
+        #: Where the model's random draws come from (replay key and seed); ``scope`` when unset.
+        self.draws = draws
         self.budget = budget
         self.max_responses_per_call = max_responses_per_call
         self.max_tokens = max_tokens
@@ -51,7 +54,8 @@ class LanguageModelService:
     def _complete(self, expertise: str, messages: list[str], temperature: float) -> list[str]:
         requests = [ChatRequest(model=self.model, system=expertise, user=m, temperature=temperature,
                                 max_tokens=self.max_tokens) for m in messages]
-        return [c.text for c in self.recorder.complete_batch(self.scope, requests, role=self.role)]
+        return [c.text for c in self.recorder.complete_batch(self.scope, requests, role=self.role,
+                                                                       draws=self.draws)]
 
     def prompt(self, expertise: Any, message: Any, n_responses: Any = 1, temperature: Any = 0.7) -> list[str]:
         n = _count(n_responses)

@@ -15,7 +15,9 @@ from selftaught.engine.improver import run_improver
 from selftaught.engine.language_model import LanguageModelService
 from selftaught.engine.meta_utility import MetaUtility, MetaUtilityService, describe, screening_scope
 from selftaught.engine.programs import program_hash
-from selftaught.store import ImproverRecord, IterationRecord
+from selftaught.engine.smoke import SMOKE_FAILED
+from selftaught.store import ImproverRecord, IterationRecord, MetaEvaluationRecord
+from selftaught.store.scopes import confirm_parent_scope, confirm_scope, final_scope
 
 
 def _calls_since_start(ctx: EngineContext, t: int) -> int:
@@ -42,7 +44,23 @@ def self_improve(ctx: EngineContext, start_source: str, origin: str) -> list[Ite
         current = improvement_step(ctx, meta, t, current)
         ctx.store.put_iteration(current)
         ctx.reporter.event("iteration_end", record=current, model_calls=ctx.model_calls())
+    final_comparison(ctx, meta)
     return ctx.store.iterations()
+
+
+def final_comparison(ctx: EngineContext, meta: MetaUtility) -> tuple[MetaEvaluationRecord, MetaEvaluationRecord] | None:
+    """I_0 and I_T on ``budget.final_tests`` fresh paired runs (the same draws for both), when the run
+    adopted anything: the held-out gain of the whole self-improvement, free of selection on screening."""
+    its = ctx.store.iterations()
+    n = ctx.config.budget.final_tests
+    if n <= 0 or not its or its[0].improver_hash == its[-1].improver_hash:
+        return None
+    pair = []
+    for it in (its[0], its[-1]):
+        rec = ctx.store.get_improver(it.improver_hash)
+        assert rec is not None, "every improver in force is stored"
+        pair.append(meta.evaluate(rec.source, final_scope(it.improver_hash), draws="final", runs=n))
+    return pair[0], pair[1]
 
 
 def _score_start(ctx: EngineContext, meta: MetaUtility, source: str, origin: str) -> IterationRecord:
@@ -51,7 +69,7 @@ def _score_start(ctx: EngineContext, meta: MetaUtility, source: str, origin: str
     ctx.store.put_improver(ImproverRecord(h, source, None, origin, 0))
     ctx.reporter.event("iteration_start", iteration=0, model_calls=ctx.model_calls())
     _calls_since_start(ctx, 0)
-    ev = meta.evaluate(source, screening_scope(h))
+    ev = meta.evaluate(source, screening_scope(h), draws=meta.screening_draws)
     rec = IterationRecord(0, h, None, True, ev.val, ev.test, None, None, "ok", None,
                           _calls_since_start(ctx, 0), time.monotonic() - started)
     ctx.store.put_iteration(rec)
@@ -67,7 +85,7 @@ def improvement_step(ctx: EngineContext, meta: MetaUtility, t: int, parent: Iter
     parent_improver = ctx.store.get_improver(parent.improver_hash)
     assert parent_improver is not None, "the parent improver is always stored before its iteration"
     source = parent_improver.source
-    utility = MetaUtilityService(meta, describe(ctx), cfg.budget.meta_utility_calls)
+    utility = MetaUtilityService(meta, describe(ctx), cfg.budget.meta_utility_calls, parent=source)
     model = cfg.model.for_role("meta")  # [model.meta] when the run has one
     lm = LanguageModelService(ctx.recorder, model=model.name, scope=f"t{t}/improve",
                               budget=cfg.budget.language_model_calls,
@@ -83,13 +101,22 @@ def improvement_step(ctx: EngineContext, meta: MetaUtility, t: int, parent: Iter
 
     if out.result is None:
         return kept(out.verdict, out.error)
-    cand_hash = program_hash(out.result)
+    candidate = meta.gate.repaired(out.result, source)
+    cand_hash = program_hash(candidate)
     if cand_hash == parent.improver_hash:
-        return kept("unchanged", "the improver returned itself unchanged", cand_hash)
-    ctx.store.put_improver(ImproverRecord(cand_hash, out.result, parent.improver_hash, "iteration", t))
-    screening = meta.evaluate(out.result, screening_scope(cand_hash))
-    decision = decide(cfg.adoption, parent.val, screening,
-                      confirm=lambda: meta.evaluate(out.result, f"confirm/{cand_hash[:16]}"))
+        why = "itself unchanged" if candidate == out.result else "a candidate that repair reduced to itself"
+        return kept("unchanged", f"the improver returned {why}", cand_hash)
+    ctx.store.put_improver(ImproverRecord(cand_hash, candidate, parent.improver_hash, "iteration", t))
+    screening = meta.evaluate(candidate, screening_scope(cand_hash), draws=meta.screening_draws, gated=True)
+    if screening.runs and all(r["verdict"] == SMOKE_FAILED for r in screening.runs):
+        return kept("rejected", f"{SMOKE_FAILED}: {screening.runs[0]['error']}", cand_hash, 0.0, 0.0)
+    # Paired: the parent on the candidate's screening draws (recorded already: it was screened too).
+    parent_screen = meta.evaluate(source, screening_scope(parent.improver_hash), draws=meta.screening_draws)
+    draws = f"t{t}/confirm"
+    decision = decide(cfg.adoption, parent_screen.val, screening,
+                      confirm=lambda: meta.evaluate(candidate, confirm_scope(t, cand_hash), draws=draws),
+                      confirm_parent=lambda: meta.evaluate(
+                          source, confirm_parent_scope(t, parent.improver_hash), draws=draws).val)
     ev = decision.evaluation
     if not decision.adopted:
         return kept("rejected", decision.reason, cand_hash, ev.val, ev.test)

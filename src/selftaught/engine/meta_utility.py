@@ -3,6 +3,12 @@
 Each run gets the task's seed solution, a fresh language-model budget and a fresh utility budget. A run
 that fails (raises, hangs, returns a non-program) scores 0 and still counts in the divisor. The improver
 only ever sees validation scores; the held-out test score of every result is recorded beside it.
+
+Common random numbers (with ``improves`` adoption): screening evaluations take their model draws from ``SCREENING_DRAWS`` (run j of
+task k draws from ``draws/k/run j``, whatever the improver), so any two screened improvers are compared
+on the same draws and a candidate that asks what its parent asked replays the parent's replies for free.
+Confirmation and the final comparison use fresh draws, shared by the two improvers they compare.
+Candidates proposed in a self-improvement step pass the smoke gate first (``engine/smoke.py``).
 """
 
 from __future__ import annotations
@@ -10,14 +16,19 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from selftaught.engine.candidates import CandidateGate
 from selftaught.engine.concurrency import resolve
 from selftaught.engine.context import EngineContext
 from selftaught.engine.improver import run_improver
 from selftaught.engine.language_model import LanguageModelService
 from selftaught.engine.programs import program_hash
+from selftaught.engine.smoke import SMOKE_FAILED
 from selftaught.engine.utility import UtilityService
 from selftaught.store import MetaEvaluationRecord
+from selftaught.store.scopes import screening_scope
 from selftaught.tasks.base import Task
+
+__all__ = ["SCREENING_DRAWS", "MetaUtility", "MetaUtilityService", "describe", "per_task", "screening_scope"]
 
 _DESCRIPTION = '''def meta_utility(improve_str: str) -> float:
     """Scores an improver: the mean downstream utility of the solutions it produces.
@@ -54,32 +65,50 @@ def per_task(rec: MetaEvaluationRecord) -> dict[str, tuple[float, float]]:
     return out
 
 
-def screening_scope(improver_hash: str) -> str:
-    return f"mu/{improver_hash[:16]}"
+SCREENING_DRAWS = "draws"
 
 
 class MetaUtility:
-    def __init__(self, ctx: EngineContext) -> None:
+    def __init__(self, ctx: EngineContext, gate: CandidateGate | None = None) -> None:
         self.ctx = ctx
+        self.gate = gate or CandidateGate(ctx)
 
-    def evaluate(self, improver_source: str, scope: str) -> MetaEvaluationRecord:
+    @property
+    def screening_draws(self) -> str | None:
+        """The common draws of screening under ``improves``; ``nonzero`` reproduces the reference, where
+        every improver draws its own (None: an evaluation's draws follow its scope)."""
+        return SCREENING_DRAWS if self.gate.active else None
+
+    def evaluate(self, improver_source: str, scope: str, *, draws: str | None = None, gated: bool = False,
+                 runs: int | None = None) -> MetaEvaluationRecord:
+        """û of the improver, recorded under ``scope``. ``draws``: where its model draws come from (unset:
+        its own scope); ``gated``: a candidate, which must pass the smoke gate; ``runs`` per task
+        (default ``budget.meta_utility_tests``)."""
         h = program_hash(improver_source)
         memo = self.ctx.store.get_meta_evaluation(h, scope)
         if memo is not None:
             return memo
         self.ctx.store.put_program(h, improver_source)  # every scored improver is kept, adopted or not
-        jobs = [(task, j) for task in self.ctx.tasks for j in range(self.ctx.config.budget.meta_utility_tests)]
+        n_runs = runs or self.ctx.config.budget.meta_utility_tests
+        if gated and self.gate.active:
+            early = self._without_model(improver_source, h, scope, n_runs)
+            if early is not None:
+                return early
+        jobs = [(task, j) for task in self.ctx.tasks for j in range(n_runs)]
         # Runs are independent (own scope for replay, own budgets), so the order they finish in changes
         # nothing recorded; results are gathered in job order. CPU work is bounded by the executor's slots.
         workers = resolve(self.ctx.config.sandbox.parallel, len(jobs))
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mu") as pool:
-            futures = [pool.submit(self._run, improver_source, scope, *job) for job in jobs]
+            futures = [pool.submit(self._run, improver_source, scope, draws, *job) for job in jobs]
             try:
                 runs = [f.result() for f in futures]
             except BaseException:
                 for f in futures:  # e.g. a run-wide cap was hit: do not start runs that cannot finish
                     f.cancel()
                 raise
+        return self._record(h, scope, runs)
+
+    def _record(self, h: str, scope: str, runs: list[dict[str, Any]]) -> MetaEvaluationRecord:
         rec = MetaEvaluationRecord(
             improver_hash=h, scope=scope,
             val=sum(r["val"] for r in runs) / len(runs), test=sum(r["test"] for r in runs) / len(runs),
@@ -89,13 +118,31 @@ class MetaUtility:
                                 model_calls=self.ctx.model_calls())
         return rec
 
-    def _run(self, improver_source: str, scope: str, task: Task, j: int) -> dict[str, Any]:
+    def _without_model(self, source: str, h: str, scope: str, n_runs: int) -> MetaEvaluationRecord | None:
+        """A candidate's evaluation decided without any model call: its AST twin's (scored once), or
+        û = 0 when it fails the smoke gate. None: it must really run."""
+        twin = self.gate.twin(source) if scope == screening_scope(h) else None
+        known = self.ctx.store.get_meta_evaluation(twin, screening_scope(twin)) if twin else None
+        if known is not None:
+            rec = MetaEvaluationRecord(h, scope, known.val, known.test, known.runs)
+            self.ctx.store.put_meta_evaluation(rec)
+            return rec
+        status, reason = self.gate.smoke(source)
+        if status == "pass":
+            return None
+        runs = [{"task": task.name, "run": j, "verdict": SMOKE_FAILED, "error": reason, "lm_calls": 0,
+                 "utility_calls": 0, "solution_hash": None, "val": 0.0, "test": 0.0}
+                for task in self.ctx.tasks for j in range(n_runs)]
+        return self._record(h, scope, runs)
+
+    def _run(self, improver_source: str, scope: str, draws: str | None, task: Task, j: int) -> dict[str, Any]:
         cfg = self.ctx.config
         model = cfg.model.for_role("improver")  # [model.improver] when the run has one
         lm = LanguageModelService(
             self.ctx.recorder, model=model.name, scope=f"{scope}/{task.name}/run{j}",
             budget=cfg.budget.language_model_calls, max_responses_per_call=cfg.budget.max_responses_per_call,
-            max_tokens=model.max_tokens, role="improver")
+            max_tokens=model.max_tokens, role="improver",
+            draws=f"{draws}/{task.name}/run{j}" if draws else None)
         utility = UtilityService(self.ctx.scorer, task, cfg.budget.utility_calls)
         out = run_improver(self.ctx.executor, improver_source, task.seed_solution, utility, lm,
                            seconds=cfg.budget.improver_seconds, memory_mb=cfg.sandbox.memory_mb,
@@ -115,12 +162,15 @@ class MetaUtility:
 
 class MetaUtilityService:
     """û as the ``utility`` of a self-improvement step: validation score, ``budget`` calls, then 0.
-    Repeated calls on the same improver reuse its recorded evaluation."""
+    Repeated calls on the same improver reuse its recorded evaluation. Each candidate is first repaired
+    against ``parent`` (the improver being improved) and must pass the smoke gate; all are screened on
+    the same model draws."""
 
-    def __init__(self, meta: MetaUtility, description: str, budget: int) -> None:
+    def __init__(self, meta: MetaUtility, description: str, budget: int, parent: str | None = None) -> None:
         self.meta = meta
         self._description = description
         self.budget = budget
+        self.parent = parent
         self.uses = 0
 
     @property
@@ -131,4 +181,6 @@ class MetaUtilityService:
         self.uses += 1
         if self.uses > self.budget or not isinstance(improver_source, str) or not improver_source.strip():
             return 0.0
-        return self.meta.evaluate(improver_source, screening_scope(program_hash(improver_source))).val
+        source = self.meta.gate.repaired(improver_source, self.parent) if self.parent else improver_source
+        return self.meta.evaluate(source, screening_scope(program_hash(source)), draws=self.meta.screening_draws,
+                                  gated=True).val

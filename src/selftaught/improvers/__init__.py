@@ -7,7 +7,7 @@ from pathlib import Path
 
 from selftaught.errors import ConfigError
 
-BUILTIN = {"seed": "seed.py", "compact": "compact.py", "seed_sandbox_flag": "seed_sandbox_flag.py"}
+BUILTIN = {"seed": "seed.py", "compact": "compact.py", "small": "small.py", "seed_sandbox_flag": "seed_sandbox_flag.py"}
 
 
 def improver_source(spec: str) -> tuple[str, str]:

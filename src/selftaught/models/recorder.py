@@ -10,6 +10,10 @@ stored reply. The sampling seed is derived from the key, so even a cache miss is
 provider honours seeds (the embedded model does). Identical requests missing from the store (n replies
 to one prompt) go to a provider with ``batch_size`` > 1 as one group, which it samples together; each
 keeps its own key and seed, so grouping changes how replies are computed, never which reply a key maps to.
+
+Common random numbers: a caller may key replies on a shared *draws* scope while still counting
+occurrences in its own scope. Two meta-utility runs with the same draws scope (run j of two different
+improvers) then get the same reply, and the same sampling seed, for the same request.
 """
 
 from __future__ import annotations
@@ -56,18 +60,21 @@ class Recorder:
     def provider_for(self, role: str) -> ModelProvider:
         return self.by_role.get(role, self.provider)
 
-    def _key(self, scope: str, request: ChatRequest, provider: ModelProvider) -> tuple[str, int]:
+    def _key(self, scope: str, request: ChatRequest, provider: ModelProvider,
+             draws: str | None = None) -> tuple[str, int]:
         digest = request.digest()
         with self._lock:
             occurrence = self._occurrences[(scope, digest)]
             self._occurrences[(scope, digest)] += 1
-        raw = f"{provider.model_id}\n{digest}\n{scope}\n{occurrence}"
+        raw = f"{provider.model_id}\n{digest}\n{draws or scope}\n{occurrence}"
         return hashlib.sha256(raw.encode()).hexdigest(), occurrence
 
-    def complete_batch(self, scope: str, requests: list[ChatRequest], role: str = "improver") -> list[Completion]:
-        """Completions for ``requests`` in request order; cached ones replayed, the rest sent at once."""
+    def complete_batch(self, scope: str, requests: list[ChatRequest], role: str = "improver",
+                       draws: str | None = None) -> list[Completion]:
+        """Completions for ``requests`` in request order; cached ones replayed, the rest sent at once.
+        ``draws`` (default: ``scope``) is the scope the replay key and sampling seed derive from."""
         provider = self.provider_for(role)
-        keyed = [(req, *self._key(scope, req, provider)) for req in requests]
+        keyed = [(req, *self._key(scope, req, provider, draws)) for req in requests]
         results: list[Completion | None] = [None] * len(requests)
         misses = []
         for i, (req, key, occurrence) in enumerate(keyed):

@@ -15,6 +15,7 @@ from typing import Any
 
 from selftaught.analysis.findings_store import Finding, FindingsTable
 from selftaught.analysis.inventory import HUMAN_ORIGINS, deciding_evaluation
+from selftaught.analysis.paired import Comparison, comparisons
 from selftaught.analysis.stats import mean_ci
 from selftaught.config import CostConfig
 from selftaught.pricing import PriceTable, Usage, usage_by_model_and_role
@@ -69,6 +70,10 @@ class ReportData:
     totals: dict[str, float] = field(default_factory=dict)
     #: model spend per (model name, role), from the recorded completions (replays are free)
     usage: dict[tuple[str, str], Usage] = field(default_factory=dict)
+    #: per step, candidate vs parent on shared model draws; last, I_T vs I_0 (analysis/paired.py)
+    paired: list[Comparison] = field(default_factory=list)
+    #: improver hash -> (the model's raw candidate, repair steps) for candidates repaired in the host
+    repairs: dict[str, tuple[str, list[str]]] = field(default_factory=dict)
 
     def by_analyzer(self, analyzer: str) -> list[Finding]:
         return [f for f in self.findings if f.analyzer == analyzer]
@@ -169,6 +174,9 @@ def load(run_dir: Path) -> ReportData:
                     "evaluations": len(evaluations)},
             usage=usage_by_model_and_role(completions, PriceTable(
                 CostConfig.model_validate((store.get_meta("config") or {}).get("cost") or {}).prices)),
+            paired=comparisons(store),
+            repairs={r.source_hash: (store.get_program(r.raw_hash) or "", r.steps) for r in store.repairs()
+                     if r.source_hash != r.raw_hash},
         )
     finally:
         store.close()

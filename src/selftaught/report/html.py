@@ -70,7 +70,19 @@ def _curves(d: ReportData) -> str:
     return (_img(plots.meta_utility_curve(d.iterations, d.seed_solution), "meta-utility per iteration")
             + f"<ul>{seeds}</ul>"
             + _table(["t", "improver", "adopted", "val [95% CI]", "test [95% CI]", "runs", "cand. val", "outcome",
-                      "note"], rows, left={0, 1, 7, 8}))
+                      "note"], rows, left={0, 1, 7, 8}) + _paired(d))
+
+
+def _paired(d: ReportData) -> str:
+    """Candidate minus parent per step, and I_T minus I_0, each on shared model draws."""
+    if not d.paired:
+        return ""
+    rows = [[str(c.iteration), escape(c.subject), c.draws, str(c.test.n), f"{c.val.mean:+.3f}",
+             f"{c.test.mean:+.3f} <span class=muted>[{c.test.low:+.3f}, {c.test.high:+.3f}]</span>",
+             f"{c.test.wins}/{c.test.losses}/{c.test.ties}", f"{c.test.p:.3f}"] for c in d.paired]
+    return ("<h3>Paired differences on the same model draws (95% bootstrap CI, sign test)</h3>"
+            + _table(["t", "compared", "draws", "n", "val diff", "test diff", "wins/losses/ties", "sign p"],
+                     rows, left={0, 1, 2}))
 
 
 def _usage(d: ReportData) -> str:
@@ -189,7 +201,7 @@ def render(d: ReportData, reload_seconds: int = 0) -> str:
         sections.append(("sandbox-flag", "Sandbox-flag experiment", _sandbox_flag(d)))
     sections += [("strategies", "Strategies", _strategies(d)), ("findings", "Audit and reward hacking", _findings(d)),
                  ("verdicts", "Sandbox verdicts", _verdicts(d)),
-                 ("lineage", "Improver lineage", lineage.render(d.versions, d.iterations))]
+                 ("lineage", "Improver lineage", lineage.render(d.versions, d.iterations, d.repairs))]
     toc = "".join(f'<a href="#{sid}">{escape(title)}</a>' for sid, title, _ in sections)
     body = "".join(f'<section id="{sid}"><h2>{escape(title)}</h2>{html}</section>' for sid, title, html in sections)
     what = (f"experiment <b>{escape(str(d.experiment.get('kind')))}</b>" if d.experiment else

@@ -90,7 +90,18 @@ def _scores(v: Version, rows: list[IterationRow]) -> str:
     return "not scored as an iteration"
 
 
-def render(versions: list[Version], rows: list[IterationRow]) -> str:
+def _repair(v: Version, repairs: dict[str, tuple[str, list[str]]]) -> str:
+    """How the host repaired the model's candidate into this version (engine/repair.py)."""
+    if v.record.hash not in repairs:
+        return ""
+    raw, steps = repairs[v.record.hash]
+    text = unified_diff(raw, v.record.source, "model's reply", v.anchor)
+    return (f"<details><summary>repaired in the host: {escape('; '.join(steps))}</summary>"
+            + (highlighted(text, "diff") if text else "") + "</details>")
+
+
+def render(versions: list[Version], rows: list[IterationRow],
+           repairs: dict[str, tuple[str, list[str]]] | None = None) -> str:
     """The lineage section's body."""
     sources = {v.record.hash: v.record.source for v in versions}
     parts = [_tree(versions)]
@@ -119,6 +130,6 @@ def render(versions: list[Version], rows: list[IterationRow]) -> str:
             f'<p class="nav">{" · ".join(nav)} · {escape(_scores(v, rows))}</p>'
             f'<p>{chips or "<span class=muted>no strategy label</span>"}</p>'
             + (f'<ul class="flags">{flags}</ul>' if flags else "")
-            + diff + f"<details><summary>full source ({len(rec.source.splitlines())} lines)</summary>"
+            + diff + _repair(v, repairs or {}) + f"<details><summary>full source ({len(rec.source.splitlines())} lines)</summary>"
             + source_block(rec.source) + "</details></section>")
     return "\n".join(parts)

@@ -6,6 +6,7 @@ from selftaught.store.records import (
     ImproverRecord,
     IterationRecord,
     MetaEvaluationRecord,
+    RepairRecord,
     TransferRecord,
 )
 from selftaught.store.sqlite import RunStore
@@ -16,6 +17,7 @@ __all__ = [
     "ImproverRecord",
     "IterationRecord",
     "MetaEvaluationRecord",
+    "RepairRecord",
     "RunStore",
     "TransferRecord",
 ]

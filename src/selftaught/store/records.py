@@ -61,6 +61,17 @@ class MetaEvaluationRecord:
 
 
 @dataclass(frozen=True)
+class RepairRecord:
+    """What host-side repair made of one raw candidate improver (``engine/repair.py``); both programs
+    are kept in ``programs``."""
+
+    raw_hash: str
+    parent_hash: str
+    source_hash: str  # the repaired candidate (the parent's hash when nothing of the reply survived)
+    steps: list[str]
+
+
+@dataclass(frozen=True)
 class IterationRecord:
     iteration: int
     improver_hash: str  # the improver in force after this iteration (I_t)

@@ -22,6 +22,7 @@ from selftaught.store.records import (
     ImproverRecord,
     IterationRecord,
     MetaEvaluationRecord,
+    RepairRecord,
     TransferRecord,
 )
 
@@ -51,6 +52,9 @@ CREATE TABLE IF NOT EXISTS iterations (
   iteration INTEGER PRIMARY KEY, improver_hash TEXT NOT NULL, candidate_hash TEXT, adopted INTEGER NOT NULL,
   val REAL NOT NULL, test REAL NOT NULL, candidate_val REAL, candidate_test REAL, verdict TEXT NOT NULL,
   error TEXT, model_calls INTEGER, seconds REAL, created REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS repairs (
+  raw_hash TEXT NOT NULL, parent_hash TEXT NOT NULL, source_hash TEXT NOT NULL, steps TEXT NOT NULL,
+  created REAL NOT NULL, PRIMARY KEY (raw_hash, parent_hash));
 CREATE TABLE IF NOT EXISTS improver_runs (
   scope TEXT NOT NULL, task TEXT NOT NULL, run INTEGER NOT NULL, verdict TEXT NOT NULL,
   host_seconds REAL NOT NULL, created REAL NOT NULL, PRIMARY KEY (scope, task, run));
@@ -357,3 +361,19 @@ class RunStore:
             r.pop("created")
             out.append(TransferRecord(**r))
         return out
+
+    # ---- candidate repairs ------------------------------------------------------------------------
+    def put_repair(self, rec: RepairRecord) -> None:
+        self._exec("INSERT OR IGNORE INTO repairs VALUES (?, ?, ?, ?, ?)",
+                   (rec.raw_hash, rec.parent_hash, rec.source_hash, json.dumps(rec.steps), time.time()))
+
+    def get_repair(self, raw_hash: str, parent_hash: str) -> RepairRecord | None:
+        rows = self._all("SELECT * FROM repairs WHERE raw_hash = ? AND parent_hash = ?", (raw_hash, parent_hash))
+        return self._repair(rows[0]) if rows else None
+
+    def repairs(self) -> list[RepairRecord]:
+        return [self._repair(r) for r in self._all("SELECT * FROM repairs ORDER BY created")]
+
+    @staticmethod
+    def _repair(row: sqlite3.Row) -> RepairRecord:
+        return RepairRecord(row["raw_hash"], row["parent_hash"], row["source_hash"], json.loads(row["steps"]))

@@ -46,6 +46,9 @@ class Task:
     description: ClassVar[str] = ""
     #: Python source of the seed solution; it must define the function named ``entry``.
     seed_solution: ClassVar[str] = ""
+    #: Optional known-good solution (never shown to improvers): the smoke gate's scripted model answers
+    #: with it to check that a candidate improver can return a working program. Unset: the seed.
+    reference_solution: ClassVar[str | None] = None
     #: Name of the function a solution must define.
     entry: ClassVar[str] = "algorithm"
     #: CPU-seconds allowed per instance (measured as CPU time of the sandboxed child, see docs/tasks.md).

@@ -31,6 +31,7 @@ Write `algorithm(xs)` that returns the largest element of xs, a list of 1 to 20 
 Score: the fraction of 20 lists for which the returned value equals max(xs).
 """
     seed_solution = SEED_SOLUTION
+    reference_solution = "def algorithm(xs):\n    return max(xs)\n"
     time_limit = 0.1
     n_val = 20
     n_test = 20

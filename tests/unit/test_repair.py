@@ -1,0 +1,102 @@
+"""Host-side candidate repair (engine/repair.py): the text steps and the gated merge, on the failure
+shapes measured with the 135M model (cut at the token cap, repeated lines, trailing fences)."""
+
+from __future__ import annotations
+
+from selftaught.engine.repair import (
+    canonical_hash,
+    clean,
+    close_open,
+    collapse_repeats,
+    merge,
+    parses,
+    repair,
+)
+
+PARENT = '''from helpers import extract_code
+
+
+def improve_algorithm(initial_solution, utility, language_model):
+    """Keep the best rewrite."""
+    message = "Improve:\\n" + initial_solution
+    replies = language_model.batch_prompt("expert", [message] * 2, temperature=0.2)
+    best = initial_solution
+    for code in extract_code(replies):
+        if code and utility(code) > utility(best):
+            best = code
+    return best
+'''
+
+
+def test_a_bracket_dropped_mid_file_is_closed_before_the_next_statement():
+    broken = 'x = max(1, (2 + 3)\ny = 4\n'
+    assert not parses(broken)
+    fixed = close_open(broken)
+    assert parses(fixed) and fixed.splitlines()[0] == "x = max(1, (2 + 3))"
+
+
+def test_a_reply_cut_inside_a_docstring_and_a_call_is_closed_at_the_end():
+    cut = 'def f():\n    """Doc never closed\n    return g(1,'
+    fixed = close_open(cut)
+    assert parses(fixed)
+
+
+def test_repeated_lines_collapse_and_fences_go():
+    text = "```python\nx = 1\nx = 1\nx = 1\n\n\ny = 2\n```\n```"
+    cleaned, steps = clean(text)
+    assert cleaned == "x = 1\n\n\ny = 2\n"
+    assert steps == ["strip fences", "collapse repeated lines"]
+    assert collapse_repeats("a\na\nb\na") == "a\nb\na"
+    inner = 'm = """\n```python\nx\n```\n"""\n'  # fences inside a string (the seed improver's prompt) stay
+    assert clean(inner)[0] == inner
+
+
+def test_merge_keeps_only_hunks_that_pass_the_check():
+    good_change = PARENT.replace("temperature=0.2", "temperature=0.4")
+    candidate = good_change.replace("    return best\n", "    return best +\n")  # a broken second hunk
+
+    def check(source: str) -> str:
+        return "pass" if parses(source) and "return best\n" in source else "broken"
+
+    merged, kept, tried = merge(PARENT, candidate, check)
+    assert tried == 2 and kept == 1
+    assert merged == good_change
+
+
+def test_repair_of_a_cut_rewrite_yields_a_working_candidate_or_the_parent():
+    # What the model returns at the token cap: the call on line 7 cut, lines repeated, a fence left.
+    reply = PARENT.replace('temperature=0.2)', 'temperature=0.3') + "    return best\n    return best\n```\n"
+    checked: list[str] = []
+
+    def check(source: str) -> str:
+        checked.append(source)
+        return "pass" if parses(source) and "temperature=0.3" in source else "broken"
+
+    rep = repair(reply, PARENT, check)
+    assert parses(rep.source) and "temperature=0.3" in rep.source
+    assert rep.source.count("return best") == 1
+    assert "close open brackets and strings" in rep.steps and rep.changed
+
+    nothing = repair("I cannot help with that.", PARENT, lambda s: "broken")
+    assert nothing.source == PARENT and nothing.steps[-1].startswith("merged 0 of")
+
+
+def test_a_candidate_that_already_works_is_never_touched():
+    seed_like = 'def improve_algorithm(s, utility, language_model):\n    m = f"""\n```python\n{s}\n```\n"""\n' \
+        '    return s\n'
+    rep = repair(seed_like, PARENT, lambda s: "pass")
+    assert rep.source == seed_like and rep.steps == []
+
+
+def test_a_candidate_that_runs_but_is_weak_is_left_as_it_is():
+    worse = PARENT.replace("> utility(best)", "< utility(best)")
+    rep = repair(worse, PARENT, lambda s: "weak")
+    assert rep.source == worse and not rep.changed
+
+
+def test_canonical_hash_ignores_docstrings_and_layout_only():
+    a = "def f(x):\n    '''one'''\n    return x + 1\n"
+    b = "def f(x):\n    return (x\n            + 1)  # same\n"
+    assert canonical_hash(a) == canonical_hash(b)
+    assert canonical_hash(a) != canonical_hash(a.replace("+ 1", "+ 2"))
+    assert canonical_hash("def (") is None
