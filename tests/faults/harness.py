@@ -26,8 +26,11 @@ def cli(*args: str, cwd: Path | None = None, timeout: float = 300) -> subprocess
 def run_args(base_url: str, run_dir: Path, iterations: int = 2) -> list[str]:
     """``selftaught run`` of the small run into ``run_dir``'s parent (the run dir is found afterwards)."""
     sets = [*RUN_SETS, f"runs_dir='{run_dir}'"]
+    # no live report: its rewrites checkpoint the store after every iteration, and the disk-full test
+    # needs the store's own write pattern to fill a small disk mid-run
     return ["run", "--model", "openai", "--base-url", base_url, "--model-name", "fault", "--task", "max_list",
-            "--improver", "compact", "--iterations", str(iterations), *[a for s in sets for a in ("--set", s)]]
+            "--improver", "compact", "--iterations", str(iterations), "--no-live-report",
+            *[a for s in sets for a in ("--set", s)]]
 
 
 def resume_args(run_dir: Path, base_url: str | None = None) -> list[str]:
@@ -42,8 +45,13 @@ def only_run(runs_dir: Path) -> Path:
 
 
 def meta(run_dir: Path, key: str) -> Any:
-    with sqlite3.connect(run_dir / "run.sqlite") as con:
-        row = con.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    db = run_dir / "run.sqlite"
+    try:
+        with sqlite3.connect(db) as con:
+            row = con.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+    except sqlite3.OperationalError:  # a run on read-only media: SQLite cannot make its WAL index there
+        with sqlite3.connect(f"file:{db}?mode=ro&immutable=1", uri=True) as con:
+            row = con.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
     return json.loads(row[0]) if row else None
 
 
