@@ -12,8 +12,9 @@ source under an "improve this code" instruction, about 700 tokens, as at a run's
   (``complete_shared``), 1 thread;
 - the provider against raw llama-cpp-python (``Llama.create_chat_completion`` after ``reset``, which
   is how the provider drove it before batching): n = 6 one by one, 1 thread;
-- 1 against 2 llama.cpp threads, 6 replies together, with no job of ours and beside a CPU-bound sandboxed program
-  (a real sandboxed worker of the local executor spinning for the whole measurement);
+- 1 and 2 llama.cpp threads and the default (unset: chosen per decode step from the free cores), 6 replies
+  together, with no job of ours and beside a CPU-bound sandboxed program (a real sandboxed worker of the
+  local executor spinning for the whole measurement);
 - with ``--quickstart``: the wall time and completion tokens of ``selftaught run --config
   examples/quickstart.toml`` with default settings (a fresh run directory).
 """
@@ -158,28 +159,45 @@ def batching_section(args: argparse.Namespace, lines: list[str]) -> None:
 
 
 def threads_section(args: argparse.Namespace, lines: list[str]) -> None:
-    models = {t: EmbeddedModel(n_threads=t) for t in (1, 2)}
+    """Fixed 1 and 2 threads, and the default (unset: the count chosen per step from the free cores)."""
+    models: dict[str, EmbeddedModel] = {"1 thread": EmbeddedModel(n_threads=1),
+                                        "2 threads": EmbeddedModel(n_threads=2),
+                                        "default (unset)": EmbeddedModel()}
     for m in models.values():
         m.complete(request(1))
     rates: dict[str, list[float]] = {}
     loads: dict[str, list[float]] = {}
+    steps: dict[str, dict[int, int]] = {}
     for _ in range(args.repeats):
         for busy in (False, True):
-            for t, m in models.items():
-                name = f"{t} thread{'s' if t > 1 else ''}, {'beside a sandboxed CPU-bound job' if busy else 'no sandboxed job'}"
+            for label, m in models.items():
+                name = f"{label}, {'beside a sandboxed CPU-bound job' if busy else 'no sandboxed job'}"
+                before = m.threads_used()
                 with sandboxed_burn() if busy else _nothing():
                     loads.setdefault(name, []).append(load())
                     rates.setdefault(name, []).append(timed(lambda m=m: batched(m, 6, args.thread_tokens)))
+                used = steps.setdefault(name, {})
+                for n, k in m.threads_used().items():
+                    used[n] = used.get(n, 0) + k - before.get(n, 0)
                 print(f"  {name}: {rates[name][-1]:.1f} tokens/s (load {loads[name][-1]:.2f})", flush=True)
     for m in models.values():
         m.close()
-    lines += [f"## 1 vs 2 llama.cpp threads, 6 replies together, at most {args.thread_tokens} tokens each", "",
-              "| case | tokens/s (median) | range | load average |", "|---|---|---|---|"]
-    lines += [summary(name, rates[name], loads[name]) for name in rates]
-    names = list(rates)
-    lines += ["", "| ratio (per round) | median | range |", "|---|---|---|",
-              ratio("2 threads / 1 thread, no sandboxed job", rates[names[1]], rates[names[0]]),
-              ratio("2 threads / 1 thread, beside a sandboxed job", rates[names[3]], rates[names[2]]), ""]
+    lines += [f"## llama.cpp threads, 6 replies together, at most {args.thread_tokens} tokens each", "",
+              "The default picks the thread count before every decode step from the cores other processes "
+              "left free over the last 0.2 s (`models/cpu_share.py`); its column says how many steps ran "
+              "at each count.", "",
+              "| case | tokens/s (median) | range | load average | steps at 1, 2 threads |",
+              "|---|---|---|---|---|"]
+    lines += [summary(name, rates[name], loads[name])
+              + (f" {steps[name].get(1, 0)}, {steps[name].get(2, 0)} |" if steps[name] else " |")
+              for name in rates]
+    lines += ["", "| ratio (per round) | median | range |", "|---|---|---|"]
+    for where in ("no sandboxed job", "beside a sandboxed CPU-bound job"):
+        lines += [ratio(f"2 threads / 1 thread, {where}", rates[f"2 threads, {where}"],
+                        rates[f"1 thread, {where}"]),
+                  ratio(f"default / 1 thread, {where}", rates[f"default (unset), {where}"],
+                        rates[f"1 thread, {where}"])]
+    lines.append("")
 
 
 @contextmanager
@@ -188,7 +206,8 @@ def _nothing() -> Iterator[None]:
 
 
 def quickstart(src: Path, sets: list[str]) -> str:
-    """One table row: the quick start run from the source tree ``src`` in a fresh run directory."""
+    """One table row: the quick start of the tree above ``src`` (its code and its examples/quickstart.toml)
+    in a fresh run directory."""
     import sqlite3
 
     runs = Path(tempfile.mkdtemp(prefix="bench-quickstart-"))
@@ -196,7 +215,7 @@ def quickstart(src: Path, sets: list[str]) -> str:
     started = time.perf_counter()
     env = {**os.environ, "PYTHONPATH": str(src)}
     subprocess.run([sys.executable, "-m", "selftaught.cli.main", "run", "--config",
-                    str(ROOT / "examples/quickstart.toml"), "--set", f"runs_dir={str(runs)!r}",
+                    str(src.parent / "examples/quickstart.toml"), "--set", f"runs_dir={str(runs)!r}",
                     *[a for s in sets for a in ("--set", s)]], check=True, stdout=subprocess.DEVNULL, env=env)
     wall = time.perf_counter() - started
     (run_dir,) = [p for p in runs.iterdir() if (p / "run.sqlite").exists()]
@@ -209,7 +228,7 @@ def quickstart(src: Path, sets: list[str]) -> str:
 
 def quickstart_section(args: argparse.Namespace, lines: list[str]) -> None:
     """This tree's quick start with default settings; with ``--baseline-src``, alternating with an older
-    source tree (``git archive`` of a commit), which gets ``--baseline-set`` overrides."""
+    tree (``git archive <commit> src examples``), which gets ``--baseline-set`` overrides."""
     rows = []
     for _ in range(args.quickstart_repeats):
         rows.append(quickstart(ROOT / "src", []))

@@ -32,8 +32,9 @@ class ModelSettings(_Section):
     concurrency: int = Field(6, ge=1, description="concurrent requests to the endpoint")
     timeout: float = Field(300.0, gt=0, description="seconds per request")
     max_retries: int = Field(4, ge=0, description="retries on 429/5xx/timeouts")
-    n_threads: int | None = Field(None, ge=1, description="embedded model only: CPU threads (unset: 1, which "
-                                  "never stalls beside sandboxed work; more only on spare cores)")
+    n_threads: int | None = Field(None, ge=1, description="embedded model only: a fixed count of CPU threads "
+                                  "(unset: chosen before every decode step from the cores other processes "
+                                  "left free, so it never stalls beside sandboxed work)")
 
     @field_validator("base_url")
     @classmethod

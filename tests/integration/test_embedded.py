@@ -140,7 +140,23 @@ def test_probe_in_child_succeeds() -> None:
 
     ok, message = probe_in_child(timeout=120)
     assert ok, message
-    assert "tokens/s for one reply" in message and "model.n_threads = 1" in message and "\n" not in message
+    assert "tokens/s for one reply" in message and "\n" not in message
+    assert "model.n_threads = unset: chosen per step from free cores, " in message and " steps" in message
+
+
+def test_the_thread_count_changes_no_reply() -> None:
+    """What lets the thread count follow the free cores step by step without costing reproducibility."""
+    from selftaught.models.embedded import EmbeddedModel
+
+    replies = {}
+    for threads in (1, 2):
+        fixed = EmbeddedModel(n_threads=threads)
+        try:
+            replies[threads] = ([fixed.complete(_req(PROMPT, seed=4, max_tokens=16)).text],
+                                _shared(fixed, PROMPT, range(3), max_tokens=12))
+        finally:
+            fixed.close()
+    assert replies[1][0][0] and replies[1] == replies[2]
 
 
 def test_a_fresh_run_through_the_recorder_gets_byte_identical_replies(tmp_path) -> None:

