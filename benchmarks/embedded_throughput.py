@@ -205,9 +205,21 @@ def _nothing() -> Iterator[None]:
     yield
 
 
-def quickstart(src: Path, sets: list[str]) -> str:
-    """One table row: the quick start of the tree above ``src`` (its code and its examples/quickstart.toml)
-    in a fresh run directory."""
+@contextmanager
+def cpu_burners(n: int) -> Iterator[None]:
+    """``n`` CPU-bound processes outside any sandbox: other jobs on the same machine."""
+    procs = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+    try:
+        yield
+    finally:
+        for p in procs:
+            p.kill()
+            p.wait()
+
+
+def quickstart(src: Path, sets: list[str], label: str) -> tuple[str, float]:
+    """(table row, completion tokens per wall second): the quick start of the tree above ``src`` (its code
+    and its examples/quickstart.toml) in a fresh run directory."""
     import sqlite3
 
     runs = Path(tempfile.mkdtemp(prefix="bench-quickstart-"))
@@ -221,24 +233,37 @@ def quickstart(src: Path, sets: list[str]) -> str:
     (run_dir,) = [p for p in runs.iterdir() if (p / "run.sqlite").exists()]
     with sqlite3.connect(run_dir / "run.sqlite") as db:
         calls, tokens = db.execute("SELECT COUNT(*), SUM(completion_tokens) FROM completions").fetchone()
-    what = f"{src}" + (f" {' '.join(sets)}" if sets else " (defaults)")
-    return (f"| {what} | {wall:.0f} s | {calls} | {tokens} | {tokens / wall:.1f} | "
-            f"{before:.2f}, {load():.2f} |")
+    what = f"{label}: {src}" + (f" {' '.join(sets)}" if sets else " (defaults)")
+    row = f"| {what} | {wall:.0f} s | {calls} | {tokens} | {tokens / wall:.1f} | {before:.2f}, {load():.2f} |"
+    print("  " + row, flush=True)
+    return row, tokens / wall
 
 
 def quickstart_section(args: argparse.Namespace, lines: list[str]) -> None:
-    """This tree's quick start with default settings; with ``--baseline-src``, alternating with an older
-    tree (``git archive <commit> src examples``), which gets ``--baseline-set`` overrides."""
-    rows = []
+    """Per round: this tree's quick start with default settings; with ``--baseline-src``, an older tree
+    (``git archive <commit> src examples``) with ``--baseline-set`` overrides; with ``--beside N``, this
+    tree again beside N CPU-bound processes."""
+    rows, rates = [], {}
     for _ in range(args.quickstart_repeats):
-        rows.append(quickstart(ROOT / "src", []))
-        print("  " + rows[-1], flush=True)
+        cases = [("this tree", ROOT / "src", [], 0)]
         if args.baseline_src:
-            rows.append(quickstart(args.baseline_src, args.baseline_set or []))
-            print("  " + rows[-1], flush=True)
+            cases.append(("baseline", args.baseline_src, args.baseline_set or [], 0))
+        if args.beside:
+            cases.append((f"this tree beside {args.beside} CPU-bound processes", ROOT / "src", [], args.beside))
+        for label, src, sets, burners in cases:
+            with cpu_burners(burners):
+                row, rate = quickstart(src, sets, label)
+            rows.append(row)
+            rates.setdefault(label, []).append(rate)
     lines += ["## Quick start", "",
               "| source, settings | wall | completions | completion tokens | tokens per wall second | "
               "load average before, after |", "|---|---|---|---|---|---|", *rows, ""]
+    if len(rates) > 1:
+        lines += ["| ratio of tokens per wall second (per round) | median | range |", "|---|---|---|"]
+        lines += [ratio(f"{label} / this tree", rates[label], rates["this tree"]) if label != "baseline"
+                  else ratio("this tree / baseline", rates["this tree"], rates["baseline"])
+                  for label in rates if label != "this tree"]
+        lines.append("")
 
 
 def main() -> None:
@@ -252,6 +277,8 @@ def main() -> None:
     parser.add_argument("--baseline-src", type=Path, default=None,
                         help="also time the quick start from this older src/ tree, alternating")
     parser.add_argument("--baseline-set", action="append", help="--set override for the baseline's run")
+    parser.add_argument("--beside", type=int, default=0,
+                        help="also run this tree's quick start beside N CPU-bound processes (other jobs)")
     parser.add_argument("--skip-batching", action="store_true")
     parser.add_argument("--skip-threads", action="store_true")
     parser.add_argument("--out", type=Path, default=None, help="write the markdown table here")
