@@ -6,7 +6,14 @@ import subprocess
 import sys
 import time
 
-from selftaught.models.cpu_share import WINDOW, CpuSample, ThreadGovernor, read_sample, threads_for, usable_cores
+from selftaught.models.cpu_share import (
+    WINDOW,
+    CpuSample,
+    ThreadGovernor,
+    read_sample,
+    threads_for,
+    usable_cores,
+)
 
 
 def test_threads_follow_the_cores_others_left() -> None:
@@ -79,3 +86,11 @@ def test_busy_processes_on_every_core_leave_one_thread() -> None:
         for p in burners:
             p.kill()
             p.wait()
+
+
+def test_an_unreadable_proc_stat_means_one_thread_for_good() -> None:
+    def unreadable(cores: frozenset[int]) -> CpuSample:
+        raise PermissionError("/proc/stat")
+
+    gov = ThreadGovernor(4, sample=unreadable, cores=frozenset({0, 1, 2, 3}), clock=lambda: 1e9)
+    assert [gov() for _ in range(3)] == [1, 1, 1]

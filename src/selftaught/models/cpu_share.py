@@ -46,6 +46,7 @@ def usable_cores() -> frozenset[int]:
 
 
 def read_sample(cores: frozenset[int]) -> CpuSample:
+    """Raises OSError where /proc/stat cannot be read (the governor then stays at one thread)."""
     busy = 0
     with open("/proc/stat", "rb") as stat:
         for line in stat:
@@ -76,8 +77,11 @@ class ThreadGovernor:
         self.max_threads = max(1, max_threads)
         self._cores = cores if cores is not None else usable_cores()
         self._sample, self._clock = sample, clock
-        self._last = sample(self._cores)
         self.current = 1
+        try:
+            self._last = sample(self._cores)
+        except OSError:  # no /proc/stat (a locked-down container): one thread, which never stalls
+            self.max_threads = 1
         #: Decode steps run at each thread count, for the benchmark and doctor.
         self.steps: dict[int, int] = {}
 
