@@ -179,3 +179,36 @@ def test_a_fresh_run_through_the_recorder_gets_byte_identical_replies(tmp_path) 
             model.close()
             store.close()
     assert texts[0] == texts[1] and len(set(texts[0])) > 1
+
+
+def test_requests_arriving_together_are_batched_and_change_no_reply() -> None:
+    """Parallel callers (improver runs of one meta-utility) share batches; each reply is the one its prompt
+    and seed give alone on a fresh model."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from selftaught.models.embedded import EmbeddedModel
+
+    asks = [(PROMPT, s) for s in (1, 2)] + [("Say hello in French.", s) for s in (3, 4)] + \
+        [("Write a function that adds two numbers.", 5)]
+    alone = {}
+    for user, seed in asks:
+        fresh = EmbeddedModel()
+        try:
+            alone[user, seed] = fresh.complete(_req(user, seed, max_tokens=16)).text
+        finally:
+            fresh.close()
+    shared = EmbeddedModel()
+    try:
+        assert shared.concurrency == shared.batch_size == 6
+        with ThreadPoolExecutor(max_workers=len(asks)) as pool:
+            together = list(pool.map(lambda a: shared.complete(_req(a[0], a[1], max_tokens=16)).text, asks))
+        assert max(shared.batch_sizes) > 1  # callers waiting together were decoded together
+        # the same again, as one caller asking 2 replies while others ask one each
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            pair = pool.submit(shared.complete_shared, [_req(PROMPT, 1, 16), _req(PROMPT, 2, 16)])
+            hello = pool.submit(shared.complete, _req("Say hello in French.", 4, 16))
+            mixed = [c.text for c in pair.result()] + [hello.result().text]
+    finally:
+        shared.close()
+    assert together == [alone[a] for a in asks]
+    assert mixed == [alone[PROMPT, 1], alone[PROMPT, 2], alone["Say hello in French.", 4]]

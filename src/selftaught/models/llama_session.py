@@ -1,15 +1,16 @@
-"""llama.cpp driven through llama-cpp-python's low-level API: one prompt decoded once, n continuations
-sampled together as one multi-sequence batch, each with its own seed.
+"""llama.cpp driven through llama-cpp-python's low-level API: a prompt decoded once, its n continuations
+and those of other prompts sampled together as one multi-sequence batch, each with its own seed.
 
 Why not the high-level ``Llama`` object: it generates one sequence at a time, so n replies to one prompt
-cost n prompt decodes and n sequential generations. Here the prompt is decoded once and the n sequences
-advance as one batch: for n = 6 on one thread, 2.7x the tokens/s of the old one-by-one path, of which
-batching the decode itself gives 1.4x (benchmarks/embedded_throughput.md).
+cost n prompt decodes and n sequential generations, and requests arriving together wait for each other.
+Here each prompt is decoded once and all sequences advance as one batch (benchmarks/
+embedded_throughput.md).
 
-Determinism: a reply depends on the prompt, its seed and the *group* it was sampled with (the batch's
-shape changes floating-point rounding), never on what the session did before. Two rules keep it so:
+Determinism: a reply depends on its prompt and seed only, never on what else was in the batch or what
+the session did before. The rules that keep it so:
 - every sequence lives in its own KV stream (``kv_unified = False``), so its attention sums over its own
-  cells only, in position order;
+  cells only, in position order, and every sequence decodes one token per step (a prompt's last token
+  included), a row llama.cpp computes the same way whatever the other rows are;
 - attention runs without flash attention, whose split of the keys across threads made a reply depend on
   the thread count; without it replies are the same at any count, so the count may change between
   decode steps (``cpu_share.py``);
@@ -17,6 +18,7 @@ shape changes floating-point rounding), never on what the session did before. Tw
   chunks are kept for the next call (prefix reuse). A reused chunk was computed from the same tokens
   with the same batch shape at the same cells as a fresh decode would compute it, so the KV state is
   bit-identical either way.
+Tests (tests/integration/test_embedded.py) check each rule against replies sampled alone on a fresh model.
 """
 
 from __future__ import annotations
@@ -34,6 +36,26 @@ CHUNK = 256
 _TOP_K, _TOP_P, _MIN_P = 40, 0.95, 0.05  # llama-cpp-python's defaults, so replies look as before
 _backend_lock = threading.Lock()
 _backend_ready = False
+
+
+@dataclass(frozen=True)
+class Group:
+    """Continuations of one prompt: one per seed, at one temperature and length limit."""
+
+    prompt: list[int]
+    seeds: tuple[int, ...]
+    temperature: float
+    max_tokens: int
+
+
+def _common(a: list[int], b: list[int]) -> int:
+    """Length of the common prefix of two token lists."""
+    n = 0
+    for x, y in zip(a, b):
+        if x != y:
+            break
+        n += 1
+    return n
 
 
 @dataclass(frozen=True)
@@ -89,8 +111,10 @@ class LlamaSession:
         self._template = lib.llama_model_chat_template(self._model, None)
         #: Prompt tokens whose KV (whole chunks only) sequence 0 holds from the previous call.
         self._kept: list[int] = []
-        #: Prompt tokens the last ``sample`` took from the previous call's KV state instead of decoding.
+        #: Prompt tokens the last call took from the previous call's KV state instead of decoding, and the
+        #: index of the group that took them.
         self.reused = 0
+        self.reused_by = 0
 
     # -- text <-> tokens ------------------------------------------------------------------------------
 
@@ -152,26 +176,27 @@ class LlamaSession:
         if rc != 0:
             raise RuntimeError(f"llama_decode failed ({rc})")
 
-    def _prefill(self, prompt: list[int]) -> None:
-        """Sequence 0 holds the prompt's KV, logits of its last token in batch slot (last index)."""
+    def _prefill(self, prompts: list[list[int]], first_seqs: list[int]) -> None:
+        """Sequence ``first_seqs[i]`` holds the KV of ``prompts[i]`` but its last token (which the first
+        sampling step decodes). Sequence 0 reuses the whole chunks it shares with the previous call's."""
         lib = self._lib
-        common = 0
-        for a, b in zip(self._kept, prompt):
-            if a != b:
-                break
-            common += 1
-        start = (min(common, len(prompt) - 1) // CHUNK) * CHUNK
-        for seq in range(self.n_parallel):  # drop other sequences and the part of 0 not reused
-            lib.llama_memory_seq_rm(self._mem, seq, start if seq == 0 else -1, -1)
-        self._kept = []
-        self.reused = start
-        pos = start
-        while pos < len(prompt):
-            end = min(len(prompt), (pos // CHUNK + 1) * CHUNK)
-            self._decode([(prompt[p], p, 0, p == len(prompt) - 1) for p in range(pos, end)])
-            pos = end
-        self._kept = prompt[: (len(prompt) // CHUNK) * CHUNK]
-        self._last_index = (len(prompt) - 1) % CHUNK
+        for seq in range(1, self.n_parallel):
+            lib.llama_memory_seq_rm(self._mem, seq, -1, -1)
+        self.reused = 0
+        for prompt, seq in zip(prompts, first_seqs):
+            body = prompt[:-1]
+            start = 0
+            if seq == 0:
+                start = (_common(self._kept, body) // CHUNK) * CHUNK
+                lib.llama_memory_seq_rm(self._mem, 0, start, -1)
+                self._kept, self.reused = body[:start], start
+            pos = start
+            while pos < len(body):
+                end = min(len(body), (pos // CHUNK + 1) * CHUNK)
+                self._decode([(body[p], p, seq, False) for p in range(pos, end)])
+                pos = end
+            if seq == 0:
+                self._kept = body[: (len(body) // CHUNK) * CHUNK]
 
     def _sampler(self, seed: int, temperature: float) -> Any:
         lib = self._lib
@@ -187,40 +212,62 @@ class LlamaSession:
 
     def sample(self, prompt: list[int], seeds: list[int], temperature: float, max_tokens: int) -> list[Sample]:
         """One continuation of ``prompt`` per seed (at most ``n_parallel``), decoded together."""
-        if not 0 < len(seeds) <= self.n_parallel:
-            raise ValueError(f"between 1 and {self.n_parallel} seeds per call, not {len(seeds)}")
-        if len(prompt) >= self.n_ctx:
-            raise ValueError(f"a prompt of {len(prompt)} tokens does not fit a context of {self.n_ctx}")
+        return self.sample_groups([Group(prompt, tuple(seeds), temperature, max_tokens)])[0]
+
+    def sample_groups(self, groups: list[Group]) -> list[list[Sample]]:
+        """Each group's continuations, all groups' sequences (at most ``n_parallel``) decoded together.
+
+        A reply depends on its prompt and seed only, not on what it was decoded with: every sequence
+        decodes one token per step in its own KV stream, and llama.cpp computes each row of a batch the
+        same way whatever the other rows are (tested against replies sampled alone)."""
+        seqs = [seq for g in groups for seq in g.seeds]
+        if not 0 < len(seqs) <= self.n_parallel or any(not g.seeds for g in groups):
+            raise ValueError(f"between 1 and {self.n_parallel} seeds per call, and one per group at least")
+        for g in groups:
+            if not 0 < len(g.prompt) < self.n_ctx:
+                raise ValueError(f"a prompt of {len(g.prompt)} tokens does not fit a context of {self.n_ctx}")
         lib = self._lib
-        self._prefill(prompt)
-        for seq in range(1, len(seeds)):
-            lib.llama_memory_seq_cp(self._mem, 0, seq, -1, -1)
-        samplers = [self._sampler(s, temperature) for s in seeds]
+        # The group sharing most with sequence 0's kept prompt goes first, into sequence 0 (reuse).
+        order = sorted(range(len(groups)), key=lambda i: -_common(self._kept, groups[i].prompt))
+        first, owner, at = {}, [], 0
+        for i in order:
+            first[i] = at
+            owner += [i] * len(groups[i].seeds)
+            at += len(groups[i].seeds)
+        self._prefill([groups[i].prompt for i in order], [first[i] for i in order])
+        self.reused_by = order[0]
+        for i in order:
+            for seq in range(first[i] + 1, first[i] + len(groups[i].seeds)):
+                lib.llama_memory_seq_cp(self._mem, first[i], seq, -1, -1)
+        seeds = [s for i in order for s in groups[i].seeds]
+        samplers = [self._sampler(seed, groups[owner[q]].temperature) for q, seed in enumerate(seeds)]
         out: list[list[int]] = [[] for _ in seeds]
         finish = [""] * len(seeds)
-        limit = min(max_tokens, self.n_ctx - len(prompt))
-        index = {seq: self._last_index for seq in range(len(seeds))}  # batch slot of each seq's logits
+        limits = [min(groups[owner[q]].max_tokens, self.n_ctx - len(groups[owner[q]].prompt))
+                  for q in range(len(seeds))]
         try:
-            while index:
+            step = [(groups[owner[q]].prompt[-1], len(groups[owner[q]].prompt) - 1, q, True)
+                    for q in range(len(seeds))]
+            while step:
+                self._decode(step)
+                index = [(q, slot) for slot, (_, _, q, _) in enumerate(step)]
                 step = []
-                for seq, slot in index.items():
-                    tok = lib.llama_sampler_sample(samplers[seq], self._ctx, slot)
+                for q, slot in index:
+                    tok = lib.llama_sampler_sample(samplers[q], self._ctx, slot)
                     if lib.llama_vocab_is_eog(self._vocab, tok):
-                        finish[seq] = "stop"
+                        finish[q] = "stop"
                         continue
-                    out[seq].append(tok)
-                    if len(out[seq]) >= limit:
-                        finish[seq] = "length"
+                    out[q].append(tok)
+                    if len(out[q]) >= limits[q]:
+                        finish[q] = "length"
                         continue
-                    step.append((tok, len(prompt) + len(out[seq]) - 1, seq, True))
-                index = {seq: i for i, (_, _, seq, _) in enumerate(step)}
-                if step:
-                    self._decode(step)
+                    step.append((tok, len(groups[owner[q]].prompt) + len(out[q]) - 1, q, True))
         finally:
             for chain in samplers:
                 lib.llama_sampler_free(chain)
-            lib.llama_memory_seq_rm(self._mem, 0, len(prompt), -1)  # keep the prompt, drop the reply
-        return [Sample(self.detokenize(toks), len(toks), finish[i]) for i, toks in enumerate(out)]
+            lib.llama_memory_seq_rm(self._mem, 0, len(self._kept), -1)  # keep whole prompt chunks only
+        samples = [Sample(self.detokenize(toks), len(toks), finish[q]) for q, toks in enumerate(out)]
+        return [samples[first[i]:first[i] + len(groups[i].seeds)] for i in range(len(groups))]
 
     def close(self) -> None:
         lib = self._lib
