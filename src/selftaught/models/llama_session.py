@@ -234,11 +234,17 @@ class LlamaSession:
             first[i] = at
             owner += [i] * len(groups[i].seeds)
             at += len(groups[i].seeds)
-        self._prefill([groups[i].prompt for i in order], [first[i] for i in order])
+        source: dict[int, int] = {}  # group -> the sequence its prompt's KV is decoded into (once per prompt)
+        for i in order:
+            source[i] = next((first[j] for j in order if j in source and groups[j].prompt == groups[i].prompt),
+                             first[i])
+        distinct = [i for i in order if source[i] == first[i]]
+        self._prefill([groups[i].prompt for i in distinct], [first[i] for i in distinct])
         self.reused_by = order[0]
         for i in order:
-            for seq in range(first[i] + 1, first[i] + len(groups[i].seeds)):
-                lib.llama_memory_seq_cp(self._mem, first[i], seq, -1, -1)
+            for seq in range(first[i], first[i] + len(groups[i].seeds)):
+                if seq != source[i]:
+                    lib.llama_memory_seq_cp(self._mem, source[i], seq, -1, -1)
         seeds = [s for i in order for s in groups[i].seeds]
         samplers = [self._sampler(seed, groups[owner[q]].temperature) for q, seed in enumerate(seeds)]
         out: list[list[int]] = [[] for _ in seeds]
