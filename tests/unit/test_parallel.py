@@ -14,7 +14,7 @@ from pathlib import Path
 
 from tests.conftest import scripted_config
 
-from selftaught.engine.concurrency import SlottedExecutor
+from selftaught.sandbox.slots import SlottedExecutor
 from selftaught.engine.runner import resume_run, start_run
 from selftaught.models.base import ChatRequest
 from selftaught.models.scripted import ScriptedModel

@@ -6,7 +6,7 @@ import pytest
 
 from selftaught.config import load_config
 from selftaught.engine.improver import run_improver
-from selftaught.engine.runner import make_executor
+from selftaught.engine.session import make_executor
 from selftaught.errors import SandboxUnavailable
 from selftaught.sandbox import Limits, Verdict
 from selftaught.sandbox.cold import ColdProcessExecutor

@@ -13,7 +13,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from selftaught.engine.concurrency import SlottedExecutor
+from selftaught.sandbox.slots import SlottedExecutor
 from selftaught.sandbox import Limits, Verdict
 from selftaught.sandbox.local import LocalExecutor
 from selftaught.sandbox.warm import Zygote

@@ -249,12 +249,28 @@ class RayExecutor(Executor):
         self._load = [0] * len(nodes)
         described = ray.get([a.describe.remote() for a in self.actors])
         self.nodes = [d["node"] for d in described]
-        self.tier = "ray+" + "/".join(sorted({d["tier"] for d in described}))
+        self._tier = "ray+" + "/".join(sorted({d["tier"] for d in described}))
         # as isolated as the weakest node: one node that fell back to tier C makes the cluster unsandboxed
-        self.isolated = all(d["isolated"] for d in described)
+        self._isolated = all(d["isolated"] for d in described)
         self.node_tiers = {d["node"]: d["tier"] for d in described}
-        self.cpus = int(sum(self._capacity))
         self._lock = threading.Lock()
+
+    @property
+    def tier(self) -> str:
+        return self._tier
+
+    @property
+    def isolated(self) -> bool:
+        return self._isolated
+
+    @property
+    def cpus(self) -> int:
+        """The cluster's CPUs (the host bounds the sandboxed programs it runs at once by them)."""
+        return max(1, int(sum(self._capacity)))
+
+    def describe(self) -> str:
+        nodes = "; ".join(f"node {node[:8]}: {tier}" for node, tier in self.node_tiers.items())
+        return f"tier '{self.tier}' on {len(self.node_tiers)} node(s), {self.cpus} CPUs ({nodes})"
 
     def _pick(self) -> int:
         with self._lock:
