@@ -55,6 +55,28 @@ def test_improvers_refuse_tier_c_unless_opted_in(monkeypatch) -> None:
                      seconds=5)
 
 
+def test_an_executor_declares_what_the_engine_reads_with_defaults() -> None:
+    from selftaught.sandbox.executor import Executor, machine_cpus
+
+    class Minimal(Executor):  # a third party's executor that declares only how to spawn
+        def spawn(self, limits: Limits):
+            raise NotImplementedError
+
+    ex = Minimal()
+    assert (ex.tier, ex.isolated, ex.allow_unsandboxed, ex.cpus) == ("unknown", False, False, machine_cpus())
+    assert ex.describe() == "tier 'unknown'"
+    with pytest.raises(SandboxUnavailable, match="allow_unsandboxed"):  # undeclared isolation: unsandboxed
+        run_improver(ex, "def improve_algorithm(s, u, l):\n    return s\n", "x", None, None, seconds=5)
+
+
+def test_an_executor_option_the_executor_does_not_take_is_a_config_error() -> None:
+    from selftaught.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"^sandbox: unknown option 'ray_address' for executor 'local'") as info:
+        make_executor(load_config(sets=["sandbox.ray_address='auto'"]))
+    assert "\n" not in str(info.value)
+
+
 def test_timeout_kills_and_pool_recovers() -> None:
     ex = LocalExecutor()
     try:

@@ -155,7 +155,8 @@ def start_run(config: RunConfig, *, reporter: Reporter | None = None, provider: 
     """Start a new self-improvement run (checks the task and improver before creating anything).
     ``provider`` answers for ``[model]``, ``providers`` for roles with their own model (``meta``,
     ``improver``); either is built from the config when not given, as is ``executor`` (which the run
-    closes when it ends; pass one built by ``make_executor`` around your own, e.g. to watch placement)."""
+    closes when it ends; pass one built by ``session.make_executor`` around your own, e.g. to watch
+    placement)."""
     for task in load_tasks(config.task):
         ensure_valid(task)  # every static problem of a task file, in one message, before any spending
     check_prices(config.cost, config.model.names())
