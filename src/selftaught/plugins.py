@@ -42,13 +42,13 @@ def load(kind: str, name: str) -> Any:
         raise
 
 
-def build(kind: str, name: str, options: Mapping[str, Any], *, section: str | None = None,
-          shared: Mapping[str, Any] | None = None) -> Any:
-    """The plug-in ``name`` constructed with ``options`` (those the user set, in ``[section]``), checked
-    against its constructor first: an option it does not take is a one-line ``ConfigError`` naming the
-    plug-in, the option and the ones it takes (never dropped silently, never a ``TypeError``).
-    ``shared``: values nobody asked this plug-in to take (the engine's own, like the model name every
-    request carries, and the section's defaults), given to it only if its constructor names them."""
+def arguments(kind: str, name: str, options: Mapping[str, Any], *, section: str | None = None,
+              shared: Mapping[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+    """The plug-in ``name`` and the keyword arguments to construct it with: ``options`` (those the user
+    set, in ``[section]``), checked against its constructor. An option it does not take is a one-line
+    ``ConfigError`` naming the plug-in, the option and the ones it takes (never dropped silently, never a
+    ``TypeError``). ``shared``: values nobody asked this plug-in to take (the engine's own, like the model
+    name every request carries, and the section's defaults), given only if its constructor names them."""
     cls = load(kind, name)
     params = list(inspect.signature(cls).parameters.values())
     named = [p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)]
@@ -66,4 +66,11 @@ def build(kind: str, name: str, options: Mapping[str, Any], *, section: str | No
     if missing:
         raise ConfigError(f"{where}{kind} '{name}' needs the option {', '.join(repr(m) for m in missing)} "
                           f"(accepted options are {accepted})")
+    return cls, given
+
+
+def build(kind: str, name: str, options: Mapping[str, Any], *, section: str | None = None,
+          shared: Mapping[str, Any] | None = None) -> Any:
+    """The plug-in ``name`` constructed on the one strict path (see ``arguments``)."""
+    cls, given = arguments(kind, name, options, section=section, shared=shared)
     return cls(**given)

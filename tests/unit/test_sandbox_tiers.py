@@ -69,12 +69,19 @@ def test_an_executor_declares_what_the_engine_reads_with_defaults() -> None:
         run_improver(ex, "def improve_algorithm(s, u, l):\n    return s\n", "x", None, None, seconds=5)
 
 
-def test_an_executor_option_the_executor_does_not_take_is_a_config_error() -> None:
+def test_an_executor_option_the_executor_does_not_take_is_a_config_error(tmp_path) -> None:
+    from selftaught.engine.runner import start_run
     from selftaught.errors import ConfigError
+    from selftaught.models.scripted import ScriptedModel
 
     with pytest.raises(ConfigError, match=r"^sandbox: unknown option 'ray_address' for executor 'local'") as info:
         make_executor(load_config(sets=["sandbox.ray_address='auto'"]))
     assert "\n" not in str(info.value)
+    runs = tmp_path / "runs"
+    with pytest.raises(ConfigError, match="ray_address"):  # before anything exists
+        start_run(load_config(overrides={"runs_dir": str(runs)}, sets=["sandbox.ray_address='auto'"]),
+                  provider=ScriptedModel(replies=["x"]))
+    assert not runs.exists()
 
 
 def test_timeout_kills_and_pool_recovers() -> None:

@@ -1,4 +1,5 @@
-"""Set up and drive a run: the run directory, store, model, sandbox and tasks, wired together once.
+"""Start, resume and evaluate a self-improvement run: its directory and store, the loop driven inside a
+``RunSession`` (``session.py`` opens and closes what the run needs), and how a run that stops is recorded.
 
 The public API (``selftaught.run`` / ``resume`` / ``evaluate``) and the CLI both come through here.
 """
@@ -12,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping
 
-from selftaught import plugins
 from selftaught.config import RunConfig
 from selftaught.engine.concurrency import open_workers
 from selftaught.engine.context import Reporter, SilentReporter
@@ -21,7 +21,7 @@ from selftaught.engine.fit import fit_warnings
 from selftaught.engine.held_out import new_secret
 from selftaught.engine.loop import self_improve
 from selftaught.engine.meta_utility import screening_scope
-from selftaught.engine.session import RunModels, RunSession, locked, stored_config
+from selftaught.engine.session import RunModels, RunSession, check_executor, locked, stored_config
 from selftaught.errors import (
     BudgetExhausted,
     ConfigError,
@@ -160,7 +160,7 @@ def start_run(config: RunConfig, *, reporter: Reporter | None = None, provider: 
     for task in load_tasks(config.task):
         ensure_valid(task)  # every static problem of a task file, in one message, before any spending
     check_prices(config.cost, config.model.names())
-    plugins.load("executor", config.sandbox.executor)  # a misspelt executor fails before anything exists
+    check_executor(config)  # a misspelt executor, or an option it does not take
     source, origin = improver_source(config.improver)
     if run_dir is None:
         check_runs_dir(config.runs_dir)

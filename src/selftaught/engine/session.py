@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 from selftaught import plugins
 from selftaught.config import MODEL_ROLES, RunConfig, resume_config
@@ -105,16 +106,26 @@ def role_models(config: RunConfig, given: Mapping[str, ModelProvider] | None = N
     return out
 
 
+def _executor_arguments(config: RunConfig) -> tuple[Any, dict[str, Any]]:
+    options = config.sandbox.model_dump(exclude=ENGINE_SANDBOX_KEYS)
+    chosen = config.sandbox.model_dump(exclude=ENGINE_SANDBOX_KEYS, exclude_defaults=True)
+    return plugins.arguments("executor", config.sandbox.executor, chosen, section="sandbox",
+                             shared={"memory_mb": config.sandbox.memory_mb,
+                                     **{k: v for k, v in options.items() if k not in chosen}})
+
+
+def check_executor(config: RunConfig) -> None:
+    """A misspelt executor, or an option it does not take, is an error before anything exists."""
+    _executor_arguments(config)
+
+
 def make_executor(config: RunConfig, inner: Executor | None = None) -> Executor:
     """The configured executor plug-in, or ``inner`` when given, behind CPU slots so parallel improver
     runs never oversubscribe its cores. Improvers rewrite code, so an unsandboxed tier is refused unless
     the user opted in (which the slots wrapper then carries)."""
     if inner is None:
-        options = config.sandbox.model_dump(exclude=ENGINE_SANDBOX_KEYS)
-        chosen = config.sandbox.model_dump(exclude=ENGINE_SANDBOX_KEYS, exclude_defaults=True)
-        inner = plugins.build("executor", config.sandbox.executor, chosen, section="sandbox",
-                              shared={"memory_mb": config.sandbox.memory_mb,
-                                      **{k: v for k, v in options.items() if k not in chosen}})
+        cls, given = _executor_arguments(config)
+        inner = cls(**given)
     if not inner.isolated and not config.sandbox.allow_unsandboxed:
         inner.close()
         raise SandboxUnavailable(
