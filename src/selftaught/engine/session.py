@@ -21,6 +21,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from pydantic import BaseModel
+
 from selftaught import plugins
 from selftaught.config import MODEL_ROLES, RunConfig, resume_config
 from selftaught.engine.concurrency import resolve
@@ -83,12 +85,16 @@ def _section(config: RunConfig, role: str) -> str:
     return f"model.{role}" if own is not None else "model"
 
 
+def _options(section: BaseModel, engine_keys: set[str]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A config section's plug-in options: (those the user set, the others at their defaults)."""
+    chosen = section.model_dump(exclude=engine_keys, exclude_defaults=True)
+    return chosen, {k: v for k, v in section.model_dump(exclude=engine_keys).items() if k not in chosen}
+
+
 def make_model(config: RunConfig, role: str = "default") -> ModelProvider:
     """The provider of ``role``'s model (``[model]`` unless ``[model.<role>]`` overrides it)."""
     settings = config.model.for_role(role)
-    options = settings.model_dump(exclude=ENGINE_MODEL_KEYS)
-    chosen = settings.model_dump(exclude=ENGINE_MODEL_KEYS, exclude_defaults=True)
-    defaults = {k: v for k, v in options.items() if k not in chosen}
+    chosen, defaults = _options(settings, ENGINE_MODEL_KEYS)
     return plugins.build("model", settings.provider, chosen, section=_section(config, role),
                          shared={"model": settings.name, **defaults})
 
@@ -107,11 +113,9 @@ def role_models(config: RunConfig, given: Mapping[str, ModelProvider] | None = N
 
 
 def _executor_arguments(config: RunConfig) -> tuple[Any, dict[str, Any]]:
-    options = config.sandbox.model_dump(exclude=ENGINE_SANDBOX_KEYS)
-    chosen = config.sandbox.model_dump(exclude=ENGINE_SANDBOX_KEYS, exclude_defaults=True)
+    chosen, defaults = _options(config.sandbox, ENGINE_SANDBOX_KEYS)
     return plugins.arguments("executor", config.sandbox.executor, chosen, section="sandbox",
-                             shared={"memory_mb": config.sandbox.memory_mb,
-                                     **{k: v for k, v in options.items() if k not in chosen}})
+                             shared={"memory_mb": config.sandbox.memory_mb, **defaults})
 
 
 def check_executor(config: RunConfig) -> None:

@@ -150,7 +150,7 @@ class RayWorker(Worker):
 
     def __init__(self, actor: Any, wid: int, on_close: Callable[[], None]) -> None:
         self.actor = actor
-        self.wid = wid
+        self.wid: int | None = wid  # None once closed
         self._alive = True
         self._on_close = on_close
 
@@ -212,7 +212,7 @@ class RayWorker(Worker):
             pass  # the node is gone, and its programs with it
         finally:
             self._on_close()
-            self.wid, self._alive = None, False  # type: ignore[assignment]
+            self.wid, self._alive = None, False
 
 
 class RayExecutor(Executor):
