@@ -228,7 +228,7 @@ class RayExecutor(Executor):
         if self._owns_ray:
             try:
                 # No address: a private single-node Ray on loopback, stopped again by close().
-                local = {"_node_ip_address": "127.0.0.1"} if ray_address is None else {}
+                local: dict[str, Any] = {"_node_ip_address": "127.0.0.1"} if ray_address is None else {}
                 ray.init(address=ray_address, include_dashboard=False, log_to_driver=False,
                          configure_logging=False, **local)
             except (ConnectionError, RuntimeError, ValueError) as exc:
