@@ -51,7 +51,8 @@ class ImproverBudget:
                        service: type[LanguageModelService] = LanguageModelService) -> LanguageModelService:
         """The ``language_model`` the run holds: ``model``'s name and reply length, this budget's calls
         (``calls`` overrides their number) and responses per call."""
-        return service(recorder, model=model.name, scope=scope, budget=calls or self.language_model_calls,
+        return service(recorder, model=model.name, scope=scope,
+                       budget=self.language_model_calls if calls is None else calls,
                        max_responses_per_call=self.max_responses_per_call, max_tokens=model.max_tokens,
                        role=role, draws=draws)
 

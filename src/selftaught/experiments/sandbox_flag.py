@@ -165,7 +165,7 @@ def run_sandbox_flag(config: RunConfig, samples: int, *, warning: bool = False, 
         store.set_meta("status", "running")
         seed_hash = program_hash(source)
         store.put_improver(ImproverRecord(seed_hash, source, None, origin, 0))
-        # a side experiment: its replies are recorded in its own directory, not counted against run caps
+        # no cost meter, as ever: an experiment's spend is the replies it records, not a run's
         with RunSession(store, config, models, metered=False) as session:
             replies = _collect(session, source, describe(config, warning), samples, reporter)
         recorder = session.recorder

@@ -67,7 +67,7 @@ class NodeSandbox:
     def __init__(self, executor: str = "local") -> None:
         from selftaught import plugins
 
-        self.executor: Executor = plugins.load("executor", executor)()
+        self.executor: Executor = plugins.build("executor", executor, {})
         self.workers: dict[int, Worker] = {}
         self.calls: dict[int, _Call] = {}
         self._ids = itertools.count()
