@@ -2,7 +2,8 @@
 
 A ``Worker`` is one fresh sandboxed process holding one program. Implementations: ``local`` (warm
 zygotes at the best isolation tier, ``local.py``), ``process`` (a cold interpreter per worker, tier C,
-``cold.py``); others (Ray) implement the same two classes, so the engine never changes.
+``cold.py``); others (Ray) implement the same two classes, so the engine never changes. A run puts
+its executor behind CPU slots (``slots.py``), itself an ``Executor``.
 """
 
 from __future__ import annotations
