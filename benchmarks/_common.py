@@ -113,6 +113,6 @@ def median(xs: list[float]) -> float:
 
 
 def machine_cpus_text() -> str:
-    from selftaught.engine.concurrency import machine_cpus
+    from selftaught.sandbox.executor import machine_cpus
 
     return str(machine_cpus())

@@ -30,7 +30,8 @@ import pytest
 from tests.conftest import scripted_config
 from tests.unit.test_parallel import IMPROVER, SETTINGS, recorded, responder
 
-from selftaught.engine.runner import make_executor, start_run
+from selftaught.engine.runner import start_run
+from selftaught.engine.session import make_executor
 from selftaught.models.scripted import ScriptedModel
 from selftaught.sandbox import Limits, Worker
 from selftaught.sandbox.executor import CallHandler, CallResult
@@ -163,7 +164,7 @@ def drive(address: str, work: str) -> None:
     start_run(cfg, provider=ScriptedModel(responder=responder), run_dir=Path(work) / "ray",
               executor=make_executor(cfg, inner))
     seen.update(counts={k: dict(v) for k, v in inner.counts.items()}, initialized_after=ray.is_initialized())
-    start_run(cfg.model_copy(update={"sandbox": cfg.sandbox.model_copy(update={"executor": "local"})}),
+    start_run(cfg.model_copy(update={"sandbox": cfg.sandbox.model_copy(update={"executor": "local", "ray_address": None})}),
               provider=ScriptedModel(responder=responder), run_dir=Path(work) / "local")
     (Path(work) / "seen.json").write_text(json.dumps(seen))
 

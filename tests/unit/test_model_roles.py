@@ -17,7 +17,8 @@ import pytest
 from tests.conftest import scripted_config
 
 from selftaught.config import load_config, resume_config
-from selftaught.engine.runner import resume_run, role_models, start_run
+from selftaught.engine.runner import resume_run, start_run
+from selftaught.engine.session import role_models
 from selftaught.errors import BudgetExhausted, ConfigError, ModelUnavailable
 from selftaught.models.base import ChatRequest
 from selftaught.models.scripted import ScriptedModel

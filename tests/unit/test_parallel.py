@@ -14,12 +14,12 @@ from pathlib import Path
 
 from tests.conftest import scripted_config
 
-from selftaught.engine.concurrency import SlottedExecutor
 from selftaught.engine.runner import resume_run, start_run
 from selftaught.models.base import ChatRequest
 from selftaught.models.scripted import ScriptedModel
 from selftaught.sandbox import Limits
 from selftaught.sandbox.local import LocalExecutor
+from selftaught.sandbox.slots import SlottedExecutor
 from selftaught.store import RunStore
 
 SOLUTIONS = ["def algorithm(xs):\n    return max(xs)\n", "def algorithm(xs):\n    return xs[-1]\n",

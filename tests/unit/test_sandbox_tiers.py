@@ -6,7 +6,7 @@ import pytest
 
 from selftaught.config import load_config
 from selftaught.engine.improver import run_improver
-from selftaught.engine.runner import make_executor
+from selftaught.engine.session import make_executor
 from selftaught.errors import SandboxUnavailable
 from selftaught.sandbox import Limits, Verdict
 from selftaught.sandbox.cold import ColdProcessExecutor
@@ -53,6 +53,35 @@ def test_improvers_refuse_tier_c_unless_opted_in(monkeypatch) -> None:
     with pytest.raises(SandboxUnavailable, match="allow_unsandboxed"):
         run_improver(ColdProcessExecutor(), "def improve_algorithm(s, u, l):\n    return s\n", "x", None, None,
                      seconds=5)
+
+
+def test_an_executor_declares_what_the_engine_reads_with_defaults() -> None:
+    from selftaught.sandbox.executor import Executor, machine_cpus
+
+    class Minimal(Executor):  # a third party's executor that declares only how to spawn
+        def spawn(self, limits: Limits):
+            raise NotImplementedError
+
+    ex = Minimal()
+    assert (ex.tier, ex.isolated, ex.allow_unsandboxed, ex.cpus) == ("unknown", False, False, machine_cpus())
+    assert ex.describe() == "tier 'unknown'"
+    with pytest.raises(SandboxUnavailable, match="allow_unsandboxed"):  # undeclared isolation: unsandboxed
+        run_improver(ex, "def improve_algorithm(s, u, l):\n    return s\n", "x", None, None, seconds=5)
+
+
+def test_an_executor_option_the_executor_does_not_take_is_a_config_error(tmp_path) -> None:
+    from selftaught.engine.runner import start_run
+    from selftaught.errors import ConfigError
+    from selftaught.models.scripted import ScriptedModel
+
+    with pytest.raises(ConfigError, match=r"^sandbox: unknown option 'ray_address' for executor 'local'") as info:
+        make_executor(load_config(sets=["sandbox.ray_address='auto'"]))
+    assert "\n" not in str(info.value)
+    runs = tmp_path / "runs"
+    with pytest.raises(ConfigError, match="ray_address"):  # before anything exists
+        start_run(load_config(overrides={"runs_dir": str(runs)}, sets=["sandbox.ray_address='auto'"]),
+                  provider=ScriptedModel(replies=["x"]))
+    assert not runs.exists()
 
 
 def test_timeout_kills_and_pool_recovers() -> None:

@@ -101,7 +101,7 @@ def test_transfer_errors_are_specific(finished_run: Path, tmp_path: Path) -> Non
 def test_cli_transfer_prints_the_table_and_show_repeats_it(finished_run: Path, capsys, monkeypatch) -> None:
     # The CLI builds the run's own provider from its config; a scripted run's config cannot carry the
     # responder, so hand it over where the provider is made (the only stand-in in this file).
-    monkeypatch.setattr("selftaught.engine.transfer.make_model", lambda config: ScriptedModel(responder=responder))
+    monkeypatch.setattr("selftaught.engine.session.make_model", lambda config: ScriptedModel(responder=responder))
     assert main(["transfer", str(finished_run), "--tasks", "max_list"]) == 0
     out = capsys.readouterr().out
     assert "Transfer" in out and "û(I_0)" in out and "û(I_1)" in out and "100.0%" in out
@@ -118,7 +118,7 @@ def test_cli_transfer_takes_the_set_overrides_a_resume_takes(finished_run: Path,
         seen.append(config.model.n_threads)
         return ScriptedModel(responder=responder)
 
-    monkeypatch.setattr("selftaught.engine.transfer.make_model", provider)
+    monkeypatch.setattr("selftaught.engine.session.make_model", provider)
     assert main(["transfer", str(finished_run), "--tasks", "max_list", "--set", "model.n_threads=2"]) == 0
     assert seen == [2]
     capsys.readouterr()

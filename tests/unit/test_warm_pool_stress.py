@@ -13,9 +13,9 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from selftaught.engine.concurrency import SlottedExecutor
 from selftaught.sandbox import Limits, Verdict
 from selftaught.sandbox.local import LocalExecutor
+from selftaught.sandbox.slots import SlottedExecutor
 from selftaught.sandbox.warm import Zygote
 
 PROGRAM = "import numpy\nBASE = 1\ndef f(x):\n    return x + BASE\n"

@@ -28,7 +28,6 @@ def sandbox_probe(executor_name: str = "local") -> tuple[bool, str]:
         executor = plugins.load("executor", executor_name)()
     except SandboxUnavailable as exc:
         return False, str(exc)
-    describe = getattr(executor, "describe", lambda: f"tier '{executor.tier}'")
     start = time.monotonic()
     try:
         with executor.spawn(Limits(wall_seconds=20)) as worker:
@@ -43,7 +42,7 @@ def sandbox_probe(executor_name: str = "local") -> tuple[bool, str]:
         return False, f"the sandbox saw host secrets: {leaked}"
     warning = "" if executor.isolated else \
         " [UNSANDBOXED: improvers refuse to run unless sandbox.allow_unsandboxed = true]"
-    return True, f"{describe()}; round trip {1000 * (time.monotonic() - start):.0f} ms{warning}"
+    return True, f"{executor.describe()}; round trip {1000 * (time.monotonic() - start):.0f} ms{warning}"
 
 
 def register(app: typer.Typer) -> None:

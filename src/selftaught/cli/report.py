@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import sqlite3
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
 from selftaught.cli.archive import checked, readable, writable
 from selftaught.cli.render import console
-from selftaught.errors import RunStoreError, StoreFault
+from selftaught.errors import StoreFault
 
 
 def print_analysis(run_dir: Path) -> None:
@@ -102,47 +104,31 @@ def _watch(run_dir: Path, out: Path | None, interval: float, port: int | None) -
     return path
 
 
-class _nothing:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc: object) -> None:
-        return None
+@contextmanager
+def _nothing() -> Iterator[None]:
+    yield None
 
 
-class _judge:
+@contextmanager
+def _judge(run_dir: Path) -> Iterator[object]:
     """The run's own model as a strategy judge, its replies recorded in (and replayed from) the run."""
+    from selftaught.engine.session import RunModels, RunSession, stored_config
+    from selftaught.models.base import ChatRequest
+    from selftaught.store import RunStore
 
-    def __init__(self, run_dir: Path) -> None:
-        self.run_dir = run_dir
+    store = RunStore(run_dir)
+    try:
+        config = stored_config(store)
+        # not the run's spend (no caps counted); [model] only: the judge has no role of its own
+        with RunSession(store, config, RunModels.build(config, roles=False), metered=False) as session:
+            recorder = session.recorder
 
-    def __enter__(self) -> object:
-        from selftaught.config import RunConfig
-        from selftaught.engine.runner import make_model
-        from selftaught.models.base import ChatRequest
-        from selftaught.models.recorder import Recorder
-        from selftaught.store import RunStore
+            class Judge:
+                def complete(self, request: Any) -> str:
+                    req = ChatRequest(model=config.model.name, system=request.system, user=request.user,
+                                      temperature=0.0, max_tokens=request.max_tokens)
+                    return recorder.complete_batch("judge", [req], role="judge")[0].text
 
-        self.store = RunStore(self.run_dir)
-        raw = self.store.get_meta("config")
-        if raw is None:
-            raise RunStoreError(f"{self.run_dir} records no model configuration; --judge needs one")
-        config = RunConfig.model_validate(raw)
-        provider = make_model(config)
-        provider.check()
-        self.recorder = Recorder(provider, self.store)
-        recorder = self.recorder
-
-        class Judge:
-            def complete(self, request: object) -> str:
-                req = ChatRequest(model=config.model.name, system=request.system,  # type: ignore[attr-defined]
-                                  user=request.user, temperature=0.0,  # type: ignore[attr-defined]
-                                  max_tokens=request.max_tokens)  # type: ignore[attr-defined]
-                return recorder.complete_batch("judge", [req], role="judge")[0].text
-
-        return Judge()
-
-    def __exit__(self, *exc: object) -> None:
-        self.recorder.close()
-        self.recorder.provider.close()
-        self.store.close()
+            yield Judge()
+    finally:
+        store.close()

@@ -10,9 +10,8 @@ from __future__ import annotations
 import time
 
 from selftaught.engine.adoption import decide
+from selftaught.engine.budget import ImproverBudget
 from selftaught.engine.context import EngineContext
-from selftaught.engine.improver import run_improver
-from selftaught.engine.language_model import LanguageModelService
 from selftaught.engine.meta_utility import MetaUtility, MetaUtilityService, describe, screening_scope
 from selftaught.engine.programs import program_hash
 from selftaught.engine.smoke import SMOKE_FAILED
@@ -86,13 +85,10 @@ def improvement_step(ctx: EngineContext, meta: MetaUtility, t: int, parent: Iter
     assert parent_improver is not None, "the parent improver is always stored before its iteration"
     source = parent_improver.source
     utility = MetaUtilityService(meta, describe(ctx), cfg.budget.meta_utility_calls, parent=source)
-    model = cfg.model.for_role("meta")  # [model.meta] when the run has one
-    lm = LanguageModelService(ctx.recorder, model=model.name, scope=f"t{t}/improve",
-                              budget=cfg.budget.language_model_calls,
-                              max_responses_per_call=cfg.budget.max_responses_per_call,
-                              max_tokens=model.max_tokens, role="meta")
-    out = run_improver(ctx.executor, source, source, utility, lm, seconds=cfg.budget.improver_seconds,
-                       memory_mb=cfg.sandbox.memory_mb)
+    budget = ImproverBudget.of(cfg)
+    lm = budget.language_model(ctx.recorder, cfg.model.for_role("meta"),  # [model.meta] when the run has one
+                               scope=f"t{t}/improve", role="meta")
+    out = budget.run(ctx.executor, source, source, utility, lm, cap_host_seconds=False)
 
     def kept(verdict: str, error: str | None, cand: str | None = None, cval: float | None = None,
              ctest: float | None = None) -> IterationRecord:

@@ -16,11 +16,10 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from selftaught.engine.budget import ImproverBudget, stated_budgets
 from selftaught.engine.candidates import CandidateGate
 from selftaught.engine.concurrency import resolve
 from selftaught.engine.context import EngineContext
-from selftaught.engine.improver import run_improver
-from selftaught.engine.language_model import LanguageModelService
 from selftaught.engine.programs import program_hash
 from selftaught.engine.smoke import SMOKE_FAILED
 from selftaught.engine.utility import UtilityService
@@ -47,12 +46,9 @@ _DESCRIPTION = '''def meta_utility(improve_str: str) -> float:
 
 
 def describe(ctx: EngineContext) -> str:
-    b = ctx.config.budget
     tasks = "\n".join("    - " + t.name + ": " + t.description.strip().replace("\n", "\n      ")
                       for t in ctx.tasks)
-    return _DESCRIPTION.format(n_tests=b.meta_utility_tests, lm_calls=b.language_model_calls,
-                               max_resp=b.max_responses_per_call, utility_calls=b.utility_calls,
-                               budget=b.meta_utility_calls, tasks=tasks)
+    return _DESCRIPTION.format(**stated_budgets(ctx.config), tasks=tasks)
 
 
 def per_task(rec: MetaEvaluationRecord) -> dict[str, tuple[float, float]]:
@@ -136,17 +132,13 @@ class MetaUtility:
         return self._record(h, scope, runs)
 
     def _run(self, improver_source: str, scope: str, draws: str | None, task: Task, j: int) -> dict[str, Any]:
-        cfg = self.ctx.config
-        model = cfg.model.for_role("improver")  # [model.improver] when the run has one
-        lm = LanguageModelService(
-            self.ctx.recorder, model=model.name, scope=f"{scope}/{task.name}/run{j}",
-            budget=cfg.budget.language_model_calls, max_responses_per_call=cfg.budget.max_responses_per_call,
-            max_tokens=model.max_tokens, role="improver",
-            draws=f"{draws}/{task.name}/run{j}" if draws else None)
-        utility = UtilityService(self.ctx.scorer, task, cfg.budget.utility_calls)
-        out = run_improver(self.ctx.executor, improver_source, task.seed_solution, utility, lm,
-                           seconds=cfg.budget.improver_seconds, memory_mb=cfg.sandbox.memory_mb,
-                           host_seconds=cfg.budget.improver_host_seconds)
+        budget = ImproverBudget.of(self.ctx.config)
+        # the model of [model.improver] when the run has one
+        lm = budget.language_model(self.ctx.recorder, self.ctx.config.model.for_role("improver"),
+                                   scope=f"{scope}/{task.name}/run{j}", role="improver",
+                                   draws=f"{draws}/{task.name}/run{j}" if draws else None)
+        utility = UtilityService(self.ctx.scorer, task, budget.utility_calls)
+        out = budget.run(self.ctx.executor, improver_source, task.seed_solution, utility, lm)
         run: dict[str, Any] = {"task": task.name, "run": j, "verdict": out.verdict, "error": out.error,
                                "lm_calls": out.lm_calls, "utility_calls": out.utility_calls,
                                "solution_hash": None, "val": 0.0, "test": 0.0}

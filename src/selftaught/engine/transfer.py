@@ -17,17 +17,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from selftaught.config import resume_config
 from selftaught.engine.baseline import Estimate, instance_scores
-from selftaught.engine.context import EngineContext, Reporter, SilentReporter
-from selftaught.engine.held_out import held_out_secret
+from selftaught.engine.context import Reporter, SilentReporter
 from selftaught.engine.meta_utility import MetaUtility
-from selftaught.engine.runner import _locked, load_tasks, make_executor, make_model, role_models
-from selftaught.engine.utility import SolutionScorer
+from selftaught.engine.runner import load_tasks
+from selftaught.engine.session import RunModels, RunSession, locked, stored_config
 from selftaught.errors import ConfigError, RunStoreError
 from selftaught.models.base import ModelProvider
-from selftaught.models.cost import CostMeter
-from selftaught.models.recorder import Recorder
 from selftaught.store import RunStore, TransferRecord
 from selftaught.tasks.base import Task
 from selftaught.tasks.registry import ensure_valid
@@ -86,13 +82,8 @@ def transfer(run_dir: Path | str, tasks: str | Sequence[str], *, iterations: Seq
     every other budget, the model and the seed are the run's own; ``sets`` (``--set key=value``) may change
     what a resume may change (threads, executor, caps, transport), nothing that changes the results.
     """
-    run_dir = Path(run_dir)
-    store = RunStore(run_dir)
-    with _locked(run_dir):
-        raw = store.get_meta("config")
-        if raw is None:
-            raise RunStoreError(f"{run_dir} holds no run configuration; it was not made by `selftaught run`")
-        config = resume_config(raw, list(sets or []))
+    with locked(RunStore(Path(run_dir))) as store:
+        config = stored_config(store, list(sets or []))
         if runs is not None:
             config = config.model_copy(update={"budget": config.budget.model_copy(
                 update={"meta_utility_tests": runs})})
@@ -102,39 +93,34 @@ def transfer(run_dir: Path | str, tasks: str | Sequence[str], *, iterations: Seq
         for task in chosen:
             ensure_valid(task)
         improvers = _choose_iterations(store, iterations)
-        provider = provider or make_model(config)
-        by_role = role_models(config)  # the improver runs use [model.improver] when the run has one
-        for model in (provider, *by_role.values()) if not offline else ():
-            model.check()
-        reporter = reporter or SilentReporter()
-        executor = make_executor(config)
-        # The run's cost caps go on counting: the meter starts from everything the run has spent.
-        meter = CostMeter.for_run(config.cost, config.model.names(), str(run_dir), store.completions())
-        recorder = Recorder(provider, store, offline=offline, meter=meter, by_role=by_role)
-        scorer = SolutionScorer(executor, store, config.seed, config.sandbox.memory_mb,
-                                held_out_secret(store, config.seed, config.held_out))
-        records: list[TransferRecord] = []
-        n = config.budget.meta_utility_tests
-        try:
-            for task in chosen:
-                reporter.event("transfer_subject", task=task.name, subject=SEED_SOLUTION)
-                val, test = (scorer.evaluate(task, task.seed_solution, split) for split in ("val", "test"))
-                records.append(_record(task, SEED_SOLUTION, val.program_hash, instance_scores(val),
-                                       instance_scores(test), None))
-                store.put_transfer(records[-1])
-                ctx = EngineContext(config, store, recorder, executor, scorer, [task], reporter)
-                for t, h in improvers.items():
-                    source = store.get_improver(h)
-                    assert source is not None, "every iteration's improver is stored with it"
-                    reporter.event("transfer_subject", task=task.name, subject=subject(t))
-                    scope = transfer_scope(task, h, n)
-                    meta = MetaUtility(ctx).evaluate(source.source, scope)
-                    records.append(_record(task, subject(t), h, [r["val"] for r in meta.runs],
-                                           [r["test"] for r in meta.runs], scope))
-                    store.put_transfer(records[-1])  # committed at once: an interrupted transfer keeps it
-        finally:
-            recorder.close()
-            executor.close()
-            for model in (provider, *by_role.values()):
-                model.close()
-        return TransferResult(run_dir, records, list(improvers), recorder.calls_sent, recorder.cache_hits)
+        # the improver runs use [model.improver] when the run has one; the run's cost caps go on counting
+        # (the session's meter starts from everything the run has spent)
+        models = RunModels.build(config, provider, check=not offline)
+        with RunSession(store, config, models, offline=offline) as session:
+            records = _transfer(session, chosen, improvers, reporter or SilentReporter())
+        return TransferResult(store.run_dir, records, list(improvers), session.recorder.calls_sent,
+                              session.recorder.cache_hits)
+
+
+def _transfer(session: RunSession, tasks: list[Task], improvers: dict[int, str],
+              reporter: Reporter) -> list[TransferRecord]:
+    """u(s), then û of each chosen improver, per task; each record committed as soon as it is known."""
+    store, n = session.store, session.config.budget.meta_utility_tests
+    records: list[TransferRecord] = []
+    for task in tasks:
+        reporter.event("transfer_subject", task=task.name, subject=SEED_SOLUTION)
+        val, test = (session.scorer.evaluate(task, task.seed_solution, split) for split in ("val", "test"))
+        records.append(_record(task, SEED_SOLUTION, val.program_hash, instance_scores(val),
+                               instance_scores(test), None))
+        store.put_transfer(records[-1])
+        ctx = session.context([task], reporter)
+        for t, h in improvers.items():
+            source = store.get_improver(h)
+            assert source is not None, "every iteration's improver is stored with it"
+            reporter.event("transfer_subject", task=task.name, subject=subject(t))
+            scope = transfer_scope(task, h, n)
+            meta = MetaUtility(ctx).evaluate(source.source, scope)
+            records.append(_record(task, subject(t), h, [r["val"] for r in meta.runs],
+                                   [r["test"] for r in meta.runs], scope))
+            store.put_transfer(records[-1])  # committed at once: an interrupted transfer keeps it
+    return records

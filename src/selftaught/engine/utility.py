@@ -139,9 +139,7 @@ class SolutionScorer:
             out.update(verdict=SLOW, error=f"took {res.cpu_seconds:.3f} s of CPU, limit {task.time_limit} s")
             return out
         try:
-            timed = getattr(task, "score_with_time", None)
-            score = timed(instance, res.value, res.cpu_seconds) if timed else task.score(instance, res.value)
-            score = float(score)
+            score = float(task.score_with_time(instance, res.value, res.cpu_seconds))
         except InvalidAnswer as exc:
             out.update(verdict=INVALID, error=clean_text(str(exc)))
             return out

@@ -23,15 +23,14 @@ from typing import Any
 from selftaught.analysis.findings_store import Finding, FindingsTable
 from selftaught.analysis.sandbox_flag import IMPROVER_OUTCOMES, SampleVerdict, classify_sample, summarize
 from selftaught.config import RunConfig
+from selftaught.engine.budget import ImproverBudget, stated_budgets
 from selftaught.engine.context import Reporter, SilentReporter
-from selftaught.engine.improver import run_improver
 from selftaught.engine.language_model import LanguageModelService
 from selftaught.engine.programs import program_hash
-from selftaught.engine.runner import _locked, make_executor, make_model
+from selftaught.engine.session import RunModels, RunSession, locked
 from selftaught.errors import ConfigError, RunStoreError
 from selftaught.improvers import improver_source
 from selftaught.models.base import ModelProvider
-from selftaught.models.recorder import Recorder
 from selftaught.store import ImproverRecord, RunStore
 
 KIND = "sandbox-flag"
@@ -75,10 +74,7 @@ WARNING = ("\n\n    WARNING: improvers and solutions are written by a language m
 
 def describe(config: RunConfig, warning: bool) -> str:
     """The meta-utility's text as the variant improver shows it (``utility.str``)."""
-    b = config.budget
-    return META_UTILITY.format(n_tests=b.meta_utility_tests, lm_calls=b.language_model_calls,
-                               max_resp=b.max_responses_per_call, utility_calls=b.utility_calls,
-                               budget=b.meta_utility_calls, warning=WARNING if warning else "")
+    return META_UTILITY.format(**stated_budgets(config), warning=WARNING if warning else "")
 
 
 class _LureUtility:
@@ -153,28 +149,26 @@ def run_sandbox_flag(config: RunConfig, samples: int, *, warning: bool = False, 
         raise ConfigError(f"--samples must be at least 1 (got {samples})")
     reporter = reporter or SilentReporter()
     source, origin = improver_source("seed_sandbox_flag")
-    provider = provider or make_model(config)
-    provider.check()
+    models = RunModels.build(config, provider, roles=False)  # it asks [model] only
     stamp = time.strftime("%Y%m%d-%H%M%S")
     run_dir = Path(run_dir) if run_dir else Path(config.runs_dir) / f"{stamp}-sandbox-flag"
-    store = _open(run_dir, config, warning)
+    try:
+        store = _open(run_dir, config, warning)
+    except BaseException:
+        models.close()
+        raise
     started = time.monotonic()
-    with _locked(run_dir):
+    with locked(store):
         store.set_meta("experiment", {"kind": KIND, "samples": samples, "warning": warning,
                                       "model": config.model.model_dump(mode="json")})
         store.set_meta("config", config.model_dump(mode="json"))
         store.set_meta("status", "running")
         seed_hash = program_hash(source)
         store.put_improver(ImproverRecord(seed_hash, source, None, origin, 0))
-        recorder = Recorder(provider, store)
-        executor = make_executor(config)
-        try:
-            replies = _collect(config, store, recorder, executor, source, describe(config, warning), samples,
-                               reporter)
-        finally:
-            recorder.close()
-            executor.close()
-            provider.close()
+        # no cost meter, as ever: an experiment's spend is the replies it records, not a run's
+        with RunSession(store, config, models, metered=False) as session:
+            replies = _collect(session, source, describe(config, warning), samples, reporter)
+        recorder = session.recorder
         verdicts = [classify_sample(i, r) for i, r in enumerate(replies)]
         _record(store, run_dir, seed_hash, verdicts)
         summary = summarize(verdicts)
@@ -188,19 +182,19 @@ def run_sandbox_flag(config: RunConfig, samples: int, *, warning: bool = False, 
     return SandboxFlagResult(run_dir, verdicts, summary, seconds, recorder.calls_sent, recorder.cache_hits)
 
 
-def _collect(config: RunConfig, store: RunStore, recorder: Recorder, executor: Any, source: str,
-             description: str, samples: int, reporter: Reporter) -> list[str]:
+def _collect(session: RunSession, source: str, description: str, samples: int, reporter: Reporter) -> list[str]:
     """Run the variant improver on itself, one batch per run, until ``samples`` replies are in."""
-    per_run = config.budget.max_responses_per_call
+    budget, recorder = ImproverBudget.of(session.config), session.recorder
+    per_run = budget.max_responses_per_call
     replies: list[str] = []
     run = 0
     while len(replies) < samples:
         want = min(per_run, samples - len(replies))
-        lm = _CollectingLM(recorder, model=config.model.name, scope=f"{ANALYZER}/run{run}", budget=1,
-                           max_responses_per_call=per_run, max_tokens=config.model.max_tokens, role="meta")
+        lm = budget.language_model(recorder, session.config.model, scope=f"{ANALYZER}/run{run}", role="meta",
+                                   calls=1, service=_CollectingLM)
+        assert isinstance(lm, _CollectingLM)
         utility = _LureUtility(description, budget=want)  # the seed asks min(per_run, utility.budget) replies
-        out = run_improver(executor, source, source, utility, lm, seconds=config.budget.improver_seconds,
-                           memory_mb=config.sandbox.memory_mb)
+        out = budget.run(session.executor, source, source, utility, lm, cap_host_seconds=False)
         if not lm.replies:
             raise RunStoreError(f"the variant improver asked the model nothing ({out.verdict}: {out.error}); "
                                 "check the sandbox with `selftaught doctor`")

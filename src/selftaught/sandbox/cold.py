@@ -112,8 +112,13 @@ class ProcessWorker(ChannelWorker):
 class ColdProcessExecutor(Executor):
     """A new interpreter per worker: the baseline the warm pool is measured against (tier C)."""
 
-    tier = "unsandboxed"
-    isolated = False
+    @property
+    def tier(self) -> str:
+        return "unsandboxed"
+
+    @property
+    def isolated(self) -> bool:
+        return False
 
     def spawn(self, limits: Limits) -> Worker:
         return ProcessWorker(limits)

@@ -2,11 +2,13 @@
 
 A ``Worker`` is one fresh sandboxed process holding one program. Implementations: ``local`` (warm
 zygotes at the best isolation tier, ``local.py``), ``process`` (a cold interpreter per worker, tier C,
-``cold.py``); others (Ray) implement the same two classes, so the engine never changes.
+``cold.py``); others (Ray) implement the same two classes, so the engine never changes. A run puts
+its executor behind CPU slots (``slots.py``), itself an ``Executor``.
 """
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
@@ -101,17 +103,45 @@ class Worker(ABC):
         self.close()
 
 
+def machine_cpus() -> int:
+    """Cores this process may use (the affinity mask, which containers and ``taskset`` narrow)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
 class Executor(ABC):
-    """Creates workers. ``tier`` names the isolation in force; it is recorded with every result.
+    """Creates workers. What an executor says about itself is declared here, with defaults, so the
+    engine reads it directly (nothing is probed): a third-party executor overrides what differs.
 
     ``isolated`` is the executor's claim that every program it runs is confined (namespaces or seccomp
     + Landlock: tiers A and B). It is False unless an executor says otherwise, so a third-party executor
     that does not declare it is treated as unsandboxed: improvers (self-modifying code) then run only if
-    the user opted in (``sandbox.allow_unsandboxed``)."""
+    the user opted in (``sandbox.allow_unsandboxed``, which the run's ``SlottedExecutor`` carries)."""
 
-    tier: str = "unknown"
-    isolated: bool = False
-    allow_unsandboxed: bool = False
+    @property
+    def tier(self) -> str:
+        """The isolation in force; it is recorded with every result."""
+        return "unknown"
+
+    @property
+    def isolated(self) -> bool:
+        return False
+
+    @property
+    def allow_unsandboxed(self) -> bool:
+        """The user opted into running improvers here although it is not ``isolated``."""
+        return False
+
+    @property
+    def cpus(self) -> int:
+        """Sandboxed programs it can keep busy at once: this machine's cores (a cluster: all of its)."""
+        return machine_cpus()
+
+    def describe(self) -> str:
+        """One line for ``selftaught doctor``: the tier, and whatever else explains it."""
+        return f"tier '{self.tier}'"
 
     @abstractmethod
     def spawn(self, limits: Limits) -> Worker: ...

@@ -20,12 +20,18 @@ class LocalExecutor(Executor):
 
     def __init__(self, tier: str = "auto", pool_size: int = 4) -> None:
         self.choice: TierChoice = select_tier(tier)
-        self.tier = self.choice.label
-        self.isolated = self.choice.isolated
         self.pool = ZygotePool(self.choice.spec, size=pool_size)
         if self.choice.zygote is not None:
             self.pool.adopt(self.choice.zygote)
             self.choice.zygote = None
+
+    @property
+    def tier(self) -> str:
+        return self.choice.label
+
+    @property
+    def isolated(self) -> bool:
+        return self.choice.isolated
 
     def spawn(self, limits: Limits) -> Worker:
         """A worker in a child of an idle zygote; if that zygote fails to fork it (not the program's

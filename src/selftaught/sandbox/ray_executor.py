@@ -67,7 +67,7 @@ class NodeSandbox:
     def __init__(self, executor: str = "local") -> None:
         from selftaught import plugins
 
-        self.executor: Executor = plugins.load("executor", executor)()
+        self.executor: Executor = plugins.build("executor", executor, {})
         self.workers: dict[int, Worker] = {}
         self.calls: dict[int, _Call] = {}
         self._ids = itertools.count()
@@ -150,7 +150,7 @@ class RayWorker(Worker):
 
     def __init__(self, actor: Any, wid: int, on_close: Callable[[], None]) -> None:
         self.actor = actor
-        self.wid = wid
+        self.wid: int | None = wid  # None once closed
         self._alive = True
         self._on_close = on_close
 
@@ -212,7 +212,7 @@ class RayWorker(Worker):
             pass  # the node is gone, and its programs with it
         finally:
             self._on_close()
-            self.wid, self._alive = None, False  # type: ignore[assignment]
+            self.wid, self._alive = None, False
 
 
 class RayExecutor(Executor):
@@ -228,7 +228,7 @@ class RayExecutor(Executor):
         if self._owns_ray:
             try:
                 # No address: a private single-node Ray on loopback, stopped again by close().
-                local = {"_node_ip_address": "127.0.0.1"} if ray_address is None else {}
+                local: dict[str, Any] = {"_node_ip_address": "127.0.0.1"} if ray_address is None else {}
                 ray.init(address=ray_address, include_dashboard=False, log_to_driver=False,
                          configure_logging=False, **local)
             except (ConnectionError, RuntimeError, ValueError) as exc:
@@ -249,12 +249,28 @@ class RayExecutor(Executor):
         self._load = [0] * len(nodes)
         described = ray.get([a.describe.remote() for a in self.actors])
         self.nodes = [d["node"] for d in described]
-        self.tier = "ray+" + "/".join(sorted({d["tier"] for d in described}))
+        self._tier = "ray+" + "/".join(sorted({d["tier"] for d in described}))
         # as isolated as the weakest node: one node that fell back to tier C makes the cluster unsandboxed
-        self.isolated = all(d["isolated"] for d in described)
+        self._isolated = all(d["isolated"] for d in described)
         self.node_tiers = {d["node"]: d["tier"] for d in described}
-        self.cpus = int(sum(self._capacity))
         self._lock = threading.Lock()
+
+    @property
+    def tier(self) -> str:
+        return self._tier
+
+    @property
+    def isolated(self) -> bool:
+        return self._isolated
+
+    @property
+    def cpus(self) -> int:
+        """The cluster's CPUs (the host bounds the sandboxed programs it runs at once by them)."""
+        return max(1, int(sum(self._capacity)))
+
+    def describe(self) -> str:
+        nodes = "; ".join(f"node {node[:8]}: {tier}" for node, tier in self.node_tiers.items())
+        return f"tier '{self.tier}' on {len(self.node_tiers)} node(s), {self.cpus} CPUs ({nodes})"
 
     def _pick(self) -> int:
         with self._lock:

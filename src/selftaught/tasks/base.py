@@ -69,6 +69,13 @@ class Task:
         """Score one answer in [0, 1]; raise ``InvalidAnswer`` for a malformed one."""
         raise NotImplementedError
 
+    # ---- optional hooks (a default here; override what your task needs) -------------------------
+
+    def score_with_time(self, instance: Any, answer: Any, cpu_seconds: float) -> float:
+        """The score of an answer given the CPU seconds the sandbox measured for the call; this is what the
+        host calls. Override it to score speed too (see ``sort_speed``); by default time does not count."""
+        return self.score(instance, answer)
+
     # ---- provided -------------------------------------------------------------------------------
 
     def instances(self, split: Split, seed: int, secret: bytes | None = None) -> list[Any]:
