@@ -19,7 +19,7 @@ from selftaught import plugins
 from selftaught.config import MODEL_ROLES, RunConfig, resume_config
 from selftaught.engine.concurrency import SlottedExecutor, executor_cpus, resolve
 from selftaught.engine.context import EngineContext, Reporter, SilentReporter
-from selftaught.engine.estimate import Estimate, estimate
+from selftaught.engine.estimate import ModelCallBound, estimate
 from selftaught.engine.fit import fit_warnings
 from selftaught.engine.held_out import held_out_secret, new_secret
 from selftaught.engine.loop import self_improve
@@ -63,7 +63,7 @@ def load_tasks(spec: str) -> list[Task]:
     return [load_task(part.strip()) for part in spec.split(",") if part.strip()]
 
 
-def estimate_run(config: RunConfig, improver: str | None = None) -> Estimate:
+def estimate_run(config: RunConfig, improver: str | None = None) -> ModelCallBound:
     """The most model calls ``config`` allows (prompts sized from the improver and task descriptions)."""
     tasks = load_tasks(config.task)
     check_prices(config.cost, config.model.names())
@@ -203,12 +203,14 @@ def _execute(store: RunStore, config: RunConfig, reporter: Reporter, provider: M
     scorer = SolutionScorer(executor, store, config.seed, config.sandbox.memory_mb,
                             held_out_secret(store, config.seed, config.held_out))
     ctx = EngineContext(config, store, recorder, executor, scorer, tasks, reporter)
-    seed_scores = {}
+    seed_scores, seed_hashes = {}, {}
     for task in tasks:
         val = scorer.evaluate(task, task.seed_solution, "val")
         test = scorer.evaluate(task, task.seed_solution, "test")
         seed_scores[task.name] = (val.score, test.score)
+        seed_hashes[task.name] = val.program_hash
     store.set_meta("seed_solution", seed_scores)
+    store.set_meta("seed_solution_hash", seed_hashes)  # which solutions are people's (analysis/inventory)
     reporter.event("run_start", run_dir=str(store.run_dir), tasks=[t.name for t in tasks],
                    seed_solution=seed_scores, tier=executor.tier)
     try:

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from selftaught.config import resume_config
-from selftaught.engine.baseline import Estimate, instance_scores
+from selftaught.engine.baseline import MeanInterval, instance_scores
 from selftaught.engine.context import EngineContext, Reporter, SilentReporter
 from selftaught.engine.held_out import held_out_secret
 from selftaught.engine.meta_utility import MetaUtility
@@ -71,7 +71,7 @@ def _choose_iterations(store: RunStore, wanted: Sequence[int] | None) -> dict[in
 
 def _record(task: Task, name: str, h: str, val: list[float], test: list[float],
             scope: str | None) -> TransferRecord:
-    v, t = Estimate.of(val), Estimate.of(test)
+    v, t = MeanInterval.of(val), MeanInterval.of(test)
     return TransferRecord(task=task.name, subject=name, program_hash=h, n=t.n, val=v.mean, val_low=v.low,
                           val_high=v.high, test=t.mean, test_low=t.low, test_high=t.high, scope=scope)
 
@@ -129,8 +129,8 @@ def transfer(run_dir: Path | str, tasks: str | Sequence[str], *, iterations: Seq
                     reporter.event("transfer_subject", task=task.name, subject=subject(t))
                     scope = transfer_scope(task, h, n)
                     meta = MetaUtility(ctx).evaluate(source.source, scope)
-                    records.append(_record(task, subject(t), h, [r["val"] for r in meta.runs],
-                                           [r["test"] for r in meta.runs], scope))
+                    records.append(_record(task, subject(t), h, [r.val for r in meta.runs],
+                                           [r.test for r in meta.runs], scope))
                     store.put_transfer(records[-1])  # committed at once: an interrupted transfer keeps it
         finally:
             recorder.close()

@@ -117,9 +117,9 @@ def _iteration_rows(store: RunStore, iterations: list[IterationRecord]) -> list[
     rows = []
     for it in iterations:
         meta = deciding_evaluation(store, it.improver_hash, it.val, it.test)
-        runs = meta.runs if meta else []
-        val = _unit_ci([r["val"] for r in runs]) if runs else (it.val, it.val, it.val)
-        test = _unit_ci([r["test"] for r in runs]) if runs else (it.test, it.test, it.test)
+        runs = meta.runs if meta else ()
+        val = _unit_ci([r.val for r in runs]) if runs else (it.val, it.val, it.val)
+        test = _unit_ci([r.test for r in runs]) if runs else (it.test, it.test, it.test)
         n, pt, ct, secs = usage.get(it.iteration, [0, 0, 0, 0.0])
         rows.append(IterationRow(it, val, test, len(runs), int(n), int(pt), int(ct), float(secs)))
     return rows
@@ -149,7 +149,7 @@ def load(run_dir: Path) -> ReportData:
         iterations = store.iterations()
         evaluations = store.evaluations()
         metas = store.meta_evaluations()
-        improver_runs: Counter[str] = Counter(r.get("verdict", "?") for m in metas for r in m.runs)
+        improver_runs: Counter[str] = Counter(r.verdict for m in metas for r in m.runs)
         rows = _iteration_rows(store, iterations)
         completions = store.completions()
         data = ReportData(
@@ -161,7 +161,7 @@ def load(run_dir: Path) -> ReportData:
             versions=_versions(store.improvers(), findings),
             findings=findings,
             evaluation_verdicts=Counter((e.verdict, e.tier or "?") for e in evaluations),
-            instance_verdicts=Counter(i.get("verdict", "?") for e in evaluations for i in e.instances),
+            instance_verdicts=Counter(i.verdict for e in evaluations for i in e.instances),
             improver_run_verdicts=improver_runs,
             model_events=store.model_event_counts(),
             transfer=_transfer_rows(store.transfers()),
