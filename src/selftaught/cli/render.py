@@ -14,8 +14,8 @@ from selftaught.config import RunConfig
 from selftaught.engine.fit import fit_warnings
 from selftaught.engine.runner import RunResult, estimate_run, load_tasks
 from selftaught.improvers import improver_source
-from selftaught.models.cost import Usage
 from selftaught.store import CompletionRecord, IterationRecord, RunStore
+from selftaught.values import Usage
 
 console = Console(highlight=False)
 if not console.is_terminal:  # logs and CI: do not squeeze tables into 80 columns

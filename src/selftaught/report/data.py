@@ -18,8 +18,9 @@ from selftaught.analysis.inventory import HUMAN_ORIGINS, deciding_evaluation
 from selftaught.analysis.paired import Comparison, comparisons
 from selftaught.analysis.stats import mean_ci
 from selftaught.config import CostConfig
-from selftaught.pricing import PriceTable, Usage, usage_by_model_and_role
+from selftaught.pricing import PriceTable, usage_by_model_and_role
 from selftaught.store import ImproverRecord, IterationRecord, RunStore, TransferRecord
+from selftaught.values import Usage
 
 _SCOPE_HASH = re.compile(r"^(?:mu|confirm)/([0-9a-f]{16})")
 _SCOPE_STEP = re.compile(r"^t(\d+)/")
