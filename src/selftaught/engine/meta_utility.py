@@ -29,7 +29,7 @@ from selftaught.store import ImproverRunResult, MetaEvaluationRecord
 from selftaught.store.scopes import screening_scope
 from selftaught.tasks.base import Task
 
-__all__ = ["SCREENING_DRAWS", "MetaUtility", "MetaUtilityService", "describe", "per_task", "screening_scope"]
+__all__ = ["SCREENING_DRAWS", "MetaUtility", "MetaUtilityService", "describe", "screening_scope"]
 
 _DESCRIPTION = '''def meta_utility(improve_str: str) -> float:
     """Scores an improver: the mean downstream utility of the solutions it produces.
@@ -54,16 +54,6 @@ def describe(ctx: EngineContext) -> str:
     return _DESCRIPTION.format(n_tests=b.meta_utility_tests, lm_calls=b.language_model_calls,
                                max_resp=b.max_responses_per_call, utility_calls=b.utility_calls,
                                budget=b.meta_utility_calls, tasks=tasks)
-
-
-def per_task(rec: MetaEvaluationRecord) -> dict[str, tuple[float, float]]:
-    """(val, test) mean per task of a meta-evaluation: a mixture's overall û is the mean over all its
-    runs (every task has the same number of runs, so that is also the mean of these per-task means)."""
-    out: dict[str, tuple[float, float]] = {}
-    for task in dict.fromkeys(r.task for r in rec.runs):
-        runs = [r for r in rec.runs if r.task == task]
-        out[task] = (sum(r.val for r in runs) / len(runs), sum(r.test for r in runs) / len(runs))
-    return out
 
 
 SCREENING_DRAWS = "draws"

@@ -110,6 +110,15 @@ class MetaEvaluationRecord:
     test: float
     runs: tuple[ImproverRunResult, ...]
 
+    def per_task(self) -> dict[str, tuple[float, float]]:
+        """(val, test) mean per task: a mixture's overall û is the mean over all its runs (every task has
+        the same number of runs, so that is also the mean of these per-task means)."""
+        out: dict[str, tuple[float, float]] = {}
+        for task in dict.fromkeys(r.task for r in self.runs):
+            runs = [r for r in self.runs if r.task == task]
+            out[task] = (sum(r.val for r in runs) / len(runs), sum(r.test for r in runs) / len(runs))
+        return out
+
 
 @dataclass(frozen=True)
 class RepairRecord:
