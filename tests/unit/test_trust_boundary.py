@@ -154,7 +154,7 @@ def test_hostile_improver_calls_never_kill_the_run(tmp_path) -> None:
     [meta] = store.meta_evaluations()
     assert [r.verdict for r in meta.runs] == ["ok", "ok"]
     assert all(r.lm_calls == 0 for r in meta.runs)
-    assert [(r["verdict"], r["host_seconds"] >= 0) for r in store.improver_runs()] == [("ok", True)] * 2
+    assert [(r.verdict, r.host_seconds >= 0) for r in store.improver_runs()] == [("ok", True)] * 2
 
 
 def test_host_time_serving_an_improver_is_capped(tmp_path) -> None:
@@ -170,7 +170,7 @@ def test_host_time_serving_an_improver_is_capped(tmp_path) -> None:
     [meta] = store.meta_evaluations()
     assert {r.verdict for r in meta.runs} == {"timeout"}
     assert all(r.lm_calls <= 4 for r in meta.runs)
-    assert all(0.5 <= r["host_seconds"] < 2.0 for r in store.improver_runs())
+    assert all(0.5 <= r.host_seconds < 2.0 for r in store.improver_runs())
 
 
 def test_a_model_request_is_made_only_from_checked_arguments(tmp_path) -> None:

@@ -120,6 +120,17 @@ class MetaEvaluationRecord:
         return out
 
 
+@dataclass(frozen=True, kw_only=True)
+class ImproverRunTiming:
+    """Host time spent serving one improver run: a timing, like ``wall_seconds``, so never replayed."""
+
+    scope: str
+    task: str
+    run: int
+    verdict: str
+    host_seconds: float
+
+
 @dataclass(frozen=True)
 class RepairRecord:
     """What host-side repair made of one raw candidate improver (``engine/repair.py``); both programs

@@ -22,6 +22,7 @@ from selftaught.store.records import (
     EvaluationRecord,
     ImproverRecord,
     ImproverRunResult,
+    ImproverRunTiming,
     InstanceResult,
     IterationRecord,
     MetaEvaluationRecord,
@@ -253,11 +254,11 @@ class RunStore:
 
     def log_improver_run(self, scope: str, task: str, run: int, verdict: str, host_seconds: float) -> None:
         """Host time spent serving one improver run (a timing, like ``wall_seconds``: not replayed)."""
-        self._exec("INSERT OR REPLACE INTO improver_runs VALUES (?, ?, ?, ?, ?, ?)",
-                   (scope, task, run, verdict, host_seconds, time.time()))
+        self._insert("improver_runs", ImproverRunTiming(scope=scope, task=task, run=run, verdict=verdict,
+                                                        host_seconds=host_seconds), replace=True)
 
-    def improver_runs(self) -> list[dict[str, Any]]:
-        return [dict(r) for r in self._all("SELECT * FROM improver_runs ORDER BY created")]
+    def improver_runs(self) -> list[ImproverRunTiming]:
+        return self._records(ImproverRunTiming, "SELECT * FROM improver_runs ORDER BY created")
 
     def log_model_event(self, key: str, cache_hit: bool) -> None:
         self._exec("INSERT INTO model_events (key, cache_hit, created) VALUES (?, ?, ?)",
