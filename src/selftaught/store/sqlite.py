@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from dataclasses import fields
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from selftaught.errors import RunStoreError, StoreFault
 from selftaught.store.records import (
@@ -80,7 +80,10 @@ CREATE TABLE IF NOT EXISTS transfers (
 }
 
 
-R = TypeVar("R")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+R = TypeVar("R", bound="DataclassInstance")
 
 #: How a record's field is stored when it is not a plain column value: (encode, decode). The JSON of
 #: ``instances`` and ``runs`` is the format v0.1 wrote, so old run stores load and new ones stay readable.
@@ -95,7 +98,7 @@ _CODECS: dict[tuple[type, str], tuple[Callable[[Any], Any], Callable[[Any], Any]
 }
 
 
-def _columns(rec: Any) -> dict[str, Any]:
+def _columns(rec: DataclassInstance) -> dict[str, Any]:
     """A record as column values (named like its fields), plus the row's ``created`` time."""
     cls = type(rec)
     out = {}
@@ -108,7 +111,7 @@ def _columns(rec: Any) -> dict[str, Any]:
 def _record(cls: type[R], row: sqlite3.Row) -> R:
     """The one row-to-record mapping: the record's fields by name (columns only the store keeps, such
     as ``id`` and ``created``, are left out)."""
-    names = {f.name for f in fields(cls)}  # type: ignore[arg-type]
+    names = {f.name for f in fields(cls)}
     return cls(**{k: _CODECS[(cls, k)][1](row[k]) if (cls, k) in _CODECS else row[k]
                   for k in row.keys() if k in names})
 
@@ -191,6 +194,21 @@ class RunStore:
             except sqlite3.OperationalError as exc:
                 raise _fault(self.run_dir, exc) from None
 
+    def _insert(self, table: str, rec: DataclassInstance, *, replace: bool = False) -> None:
+        """Write one record as a row of ``table`` (columns named like its fields): the first write of a
+        key stays (memoised results), unless ``replace``."""
+        values = _columns(rec)
+        names = ", ".join(values)
+        self._exec(f"INSERT OR {'REPLACE' if replace else 'IGNORE'} INTO {table} ({names}) VALUES "
+                   f"({', '.join(':' + k for k in values)})", values)
+
+    def _records(self, cls: type[R], sql: str, params: tuple = ()) -> list[R]:
+        return [_record(cls, row) for row in self._all(sql, params)]
+
+    def _first(self, cls: type[R], sql: str, params: tuple = ()) -> R | None:
+        found = self._records(cls, sql, params)
+        return found[0] if found else None
+
     def close(self) -> None:
         """Fold the write-ahead log into the database file (so a copied or archived run directory is
         complete in ``run.sqlite`` alone), then close."""
@@ -229,21 +247,6 @@ class RunStore:
     def get_meta(self, key: str, default: Any = None) -> Any:
         rows = self._all("SELECT value FROM meta WHERE key = ?", (key,))
         return json.loads(rows[0]["value"]) if rows else default
-
-    def _insert(self, table: str, rec: Any, *, replace: bool = False) -> None:
-        """Write one record as a row of ``table`` (columns named like its fields): the first write of a
-        key stays (memoised results), unless ``replace``."""
-        values = _columns(rec)
-        names = ", ".join(values)
-        self._exec(f"INSERT OR {'REPLACE' if replace else 'IGNORE'} INTO {table} ({names}) VALUES "
-                   f"({', '.join(':' + k for k in values)})", values)
-
-    def _records(self, cls: type[R], sql: str, params: tuple = ()) -> list[R]:
-        return [_record(cls, row) for row in self._all(sql, params)]
-
-    def _first(self, cls: type[R], sql: str, params: tuple = ()) -> R | None:
-        found = self._records(cls, sql, params)
-        return found[0] if found else None
 
     # ---- model completions (the replay cache) -----------------------------------------------------
     def get_completion(self, key: str) -> CompletionRecord | None:
