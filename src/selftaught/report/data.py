@@ -93,6 +93,7 @@ class ReportData:
     task_splits: list[TaskSplit] = field(default_factory=list)
     #: role -> (replies cut at model.max_tokens, replies), for the roles that had a reply cut
     cut_replies: dict[str, tuple[int, int]] = field(default_factory=dict)
+    #: why a run stopped early (status in ``STOPPED``), with the command that resumes it
     stop_reason: str | None = None
 
     def by_analyzer(self, analyzer: str) -> list[Finding]:
