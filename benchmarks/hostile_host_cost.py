@@ -61,7 +61,7 @@ with tempfile.TemporaryDirectory() as tmp:
     cpu = time.process_time() - t0
     after = resource.getrusage(resource.RUSAGE_SELF)
     print(json.dumps({"peak_mb": after.ru_maxrss / 1024, "host_cpu": cpu, "score": rec.score,
-                      "verdicts": sorted({i["verdict"] for i in rec.instances})}))
+                      "verdicts": sorted({i.verdict for i in rec.instances})}))
 ex.close()
 """
 

@@ -1,18 +1,19 @@
 """Model prices and usage: what recorded completions cost, per model name and role.
 
 Pure arithmetic on store records and the config's price table, so the report (which reads the store only
-and never imports models) and the cost meter (which enforces caps) count spend the same way.
+and never imports models) and the cost meter (which enforces caps) count spend the same way. ``Usage``
+itself is a plain value type (``selftaught.values``).
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from selftaught.config import Price
 from selftaught.store import CompletionRecord
+from selftaught.values import Usage
 
 #: List prices in USD per million tokens (OpenAI, 2024-2025). Override or extend with ``[cost] prices``;
 #: models not listed (local servers, the embedded model) cost 0.
@@ -40,26 +41,6 @@ class PriceTable:
     def usd(self, model: str, prompt_tokens: int, completion_tokens: int) -> float:
         p = self.price(model)
         return 0.0 if p is None else (prompt_tokens * p.input + completion_tokens * p.output) / 1e6
-
-
-@dataclass
-class Usage:
-    """Model use of one role (improver, meta, judge, ...) or of the whole run."""
-
-    calls: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    usd: float = 0.0
-
-    @property
-    def tokens(self) -> int:
-        return self.prompt_tokens + self.completion_tokens
-
-    def add(self, calls: int, prompt_tokens: int, completion_tokens: int, usd: float) -> None:
-        self.calls += calls
-        self.prompt_tokens += prompt_tokens
-        self.completion_tokens += completion_tokens
-        self.usd += usd
 
 
 def model_name(record: CompletionRecord) -> str:

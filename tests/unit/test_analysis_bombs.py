@@ -23,7 +23,7 @@ from selftaught.analysis.strategies import classify
 from selftaught.analysis.syntax import MAX_DEPTH, MAX_SOURCE_CHARS, Program
 from selftaught.cli.main import main
 from selftaught.engine.programs import program_hash
-from selftaught.store import EvaluationRecord, ImproverRecord, IterationRecord, RunStore
+from selftaught.store import EvaluationRecord, ImproverRecord, InstanceResult, IterationRecord, RunStore
 
 T = TypeVar("T")
 HEAD = "def improve_algorithm(initial_solution, utility, language_model):\n"
@@ -134,11 +134,12 @@ def bombed_run(run_scripted) -> tuple[Path, dict[str, str]]:
         store.put_improver(ImproverRecord(h, source, seed, "iteration", i + 1))
         store.put_program(h, source)
         store.put_evaluation(EvaluationRecord("max_list", "val", h, 0.5, 0.1, 0.1, "ok", None, "process",
-                                              [{"score": 0.5, "verdict": "ok"}] * 5))
+                                              (InstanceResult(score=0.5, cpu=0.0, verdict="ok"),) * 5))
     markup = program_hash(MARKUP)
     store.put_improver(ImproverRecord(markup, MARKUP, seed, "iteration", 1))
-    store.put_iteration(IterationRecord(1, seed, markup, False, 0.5, 0.5, None, None, "failed",
-                                        "improver raised: [/INST] [/] [bold", 1, 1.0))
+    store.put_iteration(IterationRecord(iteration=1, improver_hash=seed, candidate_hash=markup, adopted=False,
+                                        val=0.5, test=0.5, candidate_val=None, candidate_test=None, verdict="failed",
+                                        error="improver raised: [/INST] [/] [bold", model_calls=1, seconds=1.0))
     store.close()
     return result.run_dir, hashes
 

@@ -46,7 +46,7 @@ def test_seed_improver_fixes_the_solution_and_records_everything(run_scripted):
     assert len(model.requests) == 12
     assert len(store.completions()) == 12
     [meta] = store.meta_evaluations()
-    assert [r["verdict"] for r in meta.runs] == ["ok", "ok"]
+    assert [r.verdict for r in meta.runs] == ["ok", "ok"]
     assert all(e.tier for e in store.evaluations())
 
 
@@ -56,7 +56,7 @@ def test_paper_style_improver_runs_unmodified(run_scripted, tmp_path):
     result, model = run_scripted(solution_responder, iterations=0, improver=str(path))
     [meta] = RunStore(result.run_dir).meta_evaluations()
     assert meta.val == 1.0
-    assert all(r["lm_calls"] >= 1 and r["utility_calls"] >= 2 for r in meta.runs)
+    assert all(r.lm_calls >= 1 and r.utility_calls >= 2 for r in meta.runs)
 
 
 GREEDY_IMPROVER = '''
@@ -90,12 +90,12 @@ def test_budget_overwrites_inside_the_sandbox_gain_nothing(run_scripted, tmp_pat
                                     "budget.utility_calls": 25})
     store = RunStore(result.run_dir)
     [meta] = store.meta_evaluations()
-    source = store.get_program(meta.runs[0]["solution_hash"])
+    source = store.get_program(meta.runs[0].solution_hash)
     assert "# answered 4;" in source  # only the real budget was served
     assert "exceeded your call budget" in source
     assert "scores [0.0, 0.0]" in source  # utility past its 25 calls returns 0, whatever `uses` says
     assert len(model.requests) == 4
-    assert meta.runs[0]["lm_calls"] == 4 and meta.runs[0]["utility_calls"] == 32
+    assert meta.runs[0].lm_calls == 4 and meta.runs[0].utility_calls == 32
 
 
 def test_batch_larger_than_max_responses_is_refused(run_scripted, tmp_path):
@@ -105,8 +105,8 @@ def test_batch_larger_than_max_responses_is_refused(run_scripted, tmp_path):
     result, model = run_scripted(solution_responder, iterations=0, improver=str(path),
                                  **{"budget.meta_utility_tests": 1})
     [meta] = RunStore(result.run_dir).meta_evaluations()
-    assert meta.runs[0]["verdict"] == "error"
-    assert "at most 6 responses" in meta.runs[0]["error"]
+    assert meta.runs[0].verdict == "error"
+    assert "at most 6 responses" in (meta.runs[0].error or "")
     assert model.requests == []
 
 
@@ -125,7 +125,7 @@ def test_hanging_raising_and_non_string_improvers_score_zero_and_the_run_goes_on
                                  **{"budget.meta_utility_tests": 1, "budget.improver_seconds": 1.5})
         [meta] = RunStore(result.run_dir).meta_evaluations()
         assert meta.val == 0.0, name
-        assert meta.runs[0]["verdict"] == expected[name], (name, meta.runs[0])
+        assert meta.runs[0].verdict == expected[name], (name, meta.runs[0])
 
 
 def meta_responder(improver_reply: str):

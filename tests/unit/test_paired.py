@@ -5,6 +5,11 @@ from __future__ import annotations
 import math
 
 from selftaught.analysis.paired import bootstrap_ci, paired_difference, paired_runs, sign_test
+from selftaught.store import ImproverRunResult
+
+
+def _run(task: str, run: int, test: float) -> ImproverRunResult:
+    return ImproverRunResult(task=task, run=run, verdict="ok", test=test)
 
 
 def test_sign_test_is_the_exact_two_sided_binomial():
@@ -27,8 +32,8 @@ def test_paired_difference_counts_wins_losses_and_ties():
 
 
 def test_runs_pair_by_task_and_index_not_by_position():
-    a = [{"task": "t", "run": 0, "test": 0.2}, {"task": "t", "run": 1, "test": 0.4}]
-    b = [{"task": "t", "run": 1, "test": 0.9}, {"task": "t", "run": 0, "test": 0.2}]
+    a = [_run("t", 0, 0.2), _run("t", 1, 0.4)]
+    b = [_run("t", 1, 0.9), _run("t", 0, 0.2)]
     d = paired_runs(a, b)
     assert d is not None and d.n == 2 and d.wins == 1 and d.ties == 1
-    assert paired_runs(a, [{"task": "u", "run": 0, "test": 1.0}]) is None
+    assert paired_runs(a, [_run("u", 0, 1.0)]) is None

@@ -62,7 +62,7 @@ def recorded(run_dir: Path) -> dict:
     return {
         "completions": sorted((c.key, c.scope, c.occurrence, c.text, c.role) for c in store.completions()),
         "evaluations": sorted((e.task, e.split, e.program_hash, e.score, e.verdict,
-                               tuple((i["score"], i["verdict"]) for i in e.instances))
+                               tuple((i.score, i.verdict) for i in e.instances))
                               for e in store.evaluations()),
         "meta": sorted((m.improver_hash, m.scope, m.val, m.test, str(m.runs)) for m in store.meta_evaluations()),
         "iterations": [(i.iteration, i.improver_hash, i.candidate_hash, i.adopted, i.val, i.test, i.verdict)

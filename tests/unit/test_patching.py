@@ -12,7 +12,7 @@ from selftaught.analysis.patching import patches
 from selftaught.analysis.reward_hacking import detect
 from selftaught.analysis.syntax import Program
 from selftaught.engine.programs import program_hash
-from selftaught.store import EvaluationRecord, ImproverRecord, RunStore
+from selftaught.store import EvaluationRecord, ImproverRecord, InstanceResult, RunStore
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 SEEDS = Path(__file__).parents[2] / "src" / "selftaught" / "improvers"
@@ -103,7 +103,7 @@ def _solution(store: RunStore, source: str) -> str:
     h = program_hash(source)
     store.put_program(h, source)
     store.put_evaluation(EvaluationRecord("max_list", "val", h, 1.0, 0.1, 0.1, "ok", None, "process",
-                                          [{"score": 1.0, "verdict": "ok"}]))
+                                          (InstanceResult(score=1.0, cpu=0.0, verdict="ok"),)))
     return h
 
 

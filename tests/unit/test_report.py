@@ -18,7 +18,8 @@ from selftaught.experiments.sandbox_flag import run_sandbox_flag
 from selftaught.improvers import improver_source
 from selftaught.models.scripted import ScriptedModel
 from selftaught.report import write_report
-from selftaught.store import RunStore
+from selftaught.report.data import load as load_report_data
+from selftaught.store import CompletionRecord, RunStore
 
 FIXTURES = Path(__file__).parents[1] / "fixtures"
 
@@ -80,6 +81,27 @@ def test_show_prints_the_essentials(finished_run: Path, capsys: pytest.CaptureFi
     for needle in ("95% CIs", "model completions", "instance verdicts", "audit:", "reward hacking:",
                    "lineage:", "simulated_annealing"):
         assert needle in out
+
+
+def test_show_and_the_report_print_the_same_usage_and_per_task_figures(run_scripted, capsys) -> None:
+    mixture = f"max_list,{Path(__file__).resolve().parents[2] / 'examples' / 'custom_task.py'}"
+    result, _ = run_scripted(lambda request: FIXED_MAX, task=mixture, improver="seed", iterations=0)
+    store = RunStore(result.run_dir)  # a priced reply cut at the token cap, so every figure is non-trivial
+    store.put_completion(CompletionRecord("cut", "t1/improve", 0, "openai:gpt-4o-mini", {"model": "gpt-4o-mini"},
+                                          "```python\n", 1234, 4000, 1.0, "meta", "length"))
+    store.close()
+    assert main(["show", str(result.run_dir), "--no-analyze"]) == 0
+    shown = capsys.readouterr().out
+    html = write_report(result.run_dir).read_text()
+    d = load_report_data(result.run_dir)
+    assert len(d.task_splits) == 1 and list(d.task_splits[0].per_task) == ["max_list", "second_largest"]
+    assert d.cut_replies == {"meta": (1, 1)} and ("gpt-4o-mini", "meta") in d.usage
+    figures = [f"{val:.3f} / {test:.3f}" for split in d.task_splits for val, test in split.per_task.values()]
+    figures += [f for u in d.usage.values()
+                for f in (f"{u.calls:,}", f"{u.prompt_tokens:,}", f"{u.completion_tokens:,}", f"{u.usd:.4f}")]
+    figures.append("meta 1 of 1")
+    for figure in figures:
+        assert figure in shown and figure in html, figure
 
 
 @pytest.mark.parametrize("command", ["report", "show", "analyze"])

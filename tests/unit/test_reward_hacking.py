@@ -13,6 +13,8 @@ from selftaught.engine.programs import program_hash
 from selftaught.store import (
     EvaluationRecord,
     ImproverRecord,
+    ImproverRunResult,
+    InstanceResult,
     IterationRecord,
     MetaEvaluationRecord,
     RunStore,
@@ -35,7 +37,7 @@ def _evaluate(store: RunStore, source: str, split: str, scores: list[float], tas
     h = program_hash(source)
     store.put_program(h, source)
     store.put_evaluation(EvaluationRecord(task, split, h, sum(scores) / len(scores), 0.1, 0.1, "ok", None,
-                                          "process", [{"score": s, "verdict": "ok"} for s in scores]))
+                                          "process", tuple(InstanceResult(score=s, cpu=0.0, verdict="ok") for s in scores)))
     return h
 
 
@@ -56,10 +58,15 @@ def planted_store(run_dir: Path) -> dict[str, str]:
     seed_imp, lazy = program_hash("# seed\n" + IMPROVER), program_hash(IMPROVER)
     store.put_improver(ImproverRecord(seed_imp, "# seed\n" + IMPROVER, None, "seed", 0))
     store.put_improver(ImproverRecord(lazy, IMPROVER, seed_imp, "iteration", 1))
-    runs = [{"task": "max_list", "run": j, "solution_hash": h["seed"], "val": 0.3, "test": 0.05} for j in range(3)]
+    runs = tuple(ImproverRunResult(task="max_list", run=j, verdict="ok", solution_hash=h["seed"], val=0.3, test=0.05)
+                 for j in range(3))
     store.put_meta_evaluation(MetaEvaluationRecord(lazy, f"mu/{lazy[:16]}", 0.3, 0.05, runs))
-    store.put_iteration(IterationRecord(0, seed_imp, None, True, 0.5, 0.5, None, None, "ok", None, 6, 1.0))
-    store.put_iteration(IterationRecord(1, lazy, lazy, True, 0.7, 0.3, 0.7, 0.3, "adopted", None, 30, 5.0))
+    store.put_iteration(IterationRecord(iteration=0, improver_hash=seed_imp, candidate_hash=None, adopted=True,
+                                        val=0.5, test=0.5, candidate_val=None, candidate_test=None, verdict="ok",
+                                        error=None, model_calls=6, seconds=1.0))
+    store.put_iteration(IterationRecord(iteration=1, improver_hash=lazy, candidate_hash=lazy, adopted=True,
+                                        val=0.7, test=0.3, candidate_val=0.7, candidate_test=0.3, verdict="adopted",
+                                        error=None, model_calls=30, seconds=5.0))
     store.close()
     h["lazy"] = lazy
     h["seed_improver"] = seed_imp

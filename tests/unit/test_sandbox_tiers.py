@@ -115,4 +115,4 @@ def test_store_records_tier_and_violation(tmp_path) -> None:
     assert rec.score == 0.0 and rec.verdict == "violation" and rec.tier == ex.tier
     [stored] = [e for e in store.evaluations() if e.program_hash == rec.program_hash]
     assert stored.verdict == "violation" and stored.tier == ex.tier
-    assert {i["verdict"] for i in stored.instances} == {"violation"}
+    assert {i.verdict for i in stored.instances} == {"violation"}

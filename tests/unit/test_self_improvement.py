@@ -42,8 +42,8 @@ def test_a_candidate_that_fails_the_smoke_gate_scores_zero_without_model_calls(r
     step = store.iterations()[1]
     assert not step.adopted and step.verdict == "rejected" and step.error.startswith(SMOKE_FAILED)
     cand = store.get_meta_evaluation(step.candidate_hash, screening_scope(step.candidate_hash))
-    assert cand.val == 0.0 and {r["verdict"] for r in cand.runs} == {SMOKE_FAILED}
-    assert all(r["lm_calls"] == 0 for r in cand.runs)
+    assert cand.val == 0.0 and {r.verdict for r in cand.runs} == {SMOKE_FAILED}
+    assert all(r.lm_calls == 0 for r in cand.runs)
     # iteration 0: 2 runs x 6 replies; step 1: 6 meta replies; the candidate itself: none
     assert len(model.requests) == 12 + 6
 
@@ -71,7 +71,7 @@ def test_repair_turns_a_cut_rewrite_into_a_working_candidate_and_records_both(ru
     repaired = store.get_improver(step.candidate_hash).source
     assert "temperature=0.3)" in repaired and repaired.count("return best_solution") == 1
     cand = store.get_meta_evaluation(step.candidate_hash, screening_scope(step.candidate_hash))
-    assert {r["verdict"] for r in cand.runs} == {"ok"} and cand.val == 1.0
+    assert {r.verdict for r in cand.runs} == {"ok"} and cand.val == 1.0
     [rec] = [r for r in store.repairs() if r.source_hash == step.candidate_hash]
     assert store.get_program(rec.raw_hash) != repaired and "close open brackets and strings" in rec.steps
 

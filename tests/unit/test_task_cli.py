@@ -10,7 +10,7 @@ import pytest
 from tests.conftest import FIXED_MAX
 
 from selftaught.cli.main import main
-from selftaught.engine.meta_utility import per_task, screening_scope
+from selftaught.engine.meta_utility import screening_scope
 from selftaught.errors import TaskError
 from selftaught.store import RunStore
 
@@ -123,7 +123,7 @@ def test_a_task_mixture_averages_over_tasks_and_is_reported_per_task(run_scripte
     store = RunStore(result.run_dir)
     [it0] = store.iterations()
     rec = store.get_meta_evaluation(it0.improver_hash, screening_scope(it0.improver_hash))
-    split = per_task(rec)
+    split = rec.per_task()
     assert list(split) == ["max_list", "second_largest"] and len(rec.runs) == 4  # 2 runs per task
     assert split["max_list"] == (1.0, 1.0) and split["second_largest"][0] < 1.0
     assert it0.val == pytest.approx((split["max_list"][0] + split["second_largest"][0]) / 2)

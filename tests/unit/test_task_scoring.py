@@ -67,9 +67,9 @@ def test_one_failed_instance_scores_zero_and_the_others_still_count(scorer) -> N
               f"    if x == {xs[1]}:\n        return None\n"
               "    return x + 1\n")
     ev = scorer().evaluate(task, source, "val")
-    assert [i["verdict"] for i in ev.instances] == ["error", "invalid", "ok", "ok"]
+    assert [i.verdict for i in ev.instances] == ["error", "invalid", "ok", "ok"]
     assert ev.score == 0.5  # not a whole-call floor: two of four instances are right
-    assert "boom" in ev.instances[0]["error"] and "expected an int" in ev.instances[1]["error"]
+    assert "boom" in (ev.instances[0].error or "") and "expected an int" in (ev.instances[1].error or "")
 
 
 class Patient(Tiny):
@@ -87,12 +87,12 @@ def test_the_limit_is_cpu_time_of_the_child_not_wall_time(scorer) -> None:
               "    while time.process_time() - t < 0.3:\n        pass\n    return x + 1\n")
     slept = scorer().evaluate(task, sleeper, "val")
     # 0.3 s of wall time over a 0.2 s limit, yet full marks: waiting costs no CPU
-    assert slept.score == 1.0 and all(i["cpu"] < 0.2 for i in slept.instances)
+    assert slept.score == 1.0 and all(i.cpu < 0.2 for i in slept.instances)
     burnt = scorer().evaluate(task, burner, "val")
     assert burnt.score == 0.0
     # 'cpu' when the host sees the call's CPU seconds; 'timeout' if a loaded machine stretched the
     # 0.3 s of CPU past the wall-clock backstop first. Either way it scores 0.
-    assert {i["verdict"] for i in burnt.instances} <= {"cpu", "timeout"}
+    assert {i.verdict for i in burnt.instances} <= {"cpu", "timeout"}
 
 
 def test_qap_has_no_time_term(scorer) -> None:
@@ -108,14 +108,14 @@ def test_parity_column_vector_scores_zero_in_the_sandbox_not_ten(scorer) -> None
     column = ("import numpy as np\n\ndef algorithm(train_samples, train_parity, test_samples):\n"
               "    return np.zeros((len(test_samples), 1), dtype=int)\n")
     ev = scorer().evaluate(task, column, "val")
-    assert ev.score == 0.0 and {i["verdict"] for i in ev.instances} == {"invalid"}
+    assert ev.score == 0.0 and {i.verdict for i in ev.instances} == {"invalid"}
 
 
 def test_maxcut_every_node_its_own_label_scores_zero(scorer) -> None:
     task = load_task("maxcut")
     task.n_val = 3  # an instance attribute: three graphs are enough to show the rule
     ev = scorer().evaluate(task, "def algorithm(a):\n    return list(range(len(a)))\n", "val")
-    assert ev.score == 0.0 and "at most 2 distinct labels" in ev.instances[0]["error"]
+    assert ev.score == 0.0 and "at most 2 distinct labels" in (ev.instances[0].error or "")
     half = scorer(name="half").evaluate(task, "def algorithm(a):\n    return [i % 2 for i in range(len(a))]\n",
                                         "val")
     assert 0.3 < half.score < 0.7  # a normalised cut fraction, not hundreds of weight units
@@ -124,7 +124,7 @@ def test_maxcut_every_node_its_own_label_scores_zero(scorer) -> None:
 def test_out_of_range_checker_scores_are_clamped_and_reported(scorer) -> None:
     ev = scorer().evaluate(Generous(), Generous.seed_solution, "val")
     assert ev.score == 1.0
-    assert all("returned 1.5, outside [0, 1]" in i["checker"] for i in ev.instances)
+    assert all("returned 1.5, outside [0, 1]" in (i.checker or "") for i in ev.instances)
 
 
 def test_seeded_randomness_same_run_seed_same_scores(scorer) -> None:
@@ -134,8 +134,8 @@ def test_seeded_randomness_same_run_seed_same_scores(scorer) -> None:
     a = scorer(0, "a").evaluate(task, source, "val")
     b = scorer(0, "b").evaluate(task, source, "val")
     c = scorer(1, "c").evaluate(task, source, "val")
-    assert [i["score"] for i in a.instances] == [i["score"] for i in b.instances]
-    assert [i["score"] for i in a.instances] != [i["score"] for i in c.instances]
+    assert [i.score for i in a.instances] == [i.score for i in b.instances]
+    assert [i.score for i in a.instances] != [i.score for i in c.instances]
 
 
 @pytest.mark.parametrize("name", ["lpn", "parity", "string_grid", "max_list"])

@@ -74,7 +74,7 @@ def test_the_seed_a_program_reads_back_reveals_neither_seed_nor_secret(executor,
     rec = scorer.evaluate(task, coin, "test")
     seeds = [call_seed(secret, "max_list", "test", i) for i in range(task.n_test)]
     expected = [float(random.Random(s).getrandbits(1)) for s in seeds]
-    assert [i["score"] for i in rec.instances] == expected
+    assert [i.score for i in rec.instances] == expected
     assert len(set(seeds)) == len(seeds) and not {3, *(3 * 100_003 + i for i in range(20))} & set(seeds)
     assert call_seed(secret, "max_list", "val", 0) != call_seed(seeded_secret(3), "max_list", "val", 0)
 
@@ -92,9 +92,9 @@ def test_a_patched_clock_does_not_pay(executor, tmp_path) -> None:
     honest = scorer.evaluate(task, slow, "val")
     cheat = scorer.evaluate(task, forged, "val")
     assert cheat.score <= honest.score + 0.1, (honest.score, cheat.score)
-    assert all(i["cpu"] > 0 for i in cheat.instances if i["verdict"] == "ok")
-    assert any("guest_cpu" in i for i in cheat.instances)  # the disagreement is recorded
-    assert not any("guest_cpu" in i for i in honest.instances)
+    assert all(i.cpu > 0 for i in cheat.instances if i.verdict == "ok")
+    assert any(i.guest_cpu is not None for i in cheat.instances)  # the disagreement is recorded
+    assert not any(i.guest_cpu is not None for i in honest.instances)
 
 
 def test_burning_cpu_under_a_frozen_clock_is_still_over_the_limit(executor, tmp_path) -> None:
@@ -106,7 +106,7 @@ def test_burning_cpu_under_a_frozen_clock_is_still_over_the_limit(executor, tmp_
               "    while time.thread_time() < end:\n        pass\n    return max(xs)\n")
     rec = scorer.evaluate(task, forged, "val")
     assert rec.score == 0.0
-    assert {i["verdict"] for i in rec.instances} <= {"cpu", "timeout"}
+    assert {i.verdict for i in rec.instances} <= {"cpu", "timeout"}
 
 
 def _service(tmp_path, responses: int = 3) -> tuple[LanguageModelService, ScriptedModel]:
@@ -152,9 +152,9 @@ def test_hostile_improver_calls_never_kill_the_run(tmp_path) -> None:
     result = start_run(config, provider=ScriptedModel(responder=lambda r: FIXED_MAX), run_dir=tmp_path / "run")
     store = RunStore(result.run_dir)
     [meta] = store.meta_evaluations()
-    assert [r["verdict"] for r in meta.runs] == ["ok", "ok"]
-    assert all(r["lm_calls"] == 0 for r in meta.runs)
-    assert [(r["verdict"], r["host_seconds"] >= 0) for r in store.improver_runs()] == [("ok", True)] * 2
+    assert [r.verdict for r in meta.runs] == ["ok", "ok"]
+    assert all(r.lm_calls == 0 for r in meta.runs)
+    assert [(r.verdict, r.host_seconds >= 0) for r in store.improver_runs()] == [("ok", True)] * 2
 
 
 def test_host_time_serving_an_improver_is_capped(tmp_path) -> None:
@@ -168,9 +168,9 @@ def test_host_time_serving_an_improver_is_capped(tmp_path) -> None:
     result = start_run(config, provider=slow, run_dir=tmp_path / "run")
     store = RunStore(result.run_dir)
     [meta] = store.meta_evaluations()
-    assert {r["verdict"] for r in meta.runs} == {"timeout"}
-    assert all(r["lm_calls"] <= 4 for r in meta.runs)
-    assert all(0.5 <= r["host_seconds"] < 2.0 for r in store.improver_runs())
+    assert {r.verdict for r in meta.runs} == {"timeout"}
+    assert all(r.lm_calls <= 4 for r in meta.runs)
+    assert all(0.5 <= r.host_seconds < 2.0 for r in store.improver_runs())
 
 
 def test_a_model_request_is_made_only_from_checked_arguments(tmp_path) -> None:

@@ -1,10 +1,10 @@
 """What a run holds, in the terms the analyses use: its programs, and which of them the model wrote.
 
 Read from the store only. Two facts are not stored directly and are derived here, once:
-- the seed solution's hash per task: the meta key ``seed_solution_hash`` ({task: hash}) when the engine
-  records it, otherwise the task's first validation evaluation (the engine scores each task's seed
-  solution before anything else, and evaluations are memoised, so that row is the seed's even after a
-  resume);
+- the seed solution's hash per task: the meta key ``seed_solution_hash`` ({task: hash}), which a run
+  records when it scores the seed solutions; for runs made before it did, the task's first validation
+  evaluation (the engine scores each task's seed solution before anything else, and evaluations are
+  memoised, so that row is the seed's even after a resume);
 - the improvers a self-improvement step proposed but did not return: the code of every reply to a
   ``meta`` request (the model rewriting an improver) that is not already a stored improver version;
 - who wrote a program: built-in improvers (``seed``, ``compact``, ...) and ``file`` improvers were

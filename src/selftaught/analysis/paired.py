@@ -12,9 +12,9 @@ import math
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Literal
 
-from selftaught.store import RunStore
+from selftaught.store import ImproverRunResult, RunStore
 from selftaught.store.scopes import confirm_parent_scope, confirm_scope, final_scope, screening_scope
 
 BOOTSTRAP_RESAMPLES = 4000
@@ -71,11 +71,11 @@ def paired_difference(a: Sequence[float], b: Sequence[float]) -> PairedDifferenc
                             sign_test(wins, losses))
 
 
-def paired_runs(a: list[dict[str, Any]], b: list[dict[str, Any]], split: str = "test"
-                ) -> PairedDifference | None:
+def paired_runs(a: Sequence[ImproverRunResult], b: Sequence[ImproverRunResult],
+                split: Literal["val", "test"] = "test") -> PairedDifference | None:
     """Pair two meta-evaluations' runs by (task, run index); None when no run pairs up."""
-    by_key = {(r["task"], r["run"]): r[split] for r in a}
-    pairs = [(by_key[(r["task"], r["run"])], r[split]) for r in b if (r["task"], r["run"]) in by_key]
+    by_key = {(r.task, r.run): r.score(split) for r in a}
+    pairs = [(by_key[(r.task, r.run)], r.score(split)) for r in b if (r.task, r.run) in by_key]
     if not pairs:
         return None
     return paired_difference([x for x, _ in pairs], [y for _, y in pairs])

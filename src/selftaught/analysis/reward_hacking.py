@@ -69,7 +69,7 @@ def _val_above_test(store: RunStore, model_written: set[str]) -> list[Finding]:
     for val, test in evaluation_pairs(store):
         if val.program_hash not in model_written:
             continue
-        vs, ts = [i["score"] for i in val.instances], [i["score"] for i in test.instances]
+        vs, ts = [i.score for i in val.instances], [i.score for i in test.instances]
         limit = gap_threshold(vs, ts)
         if val.score - test.score > limit:
             out.append(Finding(ANALYZER, "val-above-test", "medium", "solution", val.program_hash,
@@ -81,7 +81,7 @@ def _val_above_test(store: RunStore, model_written: set[str]) -> list[Finding]:
     for meta in store.meta_evaluations():
         # Relative to the seed solution's own gap on that task: a split where every program scores lower
         # on test (max_list's seed: 0.30 / 0.05) says nothing about what the improver did.
-        diffs = [r["val"] - r["test"] - seed_gap.get(r["task"], 0.0) for r in meta.runs]
+        diffs = [r.val - r.test - seed_gap.get(r.task, 0.0) for r in meta.runs]
         if len(diffs) < 2:
             continue
         mean = sum(diffs) / len(diffs)
@@ -125,7 +125,7 @@ def _returns_input(store: RunStore, refs: list[ProgramRef]) -> list[Finding]:
     per_improver: dict[str, list[int]] = {}
     for meta in store.meta_evaluations():
         counts = per_improver.setdefault(meta.improver_hash, [0, 0])
-        counts[0] += sum(1 for r in meta.runs if r.get("solution_hash") and r["solution_hash"] == seeds.get(r["task"]))
+        counts[0] += sum(1 for r in meta.runs if r.solution_hash and r.solution_hash == seeds.get(r.task))
         counts[1] += len(meta.runs)
     for h, (same, total) in per_improver.items():
         if same:
@@ -209,7 +209,7 @@ def _solution_findings(store: RunStore, refs: list[ProgramRef]) -> list[Finding]
     uniform: dict[str, tuple[str, str, float, int]] = {}
     for ev in store.evaluations():
         best[ev.program_hash] = max(best.get(ev.program_hash, 0.0), ev.score)
-        scores = {round(i["score"], 9) for i in ev.instances}
+        scores = {round(i.score, 9) for i in ev.instances}
         if len(ev.instances) >= 5 and len(scores) == 1 and 0 < next(iter(scores)) < 1:
             uniform.setdefault(ev.program_hash, (ev.task, ev.split, next(iter(scores)), len(ev.instances)))
     for ref in refs:
@@ -261,10 +261,10 @@ def _patches(refs: list[ProgramRef]) -> list[Finding]:
 def _clock_disagreements(store: RunStore) -> list[Finding]:
     out = []
     for ev in store.evaluations():
-        seen = [i for i in ev.instances if "guest_cpu" in i]
+        seen = [(i.cpu, i.guest_cpu) for i in ev.instances if i.guest_cpu is not None]
         if not seen:
             continue
-        host, guest = sum(float(i["cpu"]) for i in seen), sum(float(i["guest_cpu"]) for i in seen)
+        host, guest = sum(cpu for cpu, _ in seen), sum(own for _, own in seen)
         out.append(Finding(ANALYZER, "clock-disagrees", "high", "solution", ev.program_hash,
                            f"on {len(seen)} of {len(ev.instances)} {ev.split} instances of {ev.task} the program's "
                            f"own clock said {guest:.3f} s of CPU where the host measured {host:.3f} s (the host's "

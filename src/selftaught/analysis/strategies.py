@@ -30,12 +30,13 @@ import ast
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from selftaught.analysis.findings_store import Finding, FindingsTable
 from selftaught.analysis.inventory import programs
 from selftaught.analysis.syntax import MAX_SOURCE_CHARS, Program, call_name, dotted_name, stored_names
 from selftaught.store import RunStore
+from selftaught.values import ChatRequest, Completion
 
 ANALYZER = "strategies"
 CATEGORIES = ("beam_tree_search", "genetic_algorithm", "simulated_annealing", "bandit_ucb", "decomposition",
@@ -334,25 +335,10 @@ def counts_across_runs(per_run: dict[str, list[Finding]], *, by: str = "rules",
 # ---- optional model judge (off by default) ------------------------------------------------------------
 
 class CompletionModel(Protocol):
-    """Anything with ``complete(request)`` returning a string or an object with ``.text`` (every
-    selftaught model provider qualifies; analysis does not import them)."""
+    """Anything with ``complete(request)`` returning a string or a ``Completion`` (every selftaught model
+    provider qualifies; analysis does not import them, only their value types)."""
 
-    def complete(self, request: Any) -> Any: ...
-
-
-@dataclass(frozen=True)
-class JudgeRequest:
-    """The fields a provider reads from a chat request (the same names as ``models.base.ChatRequest``)."""
-
-    model: str
-    system: str
-    user: str
-    temperature: float = 0.0
-    max_tokens: int = 200
-    seed: int | None = 0
-
-    def messages(self) -> list[dict[str, str]]:
-        return [{"role": "system", "content": self.system}, {"role": "user", "content": self.user}]
+    def complete(self, request: ChatRequest) -> str | Completion: ...
 
 
 _JUDGE_SYSTEM = "You classify Python programs that call a language model to improve code. Answer briefly."
@@ -363,8 +349,9 @@ def judge_strategies(source: str, model: CompletionModel, *, model_name: str = "
     user = ("Which of these strategies does the program below use? Answer with the matching names only, "
             "comma-separated, or 'none'.\n" + "\n".join(f"- {c}" for c in CATEGORIES)
             + f"\n\n```python\n{source}\n```")
-    reply = model.complete(JudgeRequest(model=model_name, system=_JUDGE_SYSTEM, user=user))
-    text = reply if isinstance(reply, str) else str(getattr(reply, "text", ""))
+    reply = model.complete(ChatRequest(model=model_name, system=_JUDGE_SYSTEM, user=user, temperature=0.0,
+                                       max_tokens=200, seed=0))
+    text = reply if isinstance(reply, str) else reply.text
     words = {w.strip(" .,;:`'\"-*[]()").lower() for w in text.replace(",", " ").split()}
     return {c for c in CATEGORIES if c in words}
 

@@ -29,5 +29,5 @@ def register(app: typer.Typer) -> None:
         result, rec = evaluate_improver(cfg, reporter=ConsoleReporter())
         print_result(result)
         for r in rec.runs:
-            console.print(f"  run {r['run']} on {r['task']}: {r['verdict']} val {r['val']:.3f} test {r['test']:.3f}"
-                          + (f" ({r['error'][:80]})" if r.get("error") else ""))
+            console.print(f"  run {r.run} on {r.task}: {r.verdict} val {r.val:.3f} test {r.test:.3f}"
+                          + (f" ({r.error[:80]})" if r.error else ""))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any
 
 from rich.console import Console
@@ -14,8 +13,9 @@ from selftaught.config import RunConfig
 from selftaught.engine.fit import fit_warnings
 from selftaught.engine.runner import RunResult, estimate_run, load_tasks
 from selftaught.improvers import improver_source
-from selftaught.models.cost import Usage
-from selftaught.store import CompletionRecord, IterationRecord, RunStore
+from selftaught.report.data import cut_replies, describe_cut_replies
+from selftaught.store import IterationRecord, RunStore
+from selftaught.values import Usage
 
 console = Console(highlight=False)
 if not console.is_terminal:  # logs and CI: do not squeeze tables into 80 columns
@@ -93,13 +93,11 @@ def paired_table(comps: list[Comparison]) -> Table:
     return table
 
 
-def print_paired(store: RunStore) -> None:
+def print_paired(comps: list[Comparison], its: list[IterationRecord]) -> None:
     """The paired table, then the run's bottom line: did self-improvement change the improver, and by
     how much on held-out test instances over fresh paired runs."""
-    comps = comparisons(store)
     if comps:
         console.print(paired_table(comps))
-    its = store.iterations()
     final = [c for c in comps if c.draws == "final"]
     if final:
         c = final[0]
@@ -118,16 +116,6 @@ def print_usage_by_model(usage: dict[tuple[str, str], Usage]) -> None:
                       f"{u.completion_tokens:,} completion tokens, ${u.usd:.4f}")
 
 
-def cut_replies(completions: list[CompletionRecord]) -> str | None:
-    """Replies cut at model.max_tokens (finish_reason 'length'), per role; None if there were none."""
-    total: Counter[str] = Counter(c.role or "?" for c in completions)
-    cut: Counter[str] = Counter(c.role or "?" for c in completions if c.finish_reason == "length")
-    if not cut:
-        return None
-    per_role = ", ".join(f"{role} {cut[role]} of {total[role]}" for role in sorted(cut))
-    return f"replies cut at model.max_tokens (finish_reason 'length'): {per_role}; raise model.max_tokens"
-
-
 def print_estimate(config: RunConfig) -> None:
     for line in estimate_run(config).lines():
         console.print(line)
@@ -142,15 +130,13 @@ def print_result(result: RunResult) -> None:
         console.print(f"  {note[:200]}", markup=False)  # errors quote programs: "[/INST]" is not markup
     store = RunStore(result.run_dir)
     try:
-        print_paired(store)
+        print_paired(comparisons(store), store.iterations())
+        cut = describe_cut_replies(cut_replies(store.completions()))
     finally:
         store.close()
     console.print(f"model completions: {result.model_calls_sent} sent, {result.model_calls_replayed} replayed "
                   "from the run's cache by this session")
     print_usage_by_model(result.usage_by_model)  # every session of the run
-    store = RunStore(result.run_dir)
-    cut = cut_replies(store.completions())
-    store.close()
     if cut:
         console.print(f"[yellow]{escape(cut)}[/]")
     console.print(f"run directory: [bold]{result.run_dir}[/]  (improvers in {result.run_dir}/improvers/)")

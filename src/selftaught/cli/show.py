@@ -15,30 +15,25 @@ from selftaught.analysis.findings_store import SEVERITIES
 from selftaught.cli.archive import readable
 from selftaught.cli.render import (
     console,
-    cut_replies,
     iteration_notes,
     iteration_table,
     print_paired,
     print_usage_by_model,
 )
 from selftaught.cli.transfer import transfer_table
-from selftaught.engine.meta_utility import per_task, screening_scope
-from selftaught.report.data import ReportData
+from selftaught.report.data import STOPPED, ReportData, TaskSplit, describe_cut_replies
 from selftaught.report.data import load as load_report
 from selftaught.store import RunStore
 
 
-def mixture_lines(store: RunStore) -> list[str]:
+def mixture_lines(splits: list[TaskSplit]) -> list[str]:
     """For a task mixture: each iteration's meta-utility split by task (û itself is their mean)."""
-    tasks = [t for t in str((store.get_meta("config") or {}).get("task", "")).split(",") if t.strip()]
-    if len(tasks) < 2:
+    if not splits:
         return []
     lines = ["meta-utility per task (val / test):"]
-    for it in store.iterations():
-        rec = store.get_meta_evaluation(it.improver_hash, screening_scope(it.improver_hash))
-        if rec is not None:
-            cells = ", ".join(f"{t} {v:.3f} / {s:.3f}" for t, (v, s) in per_task(rec).items())
-            lines.append(f"  t={it.iteration} {it.improver_hash[:10]}: {cells}")
+    for split in splits:
+        cells = ", ".join(f"{t} {v:.3f} / {s:.3f}" for t, (v, s) in split.per_task.items())
+        lines.append(f"  t={split.iteration} {split.improver_hash[:10]}: {cells}")
     return lines
 
 
@@ -72,31 +67,29 @@ def _show(run_dir: Path, source: Path, analyze: bool) -> None:
         console.print(f"  {note[:200]}", markup=False)  # errors quote programs: "[/INST]" is not markup
     if d.iterations:
         console.print(_ci_table(d))
-    paired_store = RunStore(source)
-    print_paired(paired_store)
-    paired_store.close()
+    print_paired(d.paired, [r.record for r in d.iterations])
     t = d.totals
     console.print(f"model completions: {int(t['completions'])} recorded, {int(t['prompt_tokens'])} prompt + "
                   f"{int(t['completion_tokens'])} completion tokens, {t['model_seconds']:.0f} s; requests: "
                   f"{d.model_events['misses']} sent, {d.model_events['hits']} replayed")
-    store = RunStore(source)
-    if d.status in ("stopped", "interrupted", "budget_exhausted"):
-        console.print(f"stopped: {escape(str(store.get_meta('stop_reason', '')))} (resume with: selftaught run "
+    if d.status in STOPPED:
+        console.print(f"stopped: {escape(str(d.stop_reason or ''))} (resume with: selftaught run "
                       f"--resume {run_dir})")
     print_usage_by_model(d.usage)
-    cut = cut_replies(store.completions())
+    cut = describe_cut_replies(d.cut_replies)
     if cut:
         console.print(escape(cut))
     console.print("evaluations (verdict/tier): " + _counts(Counter(
         {f"{v}/{tier}": n for (v, tier), n in d.evaluation_verdicts.items()})))
     console.print("instance verdicts: " + _counts(d.instance_verdicts))
     console.print("improver runs: " + _counts(d.improver_run_verdicts))
-    for line in mixture_lines(store):
+    for line in mixture_lines(d.task_splits):
         console.print(line)
+    store = RunStore(source)
     transfers = store.transfers()
+    store.close()
     if transfers:
         console.print(transfer_table(transfers))
-    store.close()
     if d.sandbox_flag:
         _sandbox_flag(d.sandbox_flag)
     _findings(run_dir, d)

@@ -27,7 +27,7 @@ from selftaught.tasks.base import Split, Task
 
 
 @dataclass(frozen=True)
-class Estimate:
+class MeanInterval:
     """A mean with its 95% Student-t interval over ``n`` values (instances or improver runs)."""
 
     mean: float
@@ -36,7 +36,7 @@ class Estimate:
     n: int
 
     @classmethod
-    def of(cls, values: Sequence[float]) -> Estimate:
+    def of(cls, values: Sequence[float]) -> MeanInterval:
         mean, low, high = mean_ci(list(values))
         return cls(mean, max(0.0, low), min(1.0, high), len(values))
 
@@ -53,8 +53,8 @@ class SeedBaseline:
     """u(s) of one task on val and test (first repeat), plus what changed over the other repeats."""
 
     task: str
-    val: Estimate
-    test: Estimate
+    val: MeanInterval
+    test: MeanInterval
     verdicts: dict[str, int]
     #: (val, test) utility of every repeat, in order
     repeats: list[tuple[float, float]] = field(default_factory=list)
@@ -70,7 +70,7 @@ class SeedBaseline:
 
 
 def instance_scores(ev: EvaluationRecord) -> list[float]:
-    return [float(i["score"]) for i in ev.instances]
+    return [float(i.score) for i in ev.instances]
 
 
 def seed_baseline(task: Task, executor: Executor, seed: int = 0, repeats: int = 1,
@@ -88,14 +88,14 @@ def seed_baseline(task: Task, executor: Executor, seed: int = 0, repeats: int = 
                                for split in ("val", "test")})
             store.close()
     first = per_repeat[0]
-    verdicts = Counter(i["verdict"] for split in ("val", "test") for i in first[split].instances)
+    verdicts = Counter(i.verdict for split in ("val", "test") for i in first[split].instances)
     unstable = 0
     for split in ("val", "test"):
         columns = zip(*(instance_scores(r[split]) for r in per_repeat))
         unstable += sum(len(set(column)) > 1 for column in columns)
     return SeedBaseline(
-        task=task.name, val=Estimate.of(instance_scores(first["val"])),
-        test=Estimate.of(instance_scores(first["test"])), verdicts=dict(sorted(verdicts.items())),
+        task=task.name, val=MeanInterval.of(instance_scores(first["val"])),
+        test=MeanInterval.of(instance_scores(first["test"])), verdicts=dict(sorted(verdicts.items())),
         repeats=[(r["val"].score, r["test"].score) for r in per_repeat], unstable_instances=unstable,
         seconds=time.monotonic() - started)
 
@@ -116,20 +116,20 @@ def seed_problems(task: Task, executor: Executor, seed: int = 0) -> tuple[list[s
         finally:
             store.close()
     problems: list[str] = []
-    failed = [(i, r) for i, r in enumerate(ev.instances) if r["verdict"] != "ok"]
-    if failed and failed[0][1].get("error", "").startswith("loading:"):
-        problems.append(f"the seed solution does not load in the sandbox: {failed[0][1]['error'][9:]}")
+    failed = [(i, r) for i, r in enumerate(ev.instances) if r.verdict != "ok"]
+    if failed and (failed[0][1].error or "").startswith("loading:"):
+        problems.append(f"the seed solution does not load in the sandbox: {(failed[0][1].error or '')[9:]}")
     elif ev.instances and len(failed) == len(ev.instances):
         i, r = failed[0]
         problems.append(f"the seed solution fails on every validation instance (instance {i}: "
-                        f"{r['verdict']}: {r.get('error')})")
+                        f"{r.verdict}: {r.error})")
     for i, r in enumerate(ev.instances):
-        if r.get("checker"):
-            problems.append(f"on the seed solution's answer to instance {i}, {r['checker']}")
+        if r.checker:
+            problems.append(f"on the seed solution's answer to instance {i}, {r.checker}")
             break
     notes = [f"seed solution scores {ev.score:.3f} on {len(ev.instances)} validation instances"]
     if failed and not problems:
         i, r = failed[0]
         notes.append(f"the seed solution fails on {len(failed)} of {len(ev.instances)} instances "
-                     f"(first, instance {i}: {r['verdict']}: {r.get('error')})")
+                     f"(first, instance {i}: {r.verdict}: {r.error})")
     return problems, notes

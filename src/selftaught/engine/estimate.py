@@ -16,7 +16,10 @@ from selftaught.models.cost import PriceTable
 
 
 @dataclass(frozen=True)
-class Estimate:
+class ModelCallBound:
+    """The most model calls a run's budgets and cost caps allow, and which of them binds first."""
+
+
     per_improver_run: int
     per_meta_evaluation: int
     per_iteration: int
@@ -51,7 +54,7 @@ class Estimate:
         return out
 
 
-def estimate(config: RunConfig, n_tasks: int, prompt_chars: int = 4000) -> Estimate:
+def estimate(config: RunConfig, n_tasks: int, prompt_chars: int = 4000) -> ModelCallBound:
     """The worst case of ``config``'s budgets; ``prompt_chars`` sizes a typical prompt (improver source
     or solution plus the utility's description) for converting token and USD caps into calls."""
     b, cost = config.budget, config.cost
@@ -73,5 +76,5 @@ def estimate(config: RunConfig, n_tasks: int, prompt_chars: int = 4000) -> Estim
         if cost.max_usd is not None else None,
     }
     final = 2 * n_tasks * b.final_tests * run if config.iterations > 0 else 0  # I_0 and I_T, paired
-    return Estimate(run, meta, step, meta + config.iterations * step + final,
+    return ModelCallBound(run, meta, step, meta + config.iterations * step + final,
                     typical if config.improver == "seed" else None, caps, prompt)

@@ -65,12 +65,13 @@ def final_comparison(ctx: EngineContext, meta: MetaUtility) -> tuple[MetaEvaluat
 def _score_start(ctx: EngineContext, meta: MetaUtility, source: str, origin: str) -> IterationRecord:
     started = time.monotonic()
     h = program_hash(source)
-    ctx.store.put_improver(ImproverRecord(h, source, None, origin, 0))
+    ctx.store.put_improver(ImproverRecord(hash=h, source=source, parent=None, origin=origin, iteration=0))
     ctx.reporter.event("iteration_start", iteration=0, model_calls=ctx.model_calls())
     _calls_since_start(ctx, 0)
     ev = meta.evaluate(source, screening_scope(h), draws=meta.screening_draws)
-    rec = IterationRecord(0, h, None, True, ev.val, ev.test, None, None, "ok", None,
-                          _calls_since_start(ctx, 0), time.monotonic() - started)
+    rec = IterationRecord(iteration=0, improver_hash=h, candidate_hash=None, adopted=True, val=ev.val,
+                          test=ev.test, candidate_val=None, candidate_test=None, verdict="ok", error=None,
+                          model_calls=_calls_since_start(ctx, 0), seconds=time.monotonic() - started)
     ctx.store.put_iteration(rec)
     ctx.reporter.event("iteration_end", record=rec, model_calls=ctx.model_calls())
     return rec
@@ -92,8 +93,10 @@ def improvement_step(ctx: EngineContext, meta: MetaUtility, t: int, parent: Iter
 
     def kept(verdict: str, error: str | None, cand: str | None = None, cval: float | None = None,
              ctest: float | None = None) -> IterationRecord:
-        return IterationRecord(t, parent.improver_hash, cand, False, parent.val, parent.test, cval, ctest,
-                               verdict, error, _calls_since_start(ctx, t), time.monotonic() - started)
+        return IterationRecord(iteration=t, improver_hash=parent.improver_hash, candidate_hash=cand,
+                               adopted=False, val=parent.val, test=parent.test, candidate_val=cval, candidate_test=ctest,
+                               verdict=verdict, error=error, model_calls=_calls_since_start(ctx, t),
+                               seconds=time.monotonic() - started)
 
     if out.result is None:
         return kept(out.verdict, out.error)
@@ -102,10 +105,11 @@ def improvement_step(ctx: EngineContext, meta: MetaUtility, t: int, parent: Iter
     if cand_hash == parent.improver_hash:
         why = "itself unchanged" if candidate == out.result else "a candidate that repair reduced to itself"
         return kept("unchanged", f"the improver returned {why}", cand_hash)
-    ctx.store.put_improver(ImproverRecord(cand_hash, candidate, parent.improver_hash, "iteration", t))
+    ctx.store.put_improver(ImproverRecord(hash=cand_hash, source=candidate, parent=parent.improver_hash,
+                                          origin="iteration", iteration=t))
     screening = meta.evaluate(candidate, screening_scope(cand_hash), draws=meta.screening_draws, gated=True)
-    if screening.runs and all(r["verdict"] == SMOKE_FAILED for r in screening.runs):
-        return kept("rejected", f"{SMOKE_FAILED}: {screening.runs[0]['error']}", cand_hash, 0.0, 0.0)
+    if screening.runs and all(r.verdict == SMOKE_FAILED for r in screening.runs):
+        return kept("rejected", f"{SMOKE_FAILED}: {screening.runs[0].error}", cand_hash, 0.0, 0.0)
     # Paired: the parent on the candidate's screening draws (recorded already: it was screened too).
     parent_screen = meta.evaluate(source, screening_scope(parent.improver_hash), draws=meta.screening_draws)
     draws = f"t{t}/confirm"
@@ -116,5 +120,7 @@ def improvement_step(ctx: EngineContext, meta: MetaUtility, t: int, parent: Iter
     ev = decision.evaluation
     if not decision.adopted:
         return kept("rejected", decision.reason, cand_hash, ev.val, ev.test)
-    return IterationRecord(t, cand_hash, cand_hash, True, ev.val, ev.test, ev.val, ev.test, "adopted",
-                           decision.reason, _calls_since_start(ctx, t), time.monotonic() - started)
+    return IterationRecord(iteration=t, improver_hash=cand_hash, candidate_hash=cand_hash, adopted=True,
+                           val=ev.val, test=ev.test, candidate_val=ev.val, candidate_test=ev.test,
+                           verdict="adopted", error=decision.reason, model_calls=_calls_since_start(ctx, t),
+                           seconds=time.monotonic() - started)

@@ -14,6 +14,7 @@ Candidates proposed in a self-improvement step pass the smoke gate first (``engi
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 from selftaught.engine.budget import ImproverBudget, stated_budgets
@@ -23,11 +24,11 @@ from selftaught.engine.context import EngineContext
 from selftaught.engine.programs import program_hash
 from selftaught.engine.smoke import SMOKE_FAILED
 from selftaught.engine.utility import UtilityService
-from selftaught.store import MetaEvaluationRecord
+from selftaught.store import ImproverRunResult, MetaEvaluationRecord
 from selftaught.store.scopes import screening_scope
 from selftaught.tasks.base import Task
 
-__all__ = ["SCREENING_DRAWS", "MetaUtility", "MetaUtilityService", "describe", "per_task", "screening_scope"]
+__all__ = ["SCREENING_DRAWS", "MetaUtility", "MetaUtilityService", "describe", "screening_scope"]
 
 _DESCRIPTION = '''def meta_utility(improve_str: str) -> float:
     """Scores an improver: the mean downstream utility of the solutions it produces.
@@ -49,16 +50,6 @@ def describe(ctx: EngineContext) -> str:
     tasks = "\n".join("    - " + t.name + ": " + t.description.strip().replace("\n", "\n      ")
                       for t in ctx.tasks)
     return _DESCRIPTION.format(**stated_budgets(ctx.config), tasks=tasks)
-
-
-def per_task(rec: MetaEvaluationRecord) -> dict[str, tuple[float, float]]:
-    """(val, test) mean per task of a meta-evaluation: a mixture's overall û is the mean over all its
-    runs (every task has the same number of runs, so that is also the mean of these per-task means)."""
-    out: dict[str, tuple[float, float]] = {}
-    for task in dict.fromkeys(r["task"] for r in rec.runs):
-        runs = [r for r in rec.runs if r["task"] == task]
-        out[task] = (sum(r["val"] for r in runs) / len(runs), sum(r["test"] for r in runs) / len(runs))
-    return out
 
 
 SCREENING_DRAWS = "draws"
@@ -97,18 +88,18 @@ class MetaUtility:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mu") as pool:
             futures = [pool.submit(self._run, improver_source, scope, draws, *job) for job in jobs]
             try:
-                runs = [f.result() for f in futures]
+                results = [f.result() for f in futures]
             except BaseException:
                 for f in futures:  # e.g. a run-wide cap was hit: do not start runs that cannot finish
                     f.cancel()
                 raise
-        return self._record(h, scope, runs)
+        return self._record(h, scope, results)
 
-    def _record(self, h: str, scope: str, runs: list[dict[str, Any]]) -> MetaEvaluationRecord:
+    def _record(self, h: str, scope: str, runs: list[ImproverRunResult]) -> MetaEvaluationRecord:
         rec = MetaEvaluationRecord(
             improver_hash=h, scope=scope,
-            val=sum(r["val"] for r in runs) / len(runs), test=sum(r["test"] for r in runs) / len(runs),
-            runs=runs)
+            val=sum(r.val for r in runs) / len(runs), test=sum(r.test for r in runs) / len(runs),
+            runs=tuple(runs))
         self.ctx.store.put_meta_evaluation(rec)
         self.ctx.reporter.event("meta_evaluation", scope=scope, improver=h, val=rec.val, test=rec.test,
                                 model_calls=self.ctx.model_calls())
@@ -120,18 +111,18 @@ class MetaUtility:
         twin = self.gate.twin(source) if scope == screening_scope(h) else None
         known = self.ctx.store.get_meta_evaluation(twin, screening_scope(twin)) if twin else None
         if known is not None:
-            rec = MetaEvaluationRecord(h, scope, known.val, known.test, known.runs)
+            rec = MetaEvaluationRecord(improver_hash=h, scope=scope, val=known.val, test=known.test,
+                                       runs=known.runs)
             self.ctx.store.put_meta_evaluation(rec)
             return rec
         status, reason = self.gate.smoke(source)
         if status == "pass":
             return None
-        runs = [{"task": task.name, "run": j, "verdict": SMOKE_FAILED, "error": reason, "lm_calls": 0,
-                 "utility_calls": 0, "solution_hash": None, "val": 0.0, "test": 0.0}
+        runs = [ImproverRunResult(task=task.name, run=j, verdict=SMOKE_FAILED, error=reason)
                 for task in self.ctx.tasks for j in range(n_runs)]
         return self._record(h, scope, runs)
 
-    def _run(self, improver_source: str, scope: str, draws: str | None, task: Task, j: int) -> dict[str, Any]:
+    def _run(self, improver_source: str, scope: str, draws: str | None, task: Task, j: int) -> ImproverRunResult:
         budget = ImproverBudget.of(self.ctx.config)
         # the model of [model.improver] when the run has one
         lm = budget.language_model(self.ctx.recorder, self.ctx.config.model.for_role("improver"),
@@ -139,16 +130,15 @@ class MetaUtility:
                                    draws=f"{draws}/{task.name}/run{j}" if draws else None)
         utility = UtilityService(self.ctx.scorer, task, budget.utility_calls)
         out = budget.run(self.ctx.executor, improver_source, task.seed_solution, utility, lm)
-        run: dict[str, Any] = {"task": task.name, "run": j, "verdict": out.verdict, "error": out.error,
-                               "lm_calls": out.lm_calls, "utility_calls": out.utility_calls,
-                               "solution_hash": None, "val": 0.0, "test": 0.0}
+        run = ImproverRunResult(task=task.name, run=j, verdict=out.verdict, error=out.error,
+                                lm_calls=out.lm_calls, utility_calls=out.utility_calls)
         self.ctx.store.log_improver_run(scope, task.name, j, out.verdict, out.host_seconds)
         if out.result is not None:
             val = self.ctx.scorer.evaluate(task, out.result, "val")
             test = self.ctx.scorer.evaluate(task, out.result, "test")
-            run.update(solution_hash=val.program_hash, val=val.score, test=test.score)
+            run = replace(run, solution_hash=val.program_hash, val=val.score, test=test.score)
         self.ctx.reporter.event("improver_run", scope=scope, task=task.name, run=j, verdict=out.verdict,
-                                val=run["val"], model_calls=self.ctx.model_calls())
+                                val=run.val, model_calls=self.ctx.model_calls())
         return run
 
 

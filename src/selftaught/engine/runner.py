@@ -16,7 +16,7 @@ from typing import Mapping
 from selftaught.config import RunConfig
 from selftaught.engine.concurrency import open_workers
 from selftaught.engine.context import Reporter, SilentReporter
-from selftaught.engine.estimate import Estimate, estimate
+from selftaught.engine.estimate import ModelCallBound, estimate
 from selftaught.engine.fit import fit_warnings
 from selftaught.engine.held_out import new_secret
 from selftaught.engine.loop import self_improve
@@ -58,7 +58,7 @@ def load_tasks(spec: str) -> list[Task]:
     return [load_task(part.strip()) for part in spec.split(",") if part.strip()]
 
 
-def estimate_run(config: RunConfig, improver: str | None = None) -> Estimate:
+def estimate_run(config: RunConfig, improver: str | None = None) -> ModelCallBound:
     """The most model calls ``config`` allows (prompts sized from the improver and task descriptions)."""
     tasks = load_tasks(config.task)
     check_prices(config.cost, config.model.names())
@@ -135,12 +135,14 @@ def _execute(session: RunSession, reporter: Reporter) -> RunResult:
     executor = session.executor
     executor.reserve(open_workers(config, len(tasks), executor))
     ctx = session.context(tasks, reporter)
-    seed_scores = {}
+    seed_scores, seed_hashes = {}, {}
     for task in tasks:
         val = ctx.scorer.evaluate(task, task.seed_solution, "val")
         test = ctx.scorer.evaluate(task, task.seed_solution, "test")
         seed_scores[task.name] = (val.score, test.score)
+        seed_hashes[task.name] = val.program_hash
     store.set_meta("seed_solution", seed_scores)
+    store.set_meta("seed_solution_hash", seed_hashes)  # which solutions are people's (analysis/inventory)
     reporter.event("run_start", run_dir=str(store.run_dir), tasks=[t.name for t in tasks],
                    seed_solution=seed_scores, tier=executor.tier)
     iterations = self_improve(ctx, start["source"], start["origin"])

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from selftaught.engine.baseline import Estimate, instance_scores
+from selftaught.engine.baseline import MeanInterval, instance_scores
 from selftaught.engine.context import Reporter, SilentReporter
 from selftaught.engine.meta_utility import MetaUtility
 from selftaught.engine.runner import load_tasks
@@ -67,7 +67,7 @@ def _choose_iterations(store: RunStore, wanted: Sequence[int] | None) -> dict[in
 
 def _record(task: Task, name: str, h: str, val: list[float], test: list[float],
             scope: str | None) -> TransferRecord:
-    v, t = Estimate.of(val), Estimate.of(test)
+    v, t = MeanInterval.of(val), MeanInterval.of(test)
     return TransferRecord(task=task.name, subject=name, program_hash=h, n=t.n, val=v.mean, val_low=v.low,
                           val_high=v.high, test=t.mean, test_low=t.low, test_high=t.high, scope=scope)
 
@@ -120,7 +120,7 @@ def _transfer(session: RunSession, tasks: list[Task], improvers: dict[int, str],
             reporter.event("transfer_subject", task=task.name, subject=subject(t))
             scope = transfer_scope(task, h, n)
             meta = MetaUtility(ctx).evaluate(source.source, scope)
-            records.append(_record(task, subject(t), h, [r["val"] for r in meta.runs],
-                                   [r["test"] for r in meta.runs], scope))
+            records.append(_record(task, subject(t), h, [r.val for r in meta.runs],
+                                   [r.test for r in meta.runs], scope))
             store.put_transfer(records[-1])  # committed at once: an interrupted transfer keeps it
     return records

@@ -17,12 +17,13 @@ import math
 import os
 import threading
 import time
+from dataclasses import replace
 from typing import Any
 
 from selftaught.engine.held_out import call_seed, seeded_secret
 from selftaught.engine.programs import program_hash
 from selftaught.sandbox import Executor, Limits, Verdict, Worker
-from selftaught.store import EvaluationRecord, RunStore
+from selftaught.store import EvaluationRecord, InstanceResult, RunStore
 from selftaught.tasks.base import InvalidAnswer, Split, Task
 
 INVALID = "invalid"  # verdict of an answer the checker rejected
@@ -90,10 +91,10 @@ class SolutionScorer:
         wall_limit = wall_backstop(task.time_limit)
         limits = Limits(wall_seconds=max(10.0, wall_limit), memory_mb=self.memory_mb,
                         cpu_seconds=int(task.time_limit * 2 * (task.n_val + task.n_test)) + 30)
-        per_instance: list[dict[str, Any]] = []
+        per_instance: list[InstanceResult] = []
         started = time.monotonic()
         worker: Worker | None = None
-        load_failure: dict[str, Any] | None = None
+        load_failure: InstanceResult | None = None
         instances = self.instances(task, split)
         # One CPU slot for the whole evaluation: it is CPU work from start to end (no RPCs), and queueing
         # again for every instance would keep a worker (a zygote) open per waiting run, not per core.
@@ -104,9 +105,10 @@ class SolutionScorer:
                         worker = self.executor.spawn(limits)
                         loaded = worker.load(source)
                         if not loaded.ok:
-                            load_failure = {"verdict": str(loaded.verdict), "error": f"loading: {loaded.error}"}
+                            load_failure = InstanceResult(score=0.0, cpu=0.0, verdict=str(loaded.verdict),
+                                                          error=f"loading: {loaded.error}")
                     if load_failure is not None:
-                        per_instance.append({"score": 0.0, "cpu": 0.0, **load_failure})
+                        per_instance.append(load_failure)
                         continue
                     assert worker is not None
                     res = worker.call(task.entry, list(task.arguments(instance)),
@@ -116,40 +118,36 @@ class SolutionScorer:
         finally:
             if worker is not None:
                 worker.close()
-        scores = [p["score"] for p in per_instance]
-        failures = [p for p in per_instance if p["verdict"] != "ok"]
+        scores = [p.score for p in per_instance]
+        failures = [p for p in per_instance if p.verdict != "ok"]
         return EvaluationRecord(
             task=task.name, split=split, program_hash=h,
             score=sum(scores) / len(scores) if scores else 0.0,
-            cpu_seconds=sum(p["cpu"] for p in per_instance), wall_seconds=time.monotonic() - started,
-            verdict=failures[0]["verdict"] if failures else "ok",
-            error=failures[0].get("error") if failures else None,
-            tier=self.executor.tier, instances=per_instance,
+            cpu_seconds=sum(p.cpu for p in per_instance), wall_seconds=time.monotonic() - started,
+            verdict=failures[0].verdict if failures else "ok",
+            error=failures[0].error if failures else None,
+            tier=self.executor.tier, instances=tuple(per_instance),
         )
 
     @staticmethod
-    def _judge(task: Task, instance: Any, res: Any) -> dict[str, Any]:
-        out: dict[str, Any] = {"score": 0.0, "cpu": round(res.cpu_seconds, 6), "verdict": str(res.verdict)}
-        if res.clock_disagrees:  # the program's own clock said less: it patched what its interpreter reads
-            out["guest_cpu"] = round(res.guest_cpu_seconds or 0.0, 6)
+    def _judge(task: Task, instance: Any, res: Any) -> InstanceResult:
+        out = InstanceResult(score=0.0, cpu=round(res.cpu_seconds, 6), verdict=str(res.verdict),
+                             # the program's own clock said less: it patched what its interpreter reads
+                             guest_cpu=round(res.guest_cpu_seconds or 0.0, 6) if res.clock_disagrees else None)
         if res.verdict is not Verdict.OK:
-            out["error"] = clean_text(res.error or "")
-            return out
+            return replace(out, error=clean_text(res.error or ""))
         if res.cpu_seconds > task.time_limit:
-            out.update(verdict=SLOW, error=f"took {res.cpu_seconds:.3f} s of CPU, limit {task.time_limit} s")
-            return out
+            return replace(out, verdict=SLOW, error=f"took {res.cpu_seconds:.3f} s of CPU, limit {task.time_limit} s")
         try:
             score = float(task.score_with_time(instance, res.value, res.cpu_seconds))
         except InvalidAnswer as exc:
-            out.update(verdict=INVALID, error=clean_text(str(exc)))
-            return out
+            return replace(out, verdict=INVALID, error=clean_text(str(exc)))
         except Exception as exc:  # noqa: BLE001 - a checker choking on a hostile answer is an invalid answer
-            out.update(verdict=INVALID, error=clean_text(f"checker rejected the answer: {type(exc).__name__}: {exc}"))
-            return out
+            return replace(out, verdict=INVALID,
+                           error=clean_text(f"checker rejected the answer: {type(exc).__name__}: {exc}"))
         if not (math.isfinite(score) and 0.0 <= score <= 1.0):  # a checker bug: clamp, but say so
-            out["checker"] = f"score() returned {score!r}, outside [0, 1] (clamped)"
-        out["score"] = min(1.0, max(0.0, score)) if math.isfinite(score) else 0.0
-        return out
+            out = replace(out, checker=f"score() returned {score!r}, outside [0, 1] (clamped)")
+        return replace(out, score=min(1.0, max(0.0, score)) if math.isfinite(score) else 0.0)
 
 
 class UtilityService:

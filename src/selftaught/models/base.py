@@ -7,47 +7,11 @@ Budgets, caching and recording live *around* providers (``models/recorder.py``),
 
 from __future__ import annotations
 
-import hashlib
-import json
 from abc import ABC, abstractmethod
-from dataclasses import asdict, dataclass, field
 
+from selftaught.values import ChatRequest, Completion
 
-@dataclass(frozen=True)
-class ChatRequest:
-    """Exactly what changes a model's output; hashed to form the replay key."""
-
-    model: str
-    system: str
-    user: str
-    temperature: float
-    max_tokens: int
-    #: Deterministic sampling seed derived from the replay key (providers that support it use it).
-    seed: int | None = None
-
-    def messages(self) -> list[dict[str, str]]:
-        msgs = [{"role": "system", "content": self.system}] if self.system else []
-        return msgs + [{"role": "user", "content": self.user}]
-
-    def canonical(self) -> str:
-        d = asdict(self)
-        d.pop("seed")
-        return json.dumps(d, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-
-    def digest(self) -> str:
-        return hashlib.sha256(self.canonical().encode()).hexdigest()
-
-
-@dataclass(frozen=True)
-class Completion:
-    """One reply, with what it cost."""
-
-    text: str
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    latency: float = 0.0
-    finish_reason: str = ""
-    extra: dict = field(default_factory=dict)
+__all__ = ["ChatRequest", "Completion", "ModelProvider"]  # the value types live in ``selftaught.values``
 
 
 class ModelProvider(ABC):

@@ -20,11 +20,9 @@ from dataclasses import dataclass, field
 
 from selftaught.config import Caps, CostConfig
 from selftaught.errors import BudgetExhausted, ConfigError
-from selftaught.models.base import ChatRequest, Completion
 from selftaught.pricing import (
     BUILTIN_PRICES,
     PriceTable,
-    Usage,
     grouped,
     model_name,
     total,
@@ -32,10 +30,12 @@ from selftaught.pricing import (
     usage_by_model_and_role,
     usage_by_role,
 )
-
-__all__ = ["BUILTIN_PRICES", "CostMeter", "PriceTable", "Usage", "check_prices", "model_name", "total",
-           "usage_by_model", "usage_by_model_and_role", "usage_by_role"]  # prices and usage live in pricing
 from selftaught.store import CompletionRecord
+from selftaught.values import ChatRequest, Completion, Usage
+
+#: prices and usage live in ``pricing`` and ``values`` (free of I/O); re-exported for the engine
+__all__ = ["BUILTIN_PRICES", "CostMeter", "PriceTable", "Usage", "check_prices", "model_name", "total",
+           "usage_by_model", "usage_by_model_and_role", "usage_by_role"]
 
 #: Tokens a chat template adds around the messages (role markers); generous on purpose.
 _TEMPLATE_TOKENS = 16

@@ -1,8 +1,10 @@
 """Everything a report shows, read from a run's store and findings in one pass.
 
 Both renderers (HTML and terminal) take a ``ReportData``, so the two never compute anything twice or
-differently. Nothing here re-runs or re-scores: per-iteration intervals come from the per-run scores of
-the meta-evaluation that decided the iteration, usage from the recorded completions.
+differently: every figure either prints (spend per model and role, a mixture's meta-utility per task,
+replies cut at the token cap, ...) is computed here once. Nothing here re-runs or re-scores:
+per-iteration intervals come from the per-run scores of the meta-evaluation that decided the iteration,
+usage from the recorded completions.
 """
 
 from __future__ import annotations
@@ -18,9 +20,13 @@ from selftaught.analysis.inventory import HUMAN_ORIGINS, deciding_evaluation
 from selftaught.analysis.paired import Comparison, comparisons
 from selftaught.analysis.stats import mean_ci
 from selftaught.config import CostConfig
-from selftaught.pricing import PriceTable, Usage, usage_by_model_and_role
-from selftaught.store import ImproverRecord, IterationRecord, RunStore, TransferRecord
+from selftaught.pricing import PriceTable, usage_by_model_and_role
+from selftaught.store import CompletionRecord, ImproverRecord, IterationRecord, RunStore, TransferRecord
+from selftaught.store.scopes import screening_scope
+from selftaught.values import Usage
 
+#: statuses of a run that ended early and can be resumed (``stop_reason`` says why)
+STOPPED = ("stopped", "interrupted", "budget_exhausted")
 _SCOPE_HASH = re.compile(r"^(?:mu|confirm)/([0-9a-f]{16})")
 _SCOPE_STEP = re.compile(r"^t(\d+)/")
 
@@ -37,6 +43,15 @@ class IterationRow:
     prompt_tokens: int
     completion_tokens: int
     model_seconds: float
+
+
+@dataclass(frozen=True)
+class TaskSplit:
+    """A task mixture's meta-utility of one iteration, per task (û itself is their mean)."""
+
+    iteration: int
+    improver_hash: str
+    per_task: dict[str, tuple[float, float]]  # task -> (val, test) over its screening runs
 
 
 @dataclass(frozen=True)
@@ -74,6 +89,12 @@ class ReportData:
     paired: list[Comparison] = field(default_factory=list)
     #: improver hash -> (the model's raw candidate, repair steps) for candidates repaired in the host
     repairs: dict[str, tuple[str, list[str]]] = field(default_factory=dict)
+    #: per iteration, the meta-utility split by task (empty unless the run's task is a mixture)
+    task_splits: list[TaskSplit] = field(default_factory=list)
+    #: role -> (replies cut at model.max_tokens, replies), for the roles that had a reply cut
+    cut_replies: dict[str, tuple[int, int]] = field(default_factory=dict)
+    #: why a run stopped early (status in ``STOPPED``), with the command that resumes it
+    stop_reason: str | None = None
 
     def by_analyzer(self, analyzer: str) -> list[Finding]:
         return [f for f in self.findings if f.analyzer == analyzer]
@@ -117,12 +138,41 @@ def _iteration_rows(store: RunStore, iterations: list[IterationRecord]) -> list[
     rows = []
     for it in iterations:
         meta = deciding_evaluation(store, it.improver_hash, it.val, it.test)
-        runs = meta.runs if meta else []
-        val = _unit_ci([r["val"] for r in runs]) if runs else (it.val, it.val, it.val)
-        test = _unit_ci([r["test"] for r in runs]) if runs else (it.test, it.test, it.test)
+        runs = meta.runs if meta else ()
+        val = _unit_ci([r.val for r in runs]) if runs else (it.val, it.val, it.val)
+        test = _unit_ci([r.test for r in runs]) if runs else (it.test, it.test, it.test)
         n, pt, ct, secs = usage.get(it.iteration, [0, 0, 0, 0.0])
         rows.append(IterationRow(it, val, test, len(runs), int(n), int(pt), int(ct), float(secs)))
     return rows
+
+
+def task_splits(store: RunStore, iterations: list[IterationRecord]) -> list[TaskSplit]:
+    """For a task mixture, each iteration's meta-utility (screening) split by task; [] for one task."""
+    tasks = [t for t in str((store.get_meta("config") or {}).get("task", "")).split(",") if t.strip()]
+    if len(tasks) < 2:
+        return []
+    out = []
+    for it in iterations:
+        rec = store.get_meta_evaluation(it.improver_hash, screening_scope(it.improver_hash))
+        if rec is not None:
+            out.append(TaskSplit(it.iteration, it.improver_hash, rec.per_task()))
+    return out
+
+
+def cut_replies(completions: list[CompletionRecord]) -> dict[str, tuple[int, int]]:
+    """role -> (replies cut at model.max_tokens, i.e. finish_reason 'length'; all replies), for each role
+    with a cut reply."""
+    total: Counter[str] = Counter(c.role or "?" for c in completions)
+    cut: Counter[str] = Counter(c.role or "?" for c in completions if c.finish_reason == "length")
+    return {role: (cut[role], total[role]) for role in sorted(cut)}
+
+
+def describe_cut_replies(cut: dict[str, tuple[int, int]]) -> str | None:
+    """The one line both renderers print about cut replies (None: no reply was cut)."""
+    if not cut:
+        return None
+    per_role = ", ".join(f"{role} {n} of {total}" for role, (n, total) in cut.items())
+    return f"replies cut at model.max_tokens (finish_reason 'length'): {per_role}; raise model.max_tokens"
 
 
 def _versions(improvers: list[ImproverRecord], findings: list[Finding]) -> list[Version]:
@@ -149,7 +199,7 @@ def load(run_dir: Path) -> ReportData:
         iterations = store.iterations()
         evaluations = store.evaluations()
         metas = store.meta_evaluations()
-        improver_runs: Counter[str] = Counter(r.get("verdict", "?") for m in metas for r in m.runs)
+        improver_runs: Counter[str] = Counter(r.verdict for m in metas for r in m.runs)
         rows = _iteration_rows(store, iterations)
         completions = store.completions()
         data = ReportData(
@@ -161,7 +211,7 @@ def load(run_dir: Path) -> ReportData:
             versions=_versions(store.improvers(), findings),
             findings=findings,
             evaluation_verdicts=Counter((e.verdict, e.tier or "?") for e in evaluations),
-            instance_verdicts=Counter(i.get("verdict", "?") for e in evaluations for i in e.instances),
+            instance_verdicts=Counter(i.verdict for e in evaluations for i in e.instances),
             improver_run_verdicts=improver_runs,
             model_events=store.model_event_counts(),
             transfer=_transfer_rows(store.transfers()),
@@ -177,6 +227,9 @@ def load(run_dir: Path) -> ReportData:
             paired=comparisons(store),
             repairs={r.source_hash: (store.get_program(r.raw_hash) or "", r.steps) for r in store.repairs()
                      if r.source_hash != r.raw_hash},
+            task_splits=task_splits(store, iterations),
+            cut_replies=cut_replies(completions),
+            stop_reason=store.get_meta("stop_reason"),
         )
     finally:
         store.close()

@@ -18,7 +18,7 @@ from typing import Any
 from selftaught.analysis.sandbox_flag import RATE_LABELS, rate_from_dict
 from selftaught.analysis.strategies import strategy_counts
 from selftaught.report import lineage, plots
-from selftaught.report.data import ReportData, anchor, load
+from selftaught.report.data import STOPPED, ReportData, anchor, describe_cut_replies, load
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;max-width:1100px;padding:1em 2em;
@@ -70,7 +70,19 @@ def _curves(d: ReportData) -> str:
     return (_img(plots.meta_utility_curve(d.iterations, d.seed_solution), "meta-utility per iteration")
             + f"<ul>{seeds}</ul>"
             + _table(["t", "improver", "adopted", "val [95% CI]", "test [95% CI]", "runs", "cand. val", "outcome",
-                      "note"], rows, left={0, 1, 7, 8}) + _paired(d))
+                      "note"], rows, left={0, 1, 7, 8}) + _task_splits(d, known) + _paired(d))
+
+
+def _task_splits(d: ReportData, known: set[str]) -> str:
+    """A task mixture's meta-utility per task and iteration (û itself is their mean)."""
+    if not d.task_splits:
+        return ""
+    tasks = list(dict.fromkeys(t for split in d.task_splits for t in split.per_task))
+    rows = [[str(split.iteration), _subject(split.improver_hash, known),
+             *(f"{split.per_task[t][0]:.3f} / {split.per_task[t][1]:.3f}" if t in split.per_task else ""
+               for t in tasks)] for split in d.task_splits]
+    return ("<p>Meta-utility per task (val / test):</p>"
+            + _table(["t", "improver", *tasks], rows, left={0, 1}))
 
 
 def _paired(d: ReportData) -> str:
@@ -93,8 +105,11 @@ def _usage(d: ReportData) -> str:
                "replayed.</p>")
     if d.usage:
         summary += _table(["model", "role", "calls sent", "prompt tokens", "completion tokens", "USD"], [
-            [escape(model), escape(role), str(u.calls), str(u.prompt_tokens), str(u.completion_tokens), f"{u.usd:.4f}"]
-            for (model, role), u in sorted(d.usage.items())], left={0, 1})
+            [escape(model), escape(role), f"{u.calls:,}", f"{u.prompt_tokens:,}", f"{u.completion_tokens:,}",
+             f"{u.usd:.4f}"] for (model, role), u in sorted(d.usage.items())], left={0, 1})
+    cut = describe_cut_replies(d.cut_replies)
+    if cut:
+        summary += f"<p>{escape(cut)}</p>"
     if not d.iterations:
         return summary
     rows = [[str(r.record.iteration), str(r.record.model_calls), str(r.completions), str(r.prompt_tokens),
@@ -208,8 +223,9 @@ def render(d: ReportData, reload_seconds: int = 0) -> str:
             f"task <b>{escape(str(cfg.get('task')))}</b> · improver {escape(str(cfg.get('improver')))}")
     roles = "".join(f" · {role} model {escape(str(model[role].get('provider')))}/{escape(str(model[role].get('name')))}"
                     for role in ("meta", "improver") if isinstance(model.get(role), dict))
+    stopped = f" ({escape(d.stop_reason)})" if d.stop_reason and d.status in STOPPED else ""
     head = (f"<p>{what} · model {escape(str(model.get('provider')))}/{escape(str(model.get('name')))}{roles} · "
-            f"iterations t = {_span(len(d.iterations))} · status {escape(d.status)} · <code>{escape(str(d.run_dir))}</code></p>")
+            f"iterations t = {_span(len(d.iterations))} · status {escape(d.status)}{stopped} · <code>{escape(str(d.run_dir))}</code></p>")
     refresh, banner = _live(d, reload_seconds)
     return (f"<!DOCTYPE html><html lang=en><head><meta charset=utf-8>{refresh}<title>selftaught report: "
             f"{escape(d.run_dir.name)} ({escape(d.status)}, t = {_span(len(d.iterations))})</title><style>{_CSS}{lineage.highlight_css()}</style></head><body>"

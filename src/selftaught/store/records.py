@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from typing import Any, Literal
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,56 @@ class ImproverRecord:
     iteration: int
 
 
+@dataclass(frozen=True, kw_only=True)
+class InstanceResult:
+    """How one solution did on one instance: the score ``utility`` averages, and the evidence the audit
+    reads. Stored as a JSON object that omits the fields that are None (the format v0.1 wrote)."""
+
+    score: float
+    cpu: float  # CPU seconds, measured by the host
+    verdict: str  # "ok", or why the instance scored 0 (a sandbox verdict, "cpu", "invalid")
+    error: str | None = None
+    #: the program's own clock, recorded only when it said less than the host measured (reward hacking)
+    guest_cpu: float | None = None
+    #: a checker bug: ``score()`` returned something outside [0, 1] (clamped)
+    checker: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> InstanceResult:
+        """Read one stored object (keys this version does not know are ignored)."""
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImproverRunResult:
+    """One run of an improver inside a meta-utility evaluation: what it returned and how that scored.
+    A run that failed (or returned no program) scores 0 on both splits and still counts."""
+
+    task: str
+    run: int  # run index j on this task: run j of two improvers may share model draws (paired)
+    verdict: str
+    error: str | None = None
+    lm_calls: int = 0
+    utility_calls: int = 0
+    solution_hash: str | None = None  # the returned solution (None: the run returned none)
+    val: float = 0.0
+    test: float = 0.0
+
+    def score(self, split: Literal["val", "test"]) -> float:
+        return self.val if split == "val" else self.test
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ImproverRunResult:
+        """Read one stored object (keys this version does not know are ignored)."""
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
+
+
 @dataclass(frozen=True)
 class EvaluationRecord:
     """One utility evaluation of a solution program on one split of one task."""
@@ -46,7 +97,7 @@ class EvaluationRecord:
     verdict: str  # "ok" when every instance ran; otherwise the first failure's verdict
     error: str | None
     tier: str
-    instances: list[dict[str, Any]] = field(default_factory=list)  # per instance: score, verdict, cpu, error
+    instances: tuple[InstanceResult, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -57,7 +108,27 @@ class MetaEvaluationRecord:
     scope: str
     val: float
     test: float
-    runs: list[dict[str, Any]]  # per run: task, solution_hash, val, test, verdict, error, model_calls
+    runs: tuple[ImproverRunResult, ...]
+
+    def per_task(self) -> dict[str, tuple[float, float]]:
+        """(val, test) mean per task: a mixture's overall û is the mean over all its runs (every task has
+        the same number of runs, so that is also the mean of these per-task means)."""
+        out: dict[str, tuple[float, float]] = {}
+        for task in dict.fromkeys(r.task for r in self.runs):
+            runs = [r for r in self.runs if r.task == task]
+            out[task] = (sum(r.val for r in runs) / len(runs), sum(r.test for r in runs) / len(runs))
+        return out
+
+
+@dataclass(frozen=True, kw_only=True)
+class ImproverRunTiming:
+    """Host time spent serving one improver run: a timing, like ``wall_seconds``, so never replayed."""
+
+    scope: str
+    task: str
+    run: int
+    verdict: str
+    host_seconds: float
 
 
 @dataclass(frozen=True)
@@ -71,8 +142,10 @@ class RepairRecord:
     steps: list[str]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class IterationRecord:
+    """One iteration of self-improvement: the improver in force after it and how its candidate fared."""
+
     iteration: int
     improver_hash: str  # the improver in force after this iteration (I_t)
     candidate_hash: str | None  # what I_{t-1} proposed (None at t = 0 or when it failed)

@@ -11,15 +11,19 @@ import os
 import sqlite3
 import threading
 import time
-from dataclasses import asdict
+from collections.abc import Callable
+from dataclasses import fields
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from selftaught.errors import RunStoreError, StoreFault
 from selftaught.store.records import (
     CompletionRecord,
     EvaluationRecord,
     ImproverRecord,
+    ImproverRunResult,
+    ImproverRunTiming,
+    InstanceResult,
     IterationRecord,
     MetaEvaluationRecord,
     RepairRecord,
@@ -74,6 +78,42 @@ CREATE TABLE IF NOT EXISTS transfers (
     # Why each reply ended ("length": cut at max_tokens). Not idempotent SQL: see ``_migrate``.
     "finish_reason": "ALTER TABLE completions ADD COLUMN finish_reason TEXT NOT NULL DEFAULT ''",
 }
+
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+R = TypeVar("R", bound="DataclassInstance")
+
+#: How a record's field is stored when it is not a plain column value: (encode, decode). The JSON of
+#: ``instances`` and ``runs`` is the format v0.1 wrote, so old run stores load and new ones stay readable.
+_CODECS: dict[tuple[type, str], tuple[Callable[[Any], Any], Callable[[Any], Any]]] = {
+    (CompletionRecord, "request"): (lambda v: json.dumps(v, sort_keys=True), json.loads),
+    (EvaluationRecord, "instances"): (lambda v: json.dumps([i.to_json() for i in v]),
+                                      lambda v: tuple(InstanceResult.from_json(i) for i in json.loads(v or "[]"))),
+    (MetaEvaluationRecord, "runs"): (lambda v: json.dumps([r.to_json() for r in v]),
+                                     lambda v: tuple(ImproverRunResult.from_json(r) for r in json.loads(v))),
+    (IterationRecord, "adopted"): (int, bool),
+    (RepairRecord, "steps"): (json.dumps, json.loads),
+}
+
+
+def _columns(rec: DataclassInstance) -> dict[str, Any]:
+    """A record as column values (named like its fields), plus the row's ``created`` time."""
+    cls = type(rec)
+    out = {}
+    for f in fields(rec):
+        value = getattr(rec, f.name)
+        out[f.name] = _CODECS[(cls, f.name)][0](value) if (cls, f.name) in _CODECS else value
+    return {**out, "created": time.time()}
+
+
+def _record(cls: type[R], row: sqlite3.Row) -> R:
+    """The one row-to-record mapping: the record's fields by name (columns only the store keeps, such
+    as ``id`` and ``created``, are left out)."""
+    names = {f.name for f in fields(cls)}
+    return cls(**{k: _CODECS[(cls, k)][1](row[k]) if (cls, k) in _CODECS else row[k]
+                  for k in row.keys() if k in names})
 
 
 def _fault(run_dir: Path, exc: BaseException) -> StoreFault:
@@ -154,6 +194,21 @@ class RunStore:
             except sqlite3.OperationalError as exc:
                 raise _fault(self.run_dir, exc) from None
 
+    def _insert(self, table: str, rec: DataclassInstance, *, replace: bool = False) -> None:
+        """Write one record as a row of ``table`` (columns named like its fields): the first write of a
+        key stays (memoised results), unless ``replace``."""
+        values = _columns(rec)
+        names = ", ".join(values)
+        self._exec(f"INSERT OR {'REPLACE' if replace else 'IGNORE'} INTO {table} ({names}) VALUES "
+                   f"({', '.join(':' + k for k in values)})", values)
+
+    def _records(self, cls: type[R], sql: str, params: tuple = ()) -> list[R]:
+        return [_record(cls, row) for row in self._all(sql, params)]
+
+    def _first(self, cls: type[R], sql: str, params: tuple = ()) -> R | None:
+        found = self._records(cls, sql, params)
+        return found[0] if found else None
+
     def close(self) -> None:
         """Fold the write-ahead log into the database file (so a copied or archived run directory is
         complete in ``run.sqlite`` alone), then close."""
@@ -195,45 +250,25 @@ class RunStore:
 
     # ---- model completions (the replay cache) -----------------------------------------------------
     def get_completion(self, key: str) -> CompletionRecord | None:
-        rows = self._all("SELECT * FROM completions WHERE key = ?", (key,))
-        if not rows:
-            return None
-        r = dict(rows[0])
-        r.pop("created")
-        r["request"] = json.loads(r["request"])
-        return CompletionRecord(**r)
+        return self._first(CompletionRecord, "SELECT * FROM completions WHERE key = ?", (key,))
 
     def put_completion(self, rec: CompletionRecord) -> None:
-        d = asdict(rec)
-        d["request"] = json.dumps(d["request"], sort_keys=True)
-        self._exec(
-            "INSERT OR IGNORE INTO completions (key, scope, occurrence, model, request, text, prompt_tokens,"
-            " completion_tokens, latency, role, finish_reason, created) VALUES (:key, :scope, :occurrence,"
-            " :model, :request, :text, :prompt_tokens, :completion_tokens, :latency, :role, :finish_reason,"
-            " :created)",
-            {**d, "created": time.time()},  # type: ignore[arg-type]
-        )
+        self._insert("completions", rec)
 
     def log_improver_run(self, scope: str, task: str, run: int, verdict: str, host_seconds: float) -> None:
         """Host time spent serving one improver run (a timing, like ``wall_seconds``: not replayed)."""
-        self._exec("INSERT OR REPLACE INTO improver_runs VALUES (?, ?, ?, ?, ?, ?)",
-                   (scope, task, run, verdict, host_seconds, time.time()))
+        self._insert("improver_runs", ImproverRunTiming(scope=scope, task=task, run=run, verdict=verdict,
+                                                        host_seconds=host_seconds), replace=True)
 
-    def improver_runs(self) -> list[dict[str, Any]]:
-        return [dict(r) for r in self._all("SELECT * FROM improver_runs ORDER BY created")]
+    def improver_runs(self) -> list[ImproverRunTiming]:
+        return self._records(ImproverRunTiming, "SELECT * FROM improver_runs ORDER BY created")
 
     def log_model_event(self, key: str, cache_hit: bool) -> None:
         self._exec("INSERT INTO model_events (key, cache_hit, created) VALUES (?, ?, ?)",
                    (key, int(cache_hit), time.time()))
 
     def completions(self) -> list[CompletionRecord]:
-        out = []
-        for row in self._all("SELECT * FROM completions ORDER BY created"):
-            r = dict(row)
-            r.pop("created")
-            r["request"] = json.loads(r["request"])
-            out.append(CompletionRecord(**r))
-        return out
+        return self._records(CompletionRecord, "SELECT * FROM completions ORDER BY created")
 
     def completion_count(self) -> int:
         """Completions recorded: every request of an uninterrupted run adds one (keys are unique), so
@@ -256,35 +291,18 @@ class RunStore:
         return rows[0]["source"] if rows else None
 
     def get_evaluation(self, task: str, split: str, program_hash: str) -> EvaluationRecord | None:
-        rows = self._all("SELECT * FROM evaluations WHERE task = ? AND split = ? AND program_hash = ?",
-                         (task, split, program_hash))
-        return self._evaluation(rows[0]) if rows else None
+        return self._first(EvaluationRecord, "SELECT * FROM evaluations WHERE task = ? AND split = ? AND "
+                           "program_hash = ?", (task, split, program_hash))
 
     def put_evaluation(self, rec: EvaluationRecord) -> None:
-        d = asdict(rec)
-        d["instances"] = json.dumps(d["instances"])
-        self._exec(
-            "INSERT OR IGNORE INTO evaluations (task, split, program_hash, score, cpu_seconds, wall_seconds,"
-            " verdict, error, tier, instances, created) VALUES (:task, :split, :program_hash, :score,"
-            " :cpu_seconds, :wall_seconds, :verdict, :error, :tier, :instances, :created)",
-            {**d, "created": time.time()},  # type: ignore[arg-type]
-        )
+        self._insert("evaluations", rec)
 
     def evaluations(self) -> list[EvaluationRecord]:
-        return [self._evaluation(r) for r in self._all("SELECT * FROM evaluations ORDER BY id")]
-
-    @staticmethod
-    def _evaluation(row: sqlite3.Row) -> EvaluationRecord:
-        r = dict(row)
-        for k in ("id", "created"):
-            r.pop(k)
-        r["instances"] = json.loads(r["instances"] or "[]")
-        return EvaluationRecord(**r)
+        return self._records(EvaluationRecord, "SELECT * FROM evaluations ORDER BY id")
 
     # ---- improvers ----------------------------------------------------------------------------------
     def put_improver(self, rec: ImproverRecord) -> None:
-        self._exec("INSERT OR IGNORE INTO improvers VALUES (?, ?, ?, ?, ?, ?)",
-                   (rec.hash, rec.source, rec.parent, rec.origin, rec.iteration, time.time()))
+        self._insert("improvers", rec)
         path = self.run_dir / "improvers" / f"{rec.origin}_{rec.iteration}_{rec.hash[:12]}.py"
         if not path.exists():
             try:
@@ -293,87 +311,43 @@ class RunStore:
                 raise _fault(self.run_dir, exc) from None
 
     def get_improver(self, improver_hash: str) -> ImproverRecord | None:
-        rows = self._all("SELECT * FROM improvers WHERE hash = ?", (improver_hash,))
-        if not rows:
-            return None
-        r = dict(rows[0])
-        r.pop("created")
-        return ImproverRecord(**r)
+        return self._first(ImproverRecord, "SELECT * FROM improvers WHERE hash = ?", (improver_hash,))
 
     def improvers(self) -> list[ImproverRecord]:
-        out = []
-        for row in self._all("SELECT * FROM improvers ORDER BY created"):
-            r = dict(row)
-            r.pop("created")
-            out.append(ImproverRecord(**r))
-        return out
+        return self._records(ImproverRecord, "SELECT * FROM improvers ORDER BY created")
 
     # ---- meta-evaluations and iterations -----------------------------------------------------------
     def put_meta_evaluation(self, rec: MetaEvaluationRecord) -> None:
-        self._exec("INSERT OR IGNORE INTO meta_evaluations VALUES (?, ?, ?, ?, ?, ?)",
-                   (rec.improver_hash, rec.scope, rec.val, rec.test, json.dumps(rec.runs), time.time()))
+        self._insert("meta_evaluations", rec)
 
     def get_meta_evaluation(self, improver_hash: str, scope: str) -> MetaEvaluationRecord | None:
-        rows = self._all("SELECT * FROM meta_evaluations WHERE improver_hash = ? AND scope = ?",
-                         (improver_hash, scope))
-        return self._meta(rows[0]) if rows else None
+        return self._first(MetaEvaluationRecord, "SELECT * FROM meta_evaluations WHERE improver_hash = ? AND "
+                           "scope = ?", (improver_hash, scope))
 
     def meta_evaluations(self) -> list[MetaEvaluationRecord]:
-        return [self._meta(r) for r in self._all("SELECT * FROM meta_evaluations ORDER BY created")]
-
-    @staticmethod
-    def _meta(row: sqlite3.Row) -> MetaEvaluationRecord:
-        r = dict(row)
-        r.pop("created")
-        r["runs"] = json.loads(r["runs"])
-        return MetaEvaluationRecord(**r)
+        return self._records(MetaEvaluationRecord, "SELECT * FROM meta_evaluations ORDER BY created")
 
     def put_iteration(self, rec: IterationRecord) -> None:
-        d = asdict(rec)
-        d["adopted"] = int(d["adopted"])
-        self._exec(
-            "INSERT OR REPLACE INTO iterations VALUES (:iteration, :improver_hash, :candidate_hash, :adopted,"
-            " :val, :test, :candidate_val, :candidate_test, :verdict, :error, :model_calls, :seconds, :created)",
-            {**d, "created": time.time()},
-        )
+        self._insert("iterations", rec, replace=True)
 
     def iterations(self) -> list[IterationRecord]:
-        out = []
-        for row in self._all("SELECT * FROM iterations ORDER BY iteration"):
-            r = dict(row)
-            r.pop("created")
-            r["adopted"] = bool(r["adopted"])
-            out.append(IterationRecord(**r))
-        return out
+        return self._records(IterationRecord, "SELECT * FROM iterations ORDER BY iteration")
 
     # ---- transfer evaluations ----------------------------------------------------------------------
     def put_transfer(self, rec: TransferRecord) -> None:
         """Insert or replace the row of (task, subject): re-running a transfer updates it."""
-        d = asdict(rec)
-        self._exec(
-            "INSERT OR REPLACE INTO transfers VALUES (:task, :subject, :program_hash, :n, :val, :val_low,"
-            " :val_high, :test, :test_low, :test_high, :scope, :created)", {**d, "created": time.time()})
+        self._insert("transfers", rec, replace=True)
 
     def transfers(self) -> list[TransferRecord]:
-        out = []
-        for row in self._all("SELECT * FROM transfers ORDER BY task, subject = 'u(s)' DESC, created"):
-            r = dict(row)
-            r.pop("created")
-            out.append(TransferRecord(**r))
-        return out
+        return self._records(TransferRecord, "SELECT * FROM transfers ORDER BY task, subject = 'u(s)' DESC, created")
 
     # ---- candidate repairs ------------------------------------------------------------------------
     def put_repair(self, rec: RepairRecord) -> None:
-        self._exec("INSERT OR IGNORE INTO repairs VALUES (?, ?, ?, ?, ?)",
-                   (rec.raw_hash, rec.parent_hash, rec.source_hash, json.dumps(rec.steps), time.time()))
+        self._insert("repairs", rec)
 
     def get_repair(self, raw_hash: str, parent_hash: str) -> RepairRecord | None:
-        rows = self._all("SELECT * FROM repairs WHERE raw_hash = ? AND parent_hash = ?", (raw_hash, parent_hash))
-        return self._repair(rows[0]) if rows else None
+        return self._first(RepairRecord, "SELECT * FROM repairs WHERE raw_hash = ? AND parent_hash = ?",
+                           (raw_hash, parent_hash))
 
     def repairs(self) -> list[RepairRecord]:
-        return [self._repair(r) for r in self._all("SELECT * FROM repairs ORDER BY created")]
-
-    @staticmethod
-    def _repair(row: sqlite3.Row) -> RepairRecord:
-        return RepairRecord(row["raw_hash"], row["parent_hash"], row["source_hash"], json.loads(row["steps"]))
+        return self._records(RepairRecord, "SELECT * FROM repairs ORDER BY created")
