@@ -37,8 +37,8 @@ from pathlib import Path
 from selftaught.analysis.findings_store import Finding, FindingsTable
 from selftaught.analysis.inventory import ProgramRef, evaluation_pairs, programs, seed_solution_hashes
 from selftaught.analysis.patching import patches
-from selftaught.analysis.stats import sample_variance
 from selftaught.analysis.syntax import Program, call_name
+from selftaught.stats import sample_variance
 from selftaught.store import IterationRecord, RunStore
 
 ANALYZER = "reward_hacking"

@@ -16,9 +16,9 @@ from typing import Any
 from selftaught.analysis.findings_store import Finding, FindingsTable
 from selftaught.analysis.inventory import HUMAN_ORIGINS, deciding_evaluation
 from selftaught.analysis.paired import Comparison, comparisons
-from selftaught.analysis.stats import mean_ci
 from selftaught.config import CostConfig
 from selftaught.pricing import PriceTable, Usage, usage_by_model_and_role
+from selftaught.stats import mean_ci
 from selftaught.store import ImproverRecord, IterationRecord, RunStore, TransferRecord
 
 _SCOPE_HASH = re.compile(r"^(?:mu|confirm)/([0-9a-f]{16})")
