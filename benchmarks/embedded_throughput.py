@@ -139,9 +139,9 @@ def batching_section(args: argparse.Namespace, lines: list[str]) -> None:
     model.close()
     llm.close()
     lines += ["## n replies to one prompt, 1 thread", "",
-              "Provider cases reuse the prompt's KV state from the call before (a warm-up call makes it so from "
+              ("Provider cases reuse the prompt's KV state from the call before (a warm-up call makes it so from "
               "the first round); raw llama-cpp-python decodes the prompt for every reply, as the provider did "
-              "before batching.", "",
+              "before batching."), "",
               "| case | tokens/s (median) | range | load average |", "|---|---|---|---|"]
     lines += [summary(name, rates[name], loads[name]) for name in cases]
     lines += ["", "| ratio (per round) | median | range |", "|---|---|---|"]
@@ -218,8 +218,8 @@ def quickstart_section(args: argparse.Namespace, lines: list[str]) -> None:
             rows.append(quickstart(args.baseline_src, args.baseline_set or []))
             print("  " + rows[-1], flush=True)
     lines += ["## Quick start", "",
-              "| source, settings | wall | completions | completion tokens | tokens per wall second | "
-              "load average before, after |", "|---|---|---|---|---|---|", *rows, ""]
+              ("| source, settings | wall | completions | completion tokens | tokens per wall second | "
+              "load average before, after |"), "|---|---|---|---|---|---|", *rows, ""]
 
 
 def main() -> None:
@@ -238,9 +238,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="write the markdown table here")
     args = parser.parse_args()
     lines = ["# Embedded model throughput", "",
-             f"`{' '.join(['.venv/bin/python', 'benchmarks/embedded_throughput.py', *sys.argv[1:]])}` on "
+             (f"`{' '.join(['.venv/bin/python', 'benchmarks/embedded_throughput.py', *sys.argv[1:]])}` on "
              f"{os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
-             f"{args.repeats} rounds, at most {args.tokens} tokens per reply, temperature 0.7.", ""]
+             f"{args.repeats} rounds, at most {args.tokens} tokens per reply, temperature 0.7."), ""]
     if not args.skip_batching:
         batching_section(args, lines)
     if not args.skip_threads:

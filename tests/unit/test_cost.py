@@ -111,7 +111,7 @@ def test_usd_and_token_caps_are_never_exceeded(tmp_path):
 def test_resume_may_raise_caps_but_not_change_what_the_run_computes():
     stored = load_config().model_dump(mode="json")
     assert resume_config(stored, ["cost.max_usd=5", "sandbox.executor=ray"]).cost.max_usd == 5
-    with pytest.raises(ConfigError, match="budget.utility_calls cannot change when resuming"):
+    with pytest.raises(ConfigError, match=r"budget\.utility_calls cannot change when resuming"):
         resume_config(stored, ["budget.utility_calls=3"])
 
 

@@ -12,7 +12,7 @@ EXPECTED = {"InvalidAnswer", "RunConfig", "RunResult", "RunStore", "SelftaughtEr
 
 
 def test_all_names_the_public_api_and_each_name_exists():
-    assert EXPECTED <= set(selftaught.__all__)
+    assert set(selftaught.__all__) >= EXPECTED
     for name in selftaught.__all__:
         assert getattr(selftaught, name) is not None, name
 

@@ -241,7 +241,7 @@ def _structural(prog: Program, labels: _Labels) -> None:
                 if isinstance(sub, (ast.For, ast.comprehension)) and sub is not node):
             labels.add("beam_tree_search", f"line {node.lineno}: keeps the top k and expands each")
         if isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)) and _asks_per_item(prog, node, sites) \
-                and (_splits(node.iter, prog) or isinstance(node.iter, ast.Name) and node.iter.id in split_names):
+                and (_splits(node.iter, prog) or (isinstance(node.iter, ast.Name) and node.iter.id in split_names)):
             labels.add("decomposition", f"line {node.iter.lineno}: asks the model about each part of "
                        "the split-up solution")
     literals, varying = _temperatures(prog)

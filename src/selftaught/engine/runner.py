@@ -10,10 +10,10 @@ import inspect
 import os
 import shutil
 import time
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Mapping
 
 from selftaught import plugins
 from selftaught.config import MODEL_ROLES, RunConfig, resume_config

@@ -189,7 +189,7 @@ class LlamaSession:
         out: list[list[int]] = [[] for _ in seeds]
         finish = [""] * len(seeds)
         limit = min(max_tokens, self.n_ctx - len(prompt))
-        index = {seq: self._last_index for seq in range(len(seeds))}  # batch slot of each seq's logits
+        index = dict.fromkeys(range(len(seeds)), self._last_index)  # batch slot of each seq's logits
         try:
             while index:
                 step = []
