@@ -67,6 +67,12 @@ def test_prices_builtin_overridden_dated_and_unknown():
     assert table.price("my-local-model") is None and table.usd("my-local-model", 10**9, 10**9) == 0.0
 
 
+def test_a_misspelt_key_inside_a_price_is_a_config_error():
+    # Found by mypy: the key of a dict of prices is not a section, and looking up its fields crashed.
+    with pytest.raises(ConfigError, match=r"unknown key 'cost\.prices\.gpt\.bogus'"):
+        load_config(sets=["cost.prices.gpt={input=1, output=2, bogus=3}"])
+
+
 def test_usage_is_counted_per_role(tmp_path):
     go, model = _go(tmp_path, "run")
     result = go()

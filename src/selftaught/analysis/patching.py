@@ -100,7 +100,7 @@ def _constant(node: ast.AST | None) -> str | None:
     return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
 
 
-def _targets(node: ast.AST) -> list[ast.AST]:
+def _targets(node: ast.AST) -> list[ast.expr]:
     if isinstance(node, (ast.Assign, ast.Delete)):
         return node.targets
     if isinstance(node, (ast.AugAssign, ast.AnnAssign)):

@@ -175,7 +175,7 @@ def input_dependent_names(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str
     while changed:
         changed = False
         for node in ast.walk(fn):
-            targets: list[ast.AST] = []
+            targets: list[ast.expr] = []
             if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)) and node.value is not None:
                 if _content_names(node.value) & tainted:
                     targets = node.targets if isinstance(node, ast.Assign) else [node.target]

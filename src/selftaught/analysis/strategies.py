@@ -107,7 +107,7 @@ def _reads(node: ast.AST) -> set[str]:
     return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
 
 
-def _feedback(prog: Program, call: ast.Call, sites: set[ast.Call]) -> ast.AST | None:
+def _feedback(prog: Program, call: ast.Call, sites: set[ast.Call]) -> ast.stmt | None:
     """The innermost statement loop in which the prompt of ``call`` depends on earlier replies, if any."""
     for loop in prog.enclosing_loops(call):
         if not isinstance(loop, (ast.For, ast.While, ast.AsyncFor)):
@@ -165,10 +165,10 @@ def _temperature_exprs(prog: Program) -> list[ast.AST]:
     return out
 
 
-def _temperatures(prog: Program) -> tuple[set[float], list[ast.AST]]:
+def _temperatures(prog: Program) -> tuple[set[float], list[ast.expr]]:
     """(literal temperatures, expressions whose value changes between calls)."""
     literals: set[float] = set()
-    varying: list[ast.AST] = []
+    varying: list[ast.expr] = []
     loop_targets = {n for loop in prog.nodes() if isinstance(loop, (ast.For, ast.comprehension))
                     for n in stored_names(loop.target)}
     store_counts = Counter(n.id for n in prog.nodes() if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store))

@@ -135,16 +135,16 @@ class SlottedExecutor(Executor):
         self.cpus = max(1, cpus)
         self._slots = _Slots(self.cpus)
 
-    @property  # type: ignore[override]
-    def tier(self) -> str:
+    @property
+    def tier(self) -> str:  # type: ignore[override]
         return self.inner.tier
 
-    @property  # type: ignore[override]
-    def isolated(self) -> bool:
+    @property
+    def isolated(self) -> bool:  # type: ignore[override]
         return self.inner.isolated
 
-    @property  # type: ignore[override]
-    def allow_unsandboxed(self) -> bool:
+    @property
+    def allow_unsandboxed(self) -> bool:  # type: ignore[override]
         return self.inner.allow_unsandboxed
 
     def cpu_slot(self) -> AbstractContextManager[None]:

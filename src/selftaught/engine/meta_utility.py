@@ -101,12 +101,12 @@ class MetaUtility:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="mu") as pool:
             futures = [pool.submit(self._run, improver_source, scope, draws, *job) for job in jobs]
             try:
-                runs = [f.result() for f in futures]
+                results = [f.result() for f in futures]
             except BaseException:
                 for f in futures:  # e.g. a run-wide cap was hit: do not start runs that cannot finish
                     f.cancel()
                 raise
-        return self._record(h, scope, runs)
+        return self._record(h, scope, results)
 
     def _record(self, h: str, scope: str, runs: list[dict[str, Any]]) -> MetaEvaluationRecord:
         rec = MetaEvaluationRecord(

@@ -150,7 +150,7 @@ class RayWorker(Worker):
 
     def __init__(self, actor: Any, wid: int, on_close: Callable[[], None]) -> None:
         self.actor = actor
-        self.wid = wid
+        self.wid: int | None = wid
         self._alive = True
         self._on_close = on_close
 
@@ -212,7 +212,7 @@ class RayWorker(Worker):
             pass  # the node is gone, and its programs with it
         finally:
             self._on_close()
-            self.wid, self._alive = None, False  # type: ignore[assignment]
+            self.wid, self._alive = None, False
 
 
 class RayExecutor(Executor):
@@ -228,7 +228,7 @@ class RayExecutor(Executor):
         if self._owns_ray:
             try:
                 # No address: a private single-node Ray on loopback, stopped again by close().
-                local = {"_node_ip_address": "127.0.0.1"} if ray_address is None else {}
+                local: dict[str, Any] = {"_node_ip_address": "127.0.0.1"} if ray_address is None else {}
                 ray.init(address=ray_address, include_dashboard=False, log_to_driver=False,
                          configure_logging=False, **local)
             except (ConnectionError, RuntimeError, ValueError) as exc:

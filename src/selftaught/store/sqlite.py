@@ -211,7 +211,7 @@ class RunStore:
             " completion_tokens, latency, role, finish_reason, created) VALUES (:key, :scope, :occurrence,"
             " :model, :request, :text, :prompt_tokens, :completion_tokens, :latency, :role, :finish_reason,"
             " :created)",
-            {**d, "created": time.time()},  # type: ignore[arg-type]
+            {**d, "created": time.time()},
         )
 
     def log_improver_run(self, scope: str, task: str, run: int, verdict: str, host_seconds: float) -> None:
@@ -267,7 +267,7 @@ class RunStore:
             "INSERT OR IGNORE INTO evaluations (task, split, program_hash, score, cpu_seconds, wall_seconds,"
             " verdict, error, tier, instances, created) VALUES (:task, :split, :program_hash, :score,"
             " :cpu_seconds, :wall_seconds, :verdict, :error, :tier, :instances, :created)",
-            {**d, "created": time.time()},  # type: ignore[arg-type]
+            {**d, "created": time.time()},
         )
 
     def evaluations(self) -> list[EvaluationRecord]:
