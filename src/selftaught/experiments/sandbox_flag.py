@@ -28,6 +28,7 @@ from selftaught.engine.improver import run_improver
 from selftaught.engine.language_model import LanguageModelService
 from selftaught.engine.programs import program_hash
 from selftaught.engine.runner import _locked, make_executor, make_model
+from selftaught.engine.stops import recorded_stop
 from selftaught.errors import ConfigError, RunStoreError
 from selftaught.improvers import improver_source
 from selftaught.models.base import ModelProvider
@@ -169,8 +170,9 @@ def run_sandbox_flag(config: RunConfig, samples: int, *, warning: bool = False, 
         recorder = Recorder(provider, store)
         executor = make_executor(config)
         try:
-            replies = _collect(config, store, recorder, executor, source, describe(config, warning), samples,
-                               reporter)
+            with recorded_stop(store):  # a model fault or a signal: recorded, not left 'running'
+                replies = _collect(config, store, recorder, executor, source, describe(config, warning),
+                                   samples, reporter)
         finally:
             recorder.close()
             executor.close()
