@@ -18,6 +18,7 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+# Guest-local modules (this directory is on sys.path), importable as the paper's improvers expect.
 import wire
 from proxies import LanguageModelProxy, RemoteError, UtilityProxy
 
