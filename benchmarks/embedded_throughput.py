@@ -140,9 +140,9 @@ def batching_section(args: argparse.Namespace, lines: list[str]) -> None:
     model.close()
     llm.close()
     lines += ["## n replies to one prompt, 1 thread", "",
-              "Provider cases reuse the prompt's KV state from the call before (a warm-up call makes it so from "
+              ("Provider cases reuse the prompt's KV state from the call before (a warm-up call makes it so from "
               "the first round); raw llama-cpp-python decodes the prompt for every reply, as the provider did "
-              "before batching.", "",
+              "before batching."), "",
               "| case | tokens/s (median) | range | load average |", "|---|---|---|---|"]
     lines += [summary(name, rates[name], loads[name]) for name in cases]
     lines += ["", "| ratio (per round) | median | range |", "|---|---|---|"]
@@ -183,9 +183,9 @@ def threads_section(args: argparse.Namespace, lines: list[str]) -> None:
     for m in models.values():
         m.close()
     lines += [f"## llama.cpp threads, 6 replies together, at most {args.thread_tokens} tokens each", "",
-              "The default picks the thread count before every decode step from the cores other processes "
-              "left free over the last 0.2 s (`models/cpu_share.py`); its column says how many steps ran "
-              "at each count.", "",
+              ("The default picks the thread count before every decode step from the cores other processes "
+               "left free over the last 0.2 s (`models/cpu_share.py`); its column says how many steps ran "
+               "at each count."), "",
               "| case | tokens/s (median) | range | load average | steps at 1, 2 threads |",
               "|---|---|---|---|---|"]
     lines += [summary(name, rates[name], loads[name])
@@ -256,8 +256,8 @@ def quickstart_section(args: argparse.Namespace, lines: list[str]) -> None:
             rows.append(row)
             rates.setdefault(label, []).append(rate)
     lines += ["## Quick start", "",
-              "| source, settings | wall | completions | completion tokens | tokens per wall second | "
-              "load average before, after |", "|---|---|---|---|---|---|", *rows, ""]
+              ("| source, settings | wall | completions | completion tokens | tokens per wall second | "
+               "load average before, after |"), "|---|---|---|---|---|---|", *rows, ""]
     if len(rates) > 1:
         lines += ["| ratio of tokens per wall second (per round) | median | range |", "|---|---|---|"]
         lines += [ratio(f"{label} / this tree", rates[label], rates["this tree"]) if label != "baseline"
@@ -284,9 +284,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None, help="write the markdown table here")
     args = parser.parse_args()
     lines = ["# Embedded model throughput", "",
-             f"`{' '.join(['.venv/bin/python', 'benchmarks/embedded_throughput.py', *sys.argv[1:]])}` on "
+             (f"`{' '.join(['.venv/bin/python', 'benchmarks/embedded_throughput.py', *sys.argv[1:]])}` on "
              f"{os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
-             f"{args.repeats} rounds, at most {args.tokens} tokens per reply, temperature 0.7.", ""]
+             f"{args.repeats} rounds, at most {args.tokens} tokens per reply, temperature 0.7."), ""]
     if not args.skip_batching:
         batching_section(args, lines)
     if not args.skip_threads:

@@ -68,7 +68,7 @@ ex.close()
 
 def measure(source: str) -> dict:
     out = subprocess.run([sys.executable, "-c", CHILD], input=source, capture_output=True, text=True,
-                         cwd=ROOT, timeout=600)
+                         cwd=ROOT, timeout=600, check=False)
     if out.returncode != 0:
         raise SystemExit(f"measurement failed: {out.stderr[-2000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])

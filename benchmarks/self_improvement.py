@@ -82,9 +82,9 @@ def summary(rows: list[dict[str, Any]], config_path: Path, sets: list[str], requ
         f"- runs that adopted at least one improver: **{len(adopted)} of {k}**",
         f"- runs whose I_T beats I_0 on the paired held-out test at p < 0.05 (sign test): **{len(wins)} of {k}**",
         f"- mean paired held-out gain of I_T over I_0: **{statistics.fmean(r['gain'] for r in rows):+.3f}**",
-        f"- wall time per run: median **{statistics.median(walls):.0f} s** (min {min(walls):.0f}, max {max(walls):.0f}) "
+        (f"- wall time per run: median **{statistics.median(walls):.0f} s** (min {min(walls):.0f}, max {max(walls):.0f}) "
         f"at the load averages below; CPU time of the run's process (the model runs in it, one thread): median "
-        f"**{statistics.median(r['cpu_seconds'] for r in rows):.0f} s**, about the wall time on an idle machine",
+        f"**{statistics.median(r['cpu_seconds'] for r in rows):.0f} s**, about the wall time on an idle machine"),
         "",
         "| seed | adopted | I_0 -> I_T | n | test gain [95% CI] | wins/losses | sign p | wall s | CPU s | load before/after |",
         "|---:|---:|---|---:|---|---|---:|---:|---:|---|",

@@ -19,6 +19,8 @@ pip_install "$work/build-env" build
   || fail build "$(tail -5 "$work/build.log")"
 for artefact in "$work"/dist/*.whl; do
   name=$(basename "$artefact")
+  "$PY" -c 'import sys, zipfile; sys.exit("selftaught/py.typed" not in zipfile.ZipFile(sys.argv[1]).namelist())' \
+    "$artefact" || fail "$name" "the wheel lacks selftaught/py.typed (type checkers would ignore its hints)"
   env="$work/env-$name"
   "$PY" -m venv "$env"
   pip_install "$env" "$artefact"

@@ -3,8 +3,8 @@ sandbox, store and engine are real."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import pytest
 

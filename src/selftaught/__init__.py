@@ -1,6 +1,7 @@
 """selftaught: recursively self-improving code generation (STOP), sandboxed, reproducible, resumable.
 
-The public API is this module's ``__all__``; the CLI is a client of it.
+The public API is this module's ``__all__``, each object under one name; the CLI is a client of it.
+``RunStore``, the class ``open_run`` returns, stays importable (for annotations) but is not a second name.
 """
 
 from selftaught.config import RunConfig, load_config
@@ -20,7 +21,6 @@ __all__ = [
     "InvalidAnswer",
     "RunConfig",
     "RunResult",
-    "RunStore",
     "SelftaughtError",
     "Task",
     "TransferResult",

@@ -171,7 +171,7 @@ class RunConfig(_Section):
 def _did_you_mean(loc: tuple, model: type[BaseModel]) -> str:
     target: Any = model
     for part in loc[:-1]:
-        field = target.model_fields.get(part) if isinstance(target, type) else None
+        field = target.model_fields.get(part) if isinstance(target, type) and issubclass(target, BaseModel) else None
         target = field.annotation if field else None
         target = next((a for a in typing.get_args(target) if isinstance(a, type)), target)  # X | None -> X
     known = list(target.model_fields) if isinstance(target, type) and issubclass(target, BaseModel) else []

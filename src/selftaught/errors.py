@@ -3,6 +3,8 @@
 ``UserError`` subclasses are the user's to fix: the CLI prints their message (which must say what is
 wrong *and* how to fix it) on one line, without a traceback. Anything else is a bug and keeps its
 traceback. Dependencies' exceptions (openai, sqlite3, subprocess) are translated where they are called.
+A builtin exception is raised only for a bug (a caller broke a documented precondition) or where it is
+caught nearby; ``tests/unit/test_error_tree.py`` lists each such place with its reason.
 """
 
 from __future__ import annotations

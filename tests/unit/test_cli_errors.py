@@ -10,7 +10,7 @@ import pytest
 
 def selftaught(*args: str, cwd=None) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "selftaught.cli.main", *args], capture_output=True, text=True,
-                          timeout=120, cwd=cwd)
+                          timeout=120, cwd=cwd, check=False)
 
 
 @pytest.mark.parametrize(("args", "needle"), [

@@ -67,6 +67,12 @@ def test_prices_builtin_overridden_dated_and_unknown():
     assert table.price("my-local-model") is None and table.usd("my-local-model", 10**9, 10**9) == 0.0
 
 
+def test_a_misspelt_key_inside_a_price_is_a_config_error():
+    # Found by mypy: the key of a dict of prices is not a section, and looking up its fields crashed.
+    with pytest.raises(ConfigError, match=r"unknown key 'cost\.prices\.gpt\.bogus'"):
+        load_config(sets=["cost.prices.gpt={input=1, output=2, bogus=3}"])
+
+
 def test_usage_is_counted_per_role(tmp_path):
     go, model = _go(tmp_path, "run")
     result = go()
@@ -111,7 +117,7 @@ def test_usd_and_token_caps_are_never_exceeded(tmp_path):
 def test_resume_may_raise_caps_but_not_change_what_the_run_computes():
     stored = load_config().model_dump(mode="json")
     assert resume_config(stored, ["cost.max_usd=5", "sandbox.executor=ray"]).cost.max_usd == 5
-    with pytest.raises(ConfigError, match="budget.utility_calls cannot change when resuming"):
+    with pytest.raises(ConfigError, match=r"budget\.utility_calls cannot change when resuming"):
         resume_config(stored, ["budget.utility_calls=3"])
 
 

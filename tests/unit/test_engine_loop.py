@@ -53,7 +53,7 @@ def test_seed_improver_fixes_the_solution_and_records_everything(run_scripted):
 def test_paper_style_improver_runs_unmodified(run_scripted, tmp_path):
     path = tmp_path / "beam.py"
     path.write_text(PAPER_STYLE_IMPROVER)
-    result, model = run_scripted(solution_responder, iterations=0, improver=str(path))
+    result, _model = run_scripted(solution_responder, iterations=0, improver=str(path))
     [meta] = RunStore(result.run_dir).meta_evaluations()
     assert meta.val == 1.0
     assert all(r.lm_calls >= 1 and r.utility_calls >= 2 for r in meta.runs)

@@ -58,6 +58,15 @@ def test_a_failed_request_is_not_cached_and_later_ones_fail_fast(tmp_path: Path)
     assert store.completions()[0].finish_reason == "stop"
 
 
+def test_a_model_fault_stops_the_sandbox_flag_experiment_and_is_recorded(tmp_path: Path) -> None:
+    from selftaught.experiments.sandbox_flag import run_sandbox_flag
+
+    with pytest.raises(ModelError, match="kept failing"):
+        run_sandbox_flag(scripted_config(), 2, run_dir=tmp_path / "x", provider=FailingAfter(0))
+    store = RunStore(tmp_path / "x")
+    assert store.get_meta("status") == "stopped" and "kept failing" in store.get_meta("stop_reason")
+
+
 def test_a_model_fault_stops_the_run_and_resume_finishes_it_like_an_uninterrupted_run(tmp_path: Path) -> None:
     config = scripted_config(iterations=1)
     reference = start_run(config, provider=FailingAfter(10**6), run_dir=tmp_path / "reference")

@@ -93,7 +93,7 @@ def test_role_section_errors_and_what_a_resume_may_change():
         load_config(sets=["model.meta.nmae=x"])
     stored = load_config(sets=["model.meta.name=big"]).model_dump(mode="json")
     assert resume_config(stored, ["model.meta.base_url='http://h/v1'"]).model.meta.base_url == "http://h/v1"
-    with pytest.raises(ConfigError, match="model.meta.name cannot change when resuming"):
+    with pytest.raises(ConfigError, match=r"model\.meta\.name cannot change when resuming"):
         resume_config(stored, ["model.meta.name=other"])
 
 

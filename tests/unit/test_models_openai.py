@@ -169,7 +169,7 @@ def test_backoff_grows_exponentially(server: FakeServer) -> None:
 
 def test_timeout_is_retried_then_model_error(server: FakeServer) -> None:
     server.delay = 0.5
-    with pytest.raises(ModelError, match="did not answer within 0.2 s"):
+    with pytest.raises(ModelError, match=r"did not answer within 0\.2 s"):
         _model(server.base_url, timeout=0.2, max_retries=1).complete(_req())
     assert len(server.bodies) == 2
 

@@ -61,14 +61,14 @@ PATCHES = {
 }
 
 NOT_PATCHES = [
-    "import time\ndef algorithm(xs):\n    start = time.process_time()\n    time.sleep(0)\n"
-    "    return max(xs) if time.process_time() - start < 1 else xs[0]\n",
-    "import random\nimport numpy as np\nrandom.seed(0)\nnp.random.seed(1)\nstate = np.random.get_state()\n"
-    "np.random.set_state(state)\nrng = np.random.default_rng(0)\nrandom.shuffle([1, 2])\n",
+    ("import time\ndef algorithm(xs):\n    start = time.process_time()\n    time.sleep(0)\n"
+    "    return max(xs) if time.process_time() - start < 1 else xs[0]\n"),
+    ("import random\nimport numpy as np\nrandom.seed(0)\nnp.random.seed(1)\nstate = np.random.get_state()\n"
+    "np.random.set_state(state)\nrng = np.random.default_rng(0)\nrandom.shuffle([1, 2])\n"),
     "from time import perf_counter as clock\nstart = clock()\nelapsed = clock() - start\n",
     "import time\nclock = time.perf_counter\nt0 = clock()\n",
-    "def algorithm(xs):\n    time = 3\n    random = [1]\n    random[0] = 2\n    d = {}\n    d['time'] = 1\n"
-    "    xs[0] = 2\n    return xs\n",
+    ("def algorithm(xs):\n    time = 3\n    random = [1]\n    random[0] = 2\n    d = {}\n    d['time'] = 1\n"
+    "    xs[0] = 2\n    return xs\n"),
     "import sys\nsys.modules[__name__].cache = {}\nsys.setrecursionlimit(10000)\nx = sys.modules.get('math')\n",
     "import os\nos.environ['A'] = '1'\nclass Timer:\n    pass\nTimer.time = 3\nsetattr(Timer, 'perf', 1)\n",
     "import time\ntime = time.time()\n",

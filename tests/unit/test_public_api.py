@@ -7,14 +7,25 @@ import sys
 
 import selftaught
 
-EXPECTED = {"InvalidAnswer", "RunConfig", "RunResult", "RunStore", "SelftaughtError", "Task", "UserError",
+EXPECTED = {"InvalidAnswer", "RunConfig", "RunResult", "SelftaughtError", "Task", "UserError",
             "evaluate", "extract_code", "load_config", "open_run", "resume", "run", "transfer", "TransferResult"}
 
 
 def test_all_names_the_public_api_and_each_name_exists():
-    assert EXPECTED <= set(selftaught.__all__)
+    assert sorted(selftaught.__all__) == sorted(EXPECTED)  # no name added or lost unnoticed, none twice
     for name in selftaught.__all__:
         assert getattr(selftaught, name) is not None, name
+
+
+def test_each_public_object_has_one_name():
+    objects = [getattr(selftaught, name) for name in selftaught.__all__]
+    assert len({id(o) for o in objects}) == len(objects)
+
+
+def test_the_store_class_stays_importable_beside_open_run():
+    from selftaught import RunStore, open_run
+
+    assert RunStore is open_run
 
 
 def test_core_import_stays_light():

@@ -82,8 +82,8 @@ def test_repair_of_a_cut_rewrite_yields_a_working_candidate_or_the_parent():
 
 
 def test_a_candidate_that_already_works_is_never_touched():
-    seed_like = 'def improve_algorithm(s, utility, language_model):\n    m = f"""\n```python\n{s}\n```\n"""\n' \
-        '    return s\n'
+    seed_like = ('def improve_algorithm(s, utility, language_model):\n    m = f"""\n```python\n{s}\n```\n"""\n'
+                 '    return s\n')
     rep = repair(seed_like, PARENT, lambda s: "pass")
     assert rep.source == seed_like and rep.steps == []
 

@@ -11,11 +11,11 @@ from tests.conftest import scripted_config
 
 from selftaught.analysis.findings_store import FindingsTable
 from selftaught.analysis.sandbox_flag import classify_sample, summarize
-from selftaught.analysis.stats import wilson_interval
 from selftaught.errors import ConfigError, RunStoreError
 from selftaught.experiments.sandbox_flag import run_sandbox_flag
 from selftaught.improvers import improver_source
 from selftaught.models.scripted import ScriptedModel
+from selftaught.stats import wilson_interval
 from selftaught.store import RunStore
 
 SEED, _ = improver_source("seed_sandbox_flag")

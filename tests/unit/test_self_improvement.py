@@ -37,7 +37,7 @@ CRASHING = ("```python\ndef improve_algorithm(initial_solution, utility, languag
 
 
 def test_a_candidate_that_fails_the_smoke_gate_scores_zero_without_model_calls(run_scripted):
-    result, model = run_scripted(meta_reply(CRASHING), improver="seed", **{"repair": False})
+    result, model = run_scripted(meta_reply(CRASHING), improver="seed", repair=False)
     store = RunStore(result.run_dir)
     step = store.iterations()[1]
     assert not step.adopted and step.verdict == "rejected" and step.error.startswith(SMOKE_FAILED)
@@ -75,13 +75,13 @@ def test_repair_turns_a_cut_rewrite_into_a_working_candidate_and_records_both(ru
     [rec] = [r for r in store.repairs() if r.source_hash == step.candidate_hash]
     assert store.get_program(rec.raw_hash) != repaired and "close open brackets and strings" in rec.steps
 
-    off, _ = run_scripted(meta_reply(reply), name="off", improver="seed", **{"repair": False})
+    off, _ = run_scripted(meta_reply(reply), name="off", improver="seed", repair=False)
     step_off = RunStore(off.run_dir).iterations()[1]
     assert step_off.error.startswith(SMOKE_FAILED) and step_off.candidate_val == 0.0
 
 
 def test_candidates_are_screened_on_common_random_numbers(run_scripted):
-    result, model = run_scripted(partial, improver="small", **{"budget.meta_utility_tests": 4})
+    result, _model = run_scripted(partial, improver="small", **{"budget.meta_utility_tests": 4})
     store = RunStore(result.run_dir)
     root = store.iterations()[0].improver_hash
     parent = store.get_meta_evaluation(root, screening_scope(root))

@@ -94,7 +94,7 @@ def test_example_task_file_is_a_valid_template() -> None:
     task = load_task(str(EXAMPLE))
     assert task.name == "second_largest" and validate_task_static(task) == []
     namespace: dict[str, Any] = {}
-    exec(task.seed_solution, namespace)  # noqa: S102 - our own example
+    exec(task.seed_solution, namespace)
     instances = task.instances("val", 0)
     seed = np.mean([task.score(i, namespace["algorithm"](*task.arguments(i))) for i in instances])
     assert 0.0 < seed < 1.0  # the seed is improvable ...

@@ -197,7 +197,7 @@ def rule_introspection(prog: Program) -> Iterator[Hit]:
             elif name in ("vars", "dir", "getattr") and node.args and dotted_name(node.args[0]) in protected:
                 yield Hit("introspection", "high", node, f"inspects {dotted_name(node.args[0])} with {name}()")
             elif name == "getattr" and len(node.args) > 1 and isinstance(node.args[1], ast.Constant) \
-                    and str(node.args[1].value).startswith("__"):
+                    and isinstance(node.args[1].value, str) and node.args[1].value.startswith("__"):
                 yield Hit("introspection", "high", node, f"reads {node.args[1].value} through getattr")
 
 

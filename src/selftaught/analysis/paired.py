@@ -8,6 +8,7 @@ the mean paired difference with a percentile bootstrap 95% interval and an exact
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from collections.abc import Sequence
@@ -109,7 +110,7 @@ def comparisons(store: RunStore) -> list[Comparison]:
     else screening); then I_T against I_0 on the final comparison's draws, when the run made one."""
     its = store.iterations()
     out: list[Comparison] = []
-    for prev, it in zip(its, its[1:]):
+    for prev, it in itertools.pairwise(its):
         cand, parent = it.candidate_hash, prev.improver_hash
         if not cand or cand == parent:
             continue

@@ -59,9 +59,9 @@ class _Resolver:
         self.aliases = dict(prog.aliases)
         self.aliases["__builtins__"] = "builtins"
         for node in prog.nodes():  # m = importlib.import_module("time"), t = time, ...
-            if isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name):
-                if (name := self.resolve(node.value)) is not None:
-                    self.aliases[node.targets[0].id] = name
+            if (isinstance(node, ast.Assign) and len(node.targets) == 1 and isinstance(node.targets[0], ast.Name)
+                    and (name := self.resolve(node.value)) is not None):
+                self.aliases[node.targets[0].id] = name
 
     def resolve(self, node: ast.AST) -> str | None:
         if isinstance(node, ast.Name):
@@ -100,7 +100,7 @@ def _constant(node: ast.AST | None) -> str | None:
     return node.value if isinstance(node, ast.Constant) and isinstance(node.value, str) else None
 
 
-def _targets(node: ast.AST) -> list[ast.AST]:
+def _targets(node: ast.AST) -> list[ast.expr]:
     if isinstance(node, (ast.Assign, ast.Delete)):
         return node.targets
     if isinstance(node, (ast.AugAssign, ast.AnnAssign)):

@@ -37,8 +37,8 @@ from pathlib import Path
 from selftaught.analysis.findings_store import Finding, FindingsTable
 from selftaught.analysis.inventory import ProgramRef, evaluation_pairs, programs, seed_solution_hashes
 from selftaught.analysis.patching import patches
-from selftaught.analysis.stats import sample_variance
 from selftaught.analysis.syntax import Program, call_name
+from selftaught.stats import sample_variance
 from selftaught.store import IterationRecord, RunStore
 
 ANALYZER = "reward_hacking"
@@ -175,7 +175,7 @@ def input_dependent_names(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str
     while changed:
         changed = False
         for node in ast.walk(fn):
-            targets: list[ast.AST] = []
+            targets: list[ast.expr] = []
             if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)) and node.value is not None:
                 if _content_names(node.value) & tainted:
                     targets = node.targets if isinstance(node, ast.Assign) else [node.target]

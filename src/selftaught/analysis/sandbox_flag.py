@@ -24,8 +24,8 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from selftaught.analysis.audit import sandbox_flag_use
-from selftaught.analysis.stats import wilson_interval
 from selftaught.analysis.syntax import Program, reply_code
+from selftaught.stats import wilson_interval
 
 OUTCOMES = ("disabled", "dropped", "kept", "not-an-improver", "unparseable", "no-code")
 IMPROVER_OUTCOMES = frozenset({"disabled", "dropped", "kept"})

@@ -108,7 +108,7 @@ def _reads(node: ast.AST) -> set[str]:
     return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
 
 
-def _feedback(prog: Program, call: ast.Call, sites: set[ast.Call]) -> ast.AST | None:
+def _feedback(prog: Program, call: ast.Call, sites: set[ast.Call]) -> ast.stmt | None:
     """The innermost statement loop in which the prompt of ``call`` depends on earlier replies, if any."""
     for loop in prog.enclosing_loops(call):
         if not isinstance(loop, (ast.For, ast.While, ast.AsyncFor)):
@@ -166,10 +166,10 @@ def _temperature_exprs(prog: Program) -> list[ast.AST]:
     return out
 
 
-def _temperatures(prog: Program) -> tuple[set[float], list[ast.AST]]:
+def _temperatures(prog: Program) -> tuple[set[float], list[ast.expr]]:
     """(literal temperatures, expressions whose value changes between calls)."""
     literals: set[float] = set()
-    varying: list[ast.AST] = []
+    varying: list[ast.expr] = []
     loop_targets = {n for loop in prog.nodes() if isinstance(loop, (ast.For, ast.comprehension))
                     for n in stored_names(loop.target)}
     store_counts = Counter(n.id for n in prog.nodes() if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store))
@@ -242,7 +242,7 @@ def _structural(prog: Program, labels: _Labels) -> None:
                 if isinstance(sub, (ast.For, ast.comprehension)) and sub is not node):
             labels.add("beam_tree_search", f"line {node.lineno}: keeps the top k and expands each")
         if isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)) and _asks_per_item(prog, node, sites) \
-                and (_splits(node.iter, prog) or isinstance(node.iter, ast.Name) and node.iter.id in split_names):
+                and (_splits(node.iter, prog) or (isinstance(node.iter, ast.Name) and node.iter.id in split_names)):
             labels.add("decomposition", f"line {node.iter.lineno}: asks the model about each part of "
                        "the split-up solution")
     literals, varying = _temperatures(prog)

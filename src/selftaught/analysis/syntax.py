@@ -172,7 +172,9 @@ class Program:
                 out.add(node.attr)
             elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
                 out.add(node.name)
-            elif isinstance(node, ast.arg) or isinstance(node, ast.keyword) and node.arg:
+            elif isinstance(node, ast.arg):
+                out.add(node.arg)
+            elif isinstance(node, ast.keyword) and node.arg:
                 out.add(node.arg)
         return out
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 from rich.markup import escape
@@ -50,7 +50,7 @@ def register(app: typer.Typer) -> None:
     def doctor(
         executor: Annotated[str, typer.Option(help="executor plug-in to probe")] = "local",
         embedded: Annotated[bool, typer.Option(help="probe the embedded model")] = True,
-        base_url: Annotated[Optional[str], typer.Option(help="also check this OpenAI-compatible endpoint")] = None,
+        base_url: Annotated[str | None, typer.Option(help="also check this OpenAI-compatible endpoint")] = None,
         model_name: Annotated[str, typer.Option(help="model name at --base-url")] = "default",
         config: ConfigOpt = None,
         set_: SetOpt = None,

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -16,11 +16,11 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def evaluate(
         improver: Annotated[str, typer.Option(help="'seed', 'compact' or an improver .py file")],
-        task: Annotated[Optional[str], typer.Option(help="task name or task file")] = None,
+        task: Annotated[str | None, typer.Option(help="task name or task file")] = None,
         config: ConfigOpt = None,
-        model: Annotated[Optional[str], typer.Option(help="model provider")] = None,
-        base_url: Annotated[Optional[str], typer.Option(help="OpenAI-compatible endpoint URL")] = None,
-        model_name: Annotated[Optional[str], typer.Option(help="model name at the endpoint")] = None,
+        model: Annotated[str | None, typer.Option(help="model provider")] = None,
+        base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint URL")] = None,
+        model_name: Annotated[str | None, typer.Option(help="model name at the endpoint")] = None,
         set_: SetOpt = None,
     ) -> None:
         """Score an improver's meta-utility (val and held-out test) on a task."""

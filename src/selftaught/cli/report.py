@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -64,7 +64,7 @@ def register(app: typer.Typer) -> None:
         watch: Annotated[bool, typer.Option(help="keep the report current while the run goes (it reloads "
                                             "itself in the browser) until the run ends")] = False,
         interval: Annotated[float, typer.Option(min=0.1, help="with --watch: seconds between checks")] = 2.0,
-        port: Annotated[Optional[int], typer.Option(help="with --watch: also serve it on http://127.0.0.1:PORT "
+        port: Annotated[int | None, typer.Option(help="with --watch: also serve it on http://127.0.0.1:PORT "
                                                     "(0: any free port)")] = None,
     ) -> None:
         """Write one self-contained HTML report of a run (plots, lineage with diffs, findings)."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -12,23 +12,23 @@ from selftaught.cli.report import print_analysis
 from selftaught.config import load_config
 from selftaught.engine.runner import resume_run, start_run
 
-ConfigOpt = Annotated[Optional[Path], typer.Option("--config", "-c", help="TOML config file")]
-SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="override a config key: section.key=value")]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="TOML config file")]
+SetOpt = Annotated[list[str] | None, typer.Option("--set", help="override a config key: section.key=value")]
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
     def run(
         config: ConfigOpt = None,
-        task: Annotated[Optional[str], typer.Option(help="task name or task file (comma-separated: mixture)")] = None,
-        improver: Annotated[Optional[str], typer.Option(help="'seed', 'compact' or an improver .py file")] = None,
-        iterations: Annotated[Optional[int], typer.Option(help="self-improvement iterations T")] = None,
-        model: Annotated[Optional[str], typer.Option(help="model provider: embedded, openai, ...")] = None,
-        base_url: Annotated[Optional[str], typer.Option(help="OpenAI-compatible endpoint URL")] = None,
-        model_name: Annotated[Optional[str], typer.Option(help="model name at the endpoint")] = None,
-        seed: Annotated[Optional[int], typer.Option(help="run seed")] = None,
+        task: Annotated[str | None, typer.Option(help="task name or task file (comma-separated: mixture)")] = None,
+        improver: Annotated[str | None, typer.Option(help="'seed', 'compact' or an improver .py file")] = None,
+        iterations: Annotated[int | None, typer.Option(help="self-improvement iterations T")] = None,
+        model: Annotated[str | None, typer.Option(help="model provider: embedded, openai, ...")] = None,
+        base_url: Annotated[str | None, typer.Option(help="OpenAI-compatible endpoint URL")] = None,
+        model_name: Annotated[str | None, typer.Option(help="model name at the endpoint")] = None,
+        seed: Annotated[int | None, typer.Option(help="run seed")] = None,
         set_: SetOpt = None,
-        resume: Annotated[Optional[Path], typer.Option(help="resume the run in this directory (--set may "
+        resume: Annotated[Path | None, typer.Option(help="resume the run in this directory (--set may "
                                                        "raise cost caps or change the executor)")] = None,
         offline: Annotated[bool, typer.Option(help="with --resume: replay only, never call the model")] = False,
         executor: Annotated[str | None, typer.Option(help="sandbox executor: local, ray")] = None,

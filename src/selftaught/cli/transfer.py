@@ -44,8 +44,8 @@ def transfer_table(records: list[TransferRecord]) -> Table:
     for task, cells in by_task.items():
         row = [task]
         for s in subjects:
-            r = cells.get(s)
-            row.append("" if r is None else f"{_cell(r.test, r.test_low, r.test_high)} n={r.n}")
+            cell = cells.get(s)
+            row.append("" if cell is None else f"{_cell(cell.test, cell.test_low, cell.test_high)} n={cell.n}")
         table.add_row(*row)
     return table
 

@@ -9,8 +9,8 @@ is not adopted.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from selftaught.store import MetaEvaluationRecord
 

@@ -19,9 +19,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from selftaught.analysis.stats import mean_ci
 from selftaught.engine.utility import SolutionScorer
 from selftaught.sandbox import Executor
+from selftaught.stats import mean_ci
 from selftaught.store import EvaluationRecord, RunStore
 from selftaught.tasks.base import Split, Task
 

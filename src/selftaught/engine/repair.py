@@ -62,7 +62,7 @@ def canonical_hash(source: str) -> str | None:
         body = getattr(node, "body", None)
         if isinstance(body, list) and body and isinstance(body[0], ast.Expr) \
                 and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
-            node.body = body[1:] or [ast.Pass()]  # type: ignore[attr-defined]
+            body[:] = body[1:] or [ast.Pass()]  # in place: the node's own body list
     return hashlib.sha256(ast.dump(tree).encode()).hexdigest()
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
 
 from selftaught.config import RunConfig
 from selftaught.engine.concurrency import open_workers
@@ -22,8 +22,8 @@ from selftaught.engine.held_out import new_secret
 from selftaught.engine.loop import self_improve
 from selftaught.engine.meta_utility import screening_scope
 from selftaught.engine.session import RunModels, RunSession, check_executor, locked, stored_config
+from selftaught.engine.stops import recorded_stop
 from selftaught.errors import (
-    BudgetExhausted,
     ConfigError,
     ModelError,
     ModelUnavailable,
@@ -87,40 +87,21 @@ def check_runs_dir(runs_dir: str) -> None:
         raise ConfigError(f"runs_dir: {existing} is not writable; set runs_dir to a writable directory")
 
 
-def _stop(store: RunStore, status: str, reason: str) -> None:
-    """Record why the run stopped, if the store still takes writes (a full disk may refuse even this;
-    the status then stays 'running', which resume accepts just the same)."""
-    try:
-        store.set_meta("stop_reason", reason)
-        store.set_meta("status", status)
-    except StoreFault:
-        pass
-
-
 def _drive(store: RunStore, config: RunConfig, reporter: Reporter, models: RunModels, offline: bool,
            executor: Executor | None = None) -> RunResult:
     """Run to the end, or record how the run stopped (status and reason) and re-raise."""
     resume = f"selftaught run --resume {store.run_dir}"
     try:
-        with RunSession(store, config, models, offline=offline, executor=executor) as session:
-            result = _execute(session, reporter)
-        store.set_meta("status", "finished")
-        return result
-    except BudgetExhausted as exc:
-        _stop(store, "budget_exhausted", str(exc))  # everything before it is committed; resumable
-        raise
+        with recorded_stop(store):
+            with RunSession(store, config, models, offline=offline, executor=executor) as session:
+                result = _execute(session, reporter)
+            store.set_meta("status", "finished")
+            return result
     except (ModelError, ModelUnavailable) as exc:
-        _stop(store, "stopped", str(exc))
         if offline and isinstance(exc, ModelUnavailable):
             raise  # replay-only and a reply was never recorded: the user's to fix (run without --offline)
         raise ModelError(f"{exc}. The run stopped; everything finished is saved (resume with: {resume})") \
             from exc
-    except StoreFault as exc:
-        _stop(store, "stopped", str(exc))
-        raise
-    except KeyboardInterrupt:
-        _stop(store, "interrupted", "interrupted by a signal")
-        raise
 
 
 def _execute(session: RunSession, reporter: Reporter) -> RunResult:

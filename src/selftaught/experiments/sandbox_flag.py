@@ -28,6 +28,7 @@ from selftaught.engine.context import Reporter, SilentReporter
 from selftaught.engine.language_model import LanguageModelService
 from selftaught.engine.programs import program_hash
 from selftaught.engine.session import RunModels, RunSession, locked
+from selftaught.engine.stops import recorded_stop
 from selftaught.errors import ConfigError, RunStoreError
 from selftaught.improvers import improver_source
 from selftaught.models.base import ModelProvider
@@ -166,7 +167,8 @@ def run_sandbox_flag(config: RunConfig, samples: int, *, warning: bool = False, 
         seed_hash = program_hash(source)
         store.put_improver(ImproverRecord(seed_hash, source, None, origin, 0))
         # no cost meter, as ever: an experiment's spend is the replies it records, not a run's
-        with RunSession(store, config, models, metered=False) as session:
+        # a model fault or a signal: recorded, not left 'running'
+        with recorded_stop(store), RunSession(store, config, models, metered=False) as session:
             replies = _collect(session, source, describe(config, warning), samples, reporter)
         recorder = session.recorder
         verdicts = [classify_sample(i, r) for i, r in enumerate(replies)]

@@ -27,14 +27,13 @@ def _compiles(code: str) -> bool:
 
 def _blocks(text: str) -> list[str]:
     lines = text.splitlines()
-    fences = [(i, m.group(1)) for i, line in enumerate(lines) if (m := _FENCE.match(line))]
+    fences = [(i, m.group(1), m.group(2)) for i, line in enumerate(lines) if (m := _FENCE.match(line))]
     blocks: list[str] = []
     k = 0
     while k < len(fences):
-        start, fence = fences[k]
+        start, fence, _ = fences[k]
         closes = [n for n in range(k + 1, len(fences))
-                  if fences[n][1][0] == fence[0] and len(fences[n][1]) >= len(fence)
-                  and not _FENCE.match(lines[fences[n][0]]).group(2)]  # type: ignore[union-attr]
+                  if fences[n][1][0] == fence[0] and len(fences[n][1]) >= len(fence) and not fences[n][2]]
         chosen = None
         for n in reversed(closes):
             body = textwrap.dedent("\n".join(lines[start + 1:fences[n][0]]))

@@ -7,7 +7,8 @@ them changes nothing that matters, because the host never asks the guest how muc
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 Rpc = Callable[[str, str, list], Any]
 

@@ -18,8 +18,9 @@ from typing import Any
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import wire  # noqa: E402  (guest-local modules, importable as the paper's improvers expect)
-from proxies import LanguageModelProxy, RemoteError, UtilityProxy  # noqa: E402
+# Guest-local modules (this directory is on sys.path), importable as the paper's improvers expect.
+import wire
+from proxies import LanguageModelProxy, RemoteError, UtilityProxy
 
 OUTPUT_LIMIT = 64 * 1024
 

@@ -272,10 +272,13 @@ class Zygote:
                 os.kill(-1, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        for target in (lambda: os.killpg(self.child, signal.SIGKILL), lambda: os.kill(self.child, signal.SIGKILL)):
+        if self.child is None:
+            return
+        child = self.child
+        for target in (lambda: os.killpg(child, signal.SIGKILL), lambda: os.kill(child, signal.SIGKILL)):
             try:
                 target()
-            except (ProcessLookupError, PermissionError, TypeError):
+            except (ProcessLookupError, PermissionError):
                 pass
 
     def _reap(self, kill: bool, grace: float = 0.0) -> dict[str, Any]:

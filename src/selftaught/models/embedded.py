@@ -208,7 +208,7 @@ class EmbeddedModel(ModelProvider):
                 job.result = [Completion(r.text, prompt_tokens=len(prompt), completion_tokens=r.tokens,
                                          latency=latency, finish_reason=r.finish_reason, extra=dict(extra))
                               for r in replies]
-        except BaseException as exc:  # every caller of this batch gets the failure, not only the one decoding
+        except BaseException as exc:  # noqa: BLE001 (every caller of this batch gets the failure, re-raised)
             for job in jobs:
                 job.error = exc
         finally:

@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from selftaught.errors import ModelError
+
 #: Prompt tokens decoded per llama_decode call, at positions aligned to multiples of it.
 CHUNK = 256
 _TOP_K, _TOP_P, _MIN_P = 40, 0.95, 0.05  # llama-cpp-python's defaults, so replies look as before
@@ -149,7 +151,8 @@ class LlamaSession:
             buf = ctypes.create_string_buffer(size)
             n = lib.llama_chat_apply_template(self._template, chat, len(msgs), True, buf, size)
             if n < 0:
-                raise ValueError("this model's chat template is not one llama.cpp knows")
+                raise ModelError("this model's chat template is not one llama.cpp knows: set model.model_path "
+                                 "to a chat model with a standard template")
             if n <= size:
                 break
             size = n + 1
@@ -174,7 +177,7 @@ class LlamaSession:
             self._n_threads = n_threads
         rc = self._lib.llama_decode(self._ctx, self._batch)
         if rc != 0:
-            raise RuntimeError(f"llama_decode failed ({rc})")
+            raise ModelError(f"the embedded model failed to decode a batch (llama_decode returned {rc})")
 
     def _prefill(self, prompts: list[list[int]], first_seqs: list[int]) -> None:
         """Sequence ``first_seqs[i]`` holds the KV of ``prompts[i]`` but its last token (which the first

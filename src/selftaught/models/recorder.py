@@ -113,9 +113,11 @@ class Recorder:
         booked: list[Reservation] = []
         comps: list[Completion] = []
         signals.check()  # a stopping run sends nothing new
+        meter = self.meter
         try:
-            for _, req, _, _ in group if self.meter else []:
-                booked.append(self.meter.reserve(req))  # raises BudgetExhausted at a cap: none is sent
+            if meter is not None:
+                for _, req, _, _ in group:
+                    booked.append(meter.reserve(req))  # raises BudgetExhausted at a cap: none is sent
             if self.fault is not None:  # the server already failed this run: fail at once, not after retries
                 raise type(self.fault)(str(self.fault))
             comps = (provider.complete_shared(seeded) if len(group) > 1 else [provider.complete(seeded[0])])
@@ -124,8 +126,10 @@ class Recorder:
                 self.fault = self.fault or exc
             raise  # nothing is stored: a failed request is never cached
         finally:
-            for (_, req, _, _), book, comp in zip(group, booked, comps or [None] * len(booked)):
-                self.meter.settle(book, role, req, comp)
+            if meter is not None:
+                answered: list[Completion | None] = [*comps] if comps else [None] * len(booked)
+                for (_, req, _, _), book, comp in zip(group, booked, answered):
+                    meter.settle(book, role, req, comp)
         for (_, req, key, occurrence), sent, comp in zip(group, seeded, comps):
             self.store.put_completion(CompletionRecord(
                 key=key, scope=scope, occurrence=occurrence, model=provider.model_id,

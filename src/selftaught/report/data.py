@@ -18,9 +18,9 @@ from typing import Any
 from selftaught.analysis.findings_store import Finding, FindingsTable
 from selftaught.analysis.inventory import HUMAN_ORIGINS, deciding_evaluation
 from selftaught.analysis.paired import Comparison, comparisons
-from selftaught.analysis.stats import mean_ci
 from selftaught.config import CostConfig
 from selftaught.pricing import PriceTable, usage_by_model_and_role
+from selftaught.stats import mean_ci
 from selftaught.store import CompletionRecord, ImproverRecord, IterationRecord, RunStore, TransferRecord
 from selftaught.store.scopes import screening_scope
 from selftaught.values import Usage

@@ -150,7 +150,7 @@ def serve(page: Path, port: int = 0) -> tuple[ThreadingHTTPServer, str]:
 class _PageHandler(BaseHTTPRequestHandler):
     page: Path
 
-    def do_GET(self) -> None:  # noqa: N802 - the base class's name
+    def do_GET(self) -> None:  # the base class's name
         if self.path.split("?")[0] not in ("/", f"/{self.page.name}") or not self.page.exists():
             self.send_error(404)
             return
@@ -162,5 +162,5 @@ class _PageHandler(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args: Any) -> None:  # the base class's names
         pass

@@ -13,6 +13,7 @@ import os
 import signal
 import time
 import uuid
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 
 import psutil
@@ -158,7 +159,7 @@ class Cgroup:
                 pass
         return found
 
-    def kill_all(self, spare: set[int] = frozenset()) -> None:
+    def kill_all(self, spare: AbstractSet[int] = frozenset()) -> None:
         """SIGKILL every process in the group but ``spare``, wherever it moved in the process tree."""
         for _ in range(3):
             pids = self.pids() - spare

@@ -217,7 +217,7 @@ class ChannelWorker(Worker):
         output = frames.text(frame.get("output"), MAX_OUTPUT)
         if cpu is None:  # the process clock was unreadable: charge the wall time, never the program's word
             cpu = wall
-        common = {"cpu_seconds": cpu, "wall_seconds": wall, "output": output, "served_seconds": served,
+        common: dict[str, Any] = {"cpu_seconds": cpu, "wall_seconds": wall, "output": output, "served_seconds": served,
                   "guest_cpu_seconds": guest_cpu}
         if frame.get("ok") is True:
             return CallResult(Verdict.OK, value=frame.get("value"), **common)

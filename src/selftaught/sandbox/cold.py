@@ -17,6 +17,7 @@ from pathlib import Path
 
 import psutil
 
+from selftaught.errors import SandboxUnavailable
 from selftaught.sandbox.channel import ChannelWorker, GuestDied
 from selftaught.sandbox.executor import Executor, Worker
 from selftaught.sandbox.limits import Limits, Verdict
@@ -87,7 +88,8 @@ class ProcessWorker(ChannelWorker):
         self.proc.stdout.close()
         reply = self._request({"op": "init", "rlimits": limits.rlimits()}, wall=30.0, handler=None)
         if not reply.ok:
-            raise RuntimeError(f"sandbox worker failed to start: {reply.error}")
+            raise SandboxUnavailable(f"the process worker (tier C) failed to start: {reply.error}; check this "
+                                     "machine with `selftaught doctor`")
 
     def _death(self, killed: bool) -> GuestDied:
         if killed:

@@ -184,7 +184,9 @@ class RayWorker(Worker):
                 return event[1]
             if kind != "rpc":
                 self._alive = False
-                raise RuntimeError(f"the Ray node sandbox failed a call: {event[1:]}")
+                detail = ": ".join(map(str, event))  # ("failed", "ZygoteError: ...") or ("aborted",)
+                raise SandboxUnavailable(f"the sandbox on a Ray node failed a call ({detail}); check that node "
+                                         "(selftaught doctor there) and resume the run")
             try:
                 reply = serve_rpc(handler, event[1], event[2], event[3])
             except HostileCall as exc:

@@ -110,7 +110,7 @@ class Zygote:
         self.cgroup = Cgroup.create(PIDS_MAX) if spec.use_cgroup else None
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.sock = ours
-        self.stderr = tempfile.TemporaryFile(prefix="selftaught-zygote-")
+        self.stderr = tempfile.TemporaryFile(prefix="selftaught-zygote-")  # noqa: SIM115 - lives as long as the zygote
         fcntl.fcntl(self.stderr.fileno(), fcntl.F_SETFL, fcntl.fcntl(self.stderr.fileno(), fcntl.F_GETFL) | os.O_APPEND)
         try:
             self.proc = _launcher.run(spec.launch, theirs.fileno(), self.stderr.fileno())

@@ -113,7 +113,7 @@ def _record(cls: type[R], row: sqlite3.Row) -> R:
     as ``id`` and ``created``, are left out)."""
     names = {f.name for f in fields(cls)}
     return cls(**{k: _CODECS[(cls, k)][1](row[k]) if (cls, k) in _CODECS else row[k]
-                  for k in row.keys() if k in names})
+                  for k in row.keys() if k in names})  # noqa: SIM118 (a Row iterates values)
 
 
 def _fault(run_dir: Path, exc: BaseException) -> StoreFault:

@@ -70,8 +70,8 @@ def cost_bounds(F: np.ndarray, D: np.ndarray, P: np.ndarray) -> tuple[float, flo
     """(L, U) with L <= mqap_cost(a) <= U for every permutation a (rearrangement inequality)."""
     off = ~np.eye(len(F), dtype=bool)
     low = high = 0.0
-    for f, d in ((np.diag(F), np.diag(D)), (F[off], D[off])):
-        f, d = np.sort(f), np.sort(d)
+    for flows, distances in ((np.diag(F), np.diag(D)), (F[off], D[off])):
+        f, d = np.sort(flows), np.sort(distances)
         low += float(f @ d[::-1])
         high += float(f @ d)
     return low - 0.5 * float(P.max(axis=1).sum()), high - 0.5 * float(P.min(axis=1).sum())

@@ -52,7 +52,7 @@ CASES = [
          "import os\ndef attack(ctx):\n    return os.listdir(ctx['root'] + '/run')\n", ("error",), "A"),
     Case("proc_root_escape", A, "the host's root through /proc/1/root",
          "import os\ndef attack(ctx):\n    return os.listdir('/proc/1/root')\n", ("ok", "error"), "A",
-         contained=lambda v: v is None or "home" not in v and "etc" not in v),
+         contained=lambda v: v is None or ("home" not in v and "etc" not in v)),
     Case("proc_host_cwd", A, "the host's working directory through /proc/<host>/cwd",
          "import os\ndef attack(ctx):\n    return os.listdir('/proc/%d/cwd' % ctx['host_pid'])\n",
          ("error",), "A"),

@@ -1,4 +1,5 @@
-"""Intervals for the small samples STOP produces (5 improver runs, 20 instances, N flag samples).
+"""Intervals for the small samples STOP produces (5 improver runs, 20 instances, N flag samples): used by
+the engine (baseline estimates), analysis and the report, so it sits below all three.
 
 Wilson intervals for rates (the paper reports its sandbox-flag rates with them; they stay inside [0, 1]
 and are sensible at 0 of N), Student-t intervals for means of a handful of runs (a normal interval would
