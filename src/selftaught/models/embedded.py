@@ -167,7 +167,8 @@ class EmbeddedModel(ModelProvider):
     def _take(self) -> list[_Job]:
         """The oldest waiting jobs whose sequences fit one batch (at least one job, however large)."""
         with self._queue_lock:
-            taken, seqs = [], 0
+            taken: list[_Job] = []
+            seqs = 0
             while self._queue and (not taken or seqs + len(self._queue[0].requests) <= self.batch_size):
                 taken.append(self._queue.popleft())
                 seqs += len(taken[-1].requests)
