@@ -4,7 +4,10 @@ Model replies are SCRIPTED (a registered provider); sandbox and store are real."
 
 from __future__ import annotations
 
+import os
 import sqlite3
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -65,6 +68,13 @@ def test_a_model_fault_stops_the_sandbox_flag_experiment_and_is_recorded(tmp_pat
         run_sandbox_flag(scripted_config(), 2, run_dir=tmp_path / "x", provider=FailingAfter(0))
     store = RunStore(tmp_path / "x")
     assert store.get_meta("status") == "stopped" and "kept failing" in store.get_meta("stop_reason")
+    store.close()
+    shown = subprocess.run([sys.executable, "-m", "selftaught.cli.main", "show", "--no-analyze",
+                            str(tmp_path / "x")], capture_output=True, text=True, check=False,
+                           env={**os.environ, "COLUMNS": "200"})
+    assert shown.returncode == 0, shown.stderr
+    assert f"resume with: selftaught experiment sandbox-flag --out {tmp_path / 'x'}" in shown.stdout
+    assert "run --resume" not in shown.stdout  # an experiment is extended, not resumed as a run
 
 
 def test_a_model_fault_stops_the_run_and_resume_finishes_it_like_an_uninterrupted_run(tmp_path: Path) -> None:

@@ -73,8 +73,9 @@ def _show(run_dir: Path, source: Path, analyze: bool) -> None:
                   f"{int(t['completion_tokens'])} completion tokens, {t['model_seconds']:.0f} s; requests: "
                   f"{d.model_events['misses']} sent, {d.model_events['hits']} replayed")
     if d.status in STOPPED:
-        console.print(f"stopped: {escape(str(d.stop_reason or ''))} (resume with: selftaught run "
-                      f"--resume {run_dir})")
+        again = (f"selftaught experiment {d.experiment.get('kind')} --out {run_dir}" if d.experiment
+                 else f"selftaught run --resume {run_dir}")
+        console.print(f"stopped: {escape(str(d.stop_reason or ''))} (resume with: {again})")
     print_usage_by_model(d.usage)
     cut = describe_cut_replies(d.cut_replies)
     if cut:
