@@ -44,7 +44,7 @@ def test_same_seed_same_reply_whatever_came_before(model) -> None:
     assert len(others | {first.text}) > 1  # the seed matters at T=0.7
 
 
-#: A system prompt of over 256 tokens (one prompt chunk), as a run's task description is: calls that share
+#: A system prompt of over 256 tokens (eight prompt chunks), as a run's task description is: calls that share
 #: it reuse its KV state.
 LONG_SYSTEM = "You are an expert Python programmer. " + " ".join(
     f"Rule {i}: keep function {i} pure and name it clearly." for i in range(40))
