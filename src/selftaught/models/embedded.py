@@ -192,19 +192,20 @@ class EmbeddedModel(ModelProvider):
             groups = [Group(prompt, tuple(r.seed or 0 for r in job.requests), job.requests[0].temperature,
                             job.requests[0].max_tokens) for job, prompt, _ in live]
             if len(live) == 1 and len(groups[0].seeds) > self.batch_size:  # a group too big for one batch
-                g, replies = groups[0], []
+                g, replies, reused = groups[0], [], 0
                 for at in range(0, len(g.seeds), self.batch_size):
-                    replies += session.sample(g.prompt, list(g.seeds[at:at + self.batch_size]), g.temperature,
-                                              g.max_tokens)
+                    chunk = list(g.seeds[at:at + self.batch_size])
+                    replies += session.sample(g.prompt, chunk, g.temperature, g.max_tokens)
+                    reused += session.reused
+                    self.batch_sizes[len(chunk)] += 1
                 samples, reused_by = [replies], 0
             else:
                 samples = session.sample_groups(groups)
-                reused_by = session.reused_by
-            seqs = sum(len(g.seeds) for g in groups)
-            self.batch_sizes[min(seqs, self.batch_size)] += 1
-            latency = (time.perf_counter() - started) / seqs  # each reply's share of the batch
+                reused, reused_by = session.reused, session.reused_by
+                self.batch_sizes[sum(len(g.seeds) for g in groups)] += 1
+            latency = (time.perf_counter() - started) / sum(len(g.seeds) for g in groups)  # each reply's share
             for i, ((job, prompt, cut), replies) in enumerate(zip(live, samples, strict=True)):
-                extra = {"reused_prompt_tokens": session.reused if i == reused_by else 0,
+                extra = {"reused_prompt_tokens": reused if i == reused_by else 0,
                          **({"truncated_prompt_tokens": cut} if cut else {})}
                 job.result = [Completion(r.text, prompt_tokens=len(prompt), completion_tokens=r.tokens,
                                          latency=latency, finish_reason=r.finish_reason, extra=dict(extra))
