@@ -202,7 +202,7 @@ def test_requests_arriving_together_are_batched_and_change_no_reply() -> None:
         assert shared.concurrency == shared.batch_size == 6
         with ThreadPoolExecutor(max_workers=len(asks)) as pool:
             together = list(pool.map(lambda a: shared.complete(_req(a[0], a[1], max_tokens=16)).text, asks))
-        assert max(shared.batch_sizes) > 1  # callers waiting together were decoded together
+        assert max(shared.step_sizes()) > 1  # callers waiting together were decoded together
         # the same again, as one caller asking 2 replies while others ask one each
         with ThreadPoolExecutor(max_workers=3) as pool:
             pair = pool.submit(shared.complete_shared, [_req(PROMPT, 1, 16), _req(PROMPT, 2, 16)])
@@ -212,3 +212,45 @@ def test_requests_arriving_together_are_batched_and_change_no_reply() -> None:
         shared.close()
     assert together == [alone[a] for a in asks]
     assert mixed == [alone[PROMPT, 1], alone[PROMPT, 2], alone["Say hello in French.", 4]]
+
+
+def test_a_group_admitted_mid_batch_joins_it_ends_first_and_changes_no_reply() -> None:
+    """Continuous batching: a group admitted while another decodes advances with it from the next step,
+    is retired as soon as its own sequences end, and each reply is the one its prompt and seed give alone."""
+    from selftaught.models.embedded import default_gguf_path
+    from selftaught.models.llama_session import Group, LlamaSession
+
+    session = LlamaSession(default_gguf_path(), n_ctx=512, threads=lambda: 1, n_parallel=4)
+    try:
+        long = Group(session.chat_prompt("You are an expert Python programmer.", PROMPT), (7,), 0.7, 40)
+        short = Group(session.chat_prompt("", "Say hello in French."), (3, 4), 0.7, 6)
+        alone_long, alone_short = (session.sample_groups([g])[0] for g in (long, short))
+        first = session.admit(long)
+        for _ in range(5):
+            assert session.step() == []
+        assert session.free_slots == 3
+        second = session.admit(short)
+        ended = []
+        while second not in ended:
+            ended += session.step()
+        assert ended == [second] and session.busy and session.free_slots == 3  # the long one goes on
+        while session.busy:
+            ended += session.step()
+        assert ended == [second, first]
+        assert session.steps[3] > 0  # the two groups shared decode steps
+        assert second.samples() == alone_short and first.samples() == alone_long
+        assert alone_long[0].tokens > 5 + max(s.tokens for s in alone_short)  # it outlived the short group
+    finally:
+        session.close()
+
+
+def test_a_closed_model_answers_again_and_fails_no_caller() -> None:
+    from selftaught.models.embedded import EmbeddedModel
+
+    m = EmbeddedModel()
+    try:
+        before = m.complete(_req(PROMPT, seed=2, max_tokens=8)).text
+        m.close()
+        assert m.complete(_req(PROMPT, seed=2, max_tokens=8)).text == before
+    finally:
+        m.close()

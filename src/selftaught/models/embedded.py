@@ -23,12 +23,12 @@ import subprocess
 import sys
 import threading
 import time
-from collections import Counter, deque
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from selftaught.errors import ConfigError, MissingExtra
+from selftaught.errors import ConfigError, MissingExtra, ModelError
 from selftaught.models.base import ChatRequest, Completion, ModelProvider
 from selftaught.models.cpu_share import ThreadGovernor, usable_cores
 from selftaught.models.llama_session import Group, LlamaSession
@@ -75,25 +75,33 @@ def _require_llama_cpp() -> None:
         raise MissingExtra("the embedded model", "embedded")
 
 
-@dataclass
+@dataclass(eq=False)
 class _Job:
-    """One caller's requests (n replies to one prompt), waiting to be decoded in some batch."""
+    """n replies to one prompt (at most one batch of them), waiting for, or taking part in, decode steps."""
 
     requests: list[ChatRequest]
     done: threading.Event = field(default_factory=threading.Event)
     result: list[Completion] = field(default_factory=list)
     error: BaseException | None = None
+    prompt_tokens: int = 0
+    extra: dict[str, int] = field(default_factory=dict)
+    admitted_at: float = 0.0
+
+    def fail(self, exc: BaseException) -> None:
+        self.error = exc
+        self.done.set()
 
 
 class EmbeddedModel(ModelProvider):
-    """SmolLM2-135M in-process. Loaded on first use; one batch decodes at a time.
+    """SmolLM2-135M in-process, decoded by one worker thread with continuous batching. Loaded on first use.
 
     n replies to one prompt (``batch_prompt([message] * n)``, the paper's way of asking for candidates) are
     sampled together: the prompt is decoded once and the n continuations advance as one batch
-    (``complete_shared``). Requests that arrive while a batch decodes (the parallel improver runs of a
-    meta-utility) wait and are decoded together in the next one, up to ``n_parallel`` sequences. A reply
-    depends only on its prompt and seed, never on its batch (``llama_session.py``), so the same run seed
-    gives byte-identical replies on a fresh run however requests happened to be grouped.
+    (``complete_shared``). Requests of other callers (the parallel improver runs of a meta-utility) join
+    the running batch at its next step when enough of its ``n_parallel`` sequences are free, and each
+    caller gets its replies as soon as its own last sequence ends. A reply depends only on its prompt and
+    seed, never on its batch (``llama_session.py``), so the same run seed gives byte-identical replies on
+    a fresh run however requests happened to be grouped.
     """
 
     def __init__(
@@ -112,11 +120,11 @@ class EmbeddedModel(ModelProvider):
         #: Callers the recorder lets in at once: as many as one batch decodes together.
         self.concurrency = self.batch_size
         self._session: LlamaSession | None = None
-        self._lock = threading.Lock()  # held while the session decodes
-        self._queue_lock = threading.Lock()
+        self._lock = threading.Lock()  # held by whoever uses the session (the worker, check, close)
+        self._wake = threading.Condition()  # guards the queue and the worker's life
         self._queue: deque[_Job] = deque()
-        #: How many batches of each size (sequences decoded together) this model has decoded.
-        self.batch_sizes: Counter[int] = Counter()
+        self._worker: threading.Thread | None = None
+        self._closing = False
 
     @property
     def model_id(self) -> str:
@@ -139,6 +147,11 @@ class EmbeddedModel(ModelProvider):
         """Decode steps run at each thread count so far (automatic setting only; empty when fixed)."""
         return dict(self._threads.steps) if isinstance(self._threads, ThreadGovernor) else {}
 
+    def step_sizes(self) -> dict[int, int]:
+        """Decode steps so far by how many sequences each advanced together."""
+        with self._lock:
+            return dict(self._session.steps) if self._session is not None else {}
+
     def check(self) -> None:
         """Loading is cheap (0.15 s) and proves the file is a model; a crash test is ``probe_in_child``."""
         with self._lock:
@@ -148,74 +161,124 @@ class EmbeddedModel(ModelProvider):
         return self.complete_shared([request])[0]
 
     def complete_shared(self, requests: list[ChatRequest]) -> list[Completion]:
-        """Replies to requests that differ only in their seed. Requests of other callers waiting at the same
-        time (parallel improver runs) are decoded in the same batch, up to ``batch_size`` sequences."""
+        """Replies to requests that differ only in their seed, in request order. More than ``batch_size``
+        of them go in as several groups, each joining the batch when there is room for it."""
         first = requests[0]
         if any(r.canonical() != first.canonical() for r in requests):
             raise ValueError("complete_shared takes requests that differ only in their seed")
-        job = _Job(list(requests))
-        with self._queue_lock:
-            self._queue.append(job)
-        while not job.done.is_set():
-            with self._lock:  # whoever holds it decodes the oldest waiting jobs, maybe this one among them
-                if not job.done.is_set():
-                    self._serve(self._take())
-        if job.error is not None:
-            raise job.error
-        return job.result
+        jobs = [_Job(requests[at:at + self.batch_size]) for at in range(0, len(requests), self.batch_size)]
+        with self._wake:
+            if self._closing:
+                raise ModelError("the embedded model was closed")
+            self._queue.extend(jobs)
+            if self._worker is None:
+                self._worker = threading.Thread(target=self._work, name="selftaught-embedded-model", daemon=True)
+                self._worker.start()
+            self._wake.notify()
+        for job in jobs:
+            job.done.wait()
+        for job in jobs:
+            if job.error is not None:
+                raise job.error
+        return [c for job in jobs for c in job.result]
 
-    def _take(self) -> list[_Job]:
-        """The oldest waiting jobs whose sequences fit one batch (at least one job, however large)."""
-        with self._queue_lock:
-            taken: list[_Job] = []
-            seqs = 0
-            while self._queue and (not taken or seqs + len(self._queue[0].requests) <= self.batch_size):
-                taken.append(self._queue.popleft())
-                seqs += len(taken[-1].requests)
-            return taken
+    # -- the worker: admits waiting jobs between decode steps, hands each its replies when it ends ------
 
-    def _serve(self, jobs: list[_Job]) -> None:
-        started = time.perf_counter()
+    def _work(self) -> None:
+        active: dict[int, list[_Job]] = {}  # id of a group's Admitted -> the jobs its seeds came from
+        try:
+            while True:
+                with self._wake:
+                    while not self._queue and not active and not self._closing:
+                        self._wake.wait()
+                    if self._closing:
+                        break
+                    waiting = list(self._queue)
+                with self._lock:
+                    session = self._session
+                    free = session.free_slots if session is not None else self.batch_size
+                    taken = []
+                    for job in waiting:  # in arrival order; a job that does not fit yet waits, and so do later ones
+                        if len(job.requests) > free:
+                            break
+                        taken.append(job)
+                        free -= len(job.requests)
+                    with self._wake:
+                        for _ in taken:
+                            self._queue.popleft()
+                    same_prompt: dict[str, list[_Job]] = {}
+                    for job in taken:  # identical prompts arriving together: decoded once, as one group
+                        same_prompt.setdefault(job.requests[0].canonical(), []).append(job)
+                    for jobs in same_prompt.values():
+                        self._admit(jobs, active)
+                    if active:
+                        self._step(active)
+        except BaseException as exc:  # our own bug: every waiting caller gets it, none hangs
+            with self._wake:
+                stranded = [*(job for jobs in active.values() for job in jobs), *self._queue]
+                self._queue.clear()
+                self._worker = None
+            for job in stranded:
+                job.fail(exc)
+            raise
+        with self._wake:
+            stranded = [*(job for jobs in active.values() for job in jobs), *self._queue]
+            self._queue.clear()
+        for job in stranded:
+            job.fail(ModelError("the embedded model was closed while this request waited"))
+
+    def _admit(self, jobs: list[_Job], active: dict[int, list[_Job]]) -> None:
+        """Start the sequences of ``jobs`` (one prompt, their seeds in order) at the next step, or answer them
+        at once (a prompt that cannot fit)."""
         try:
             session = self._load()
-            live: list[tuple[_Job, list[int], int]] = []
-            for job in jobs:
-                user, cut = self._fit(session, job.requests[0])
-                prompt = session.chat_prompt(job.requests[0].system, user) if user is not None else []
-                if user is None or len(prompt) >= self.n_ctx:
-                    job.result = [Completion("", latency=time.perf_counter() - started,
-                                             finish_reason="context_overflow") for _ in job.requests]
-                else:
-                    live.append((job, prompt, cut))
-            if not live:
+            request = jobs[0].requests[0]
+            user, cut = self._fit(session, request)
+            prompt = session.chat_prompt(request.system, user) if user is not None else []
+            if user is None or len(prompt) >= self.n_ctx:
+                for job in jobs:
+                    job.result = [Completion("", finish_reason="context_overflow") for _ in job.requests]
+                    job.done.set()
                 return
-            groups = [Group(prompt, tuple(r.seed or 0 for r in job.requests), job.requests[0].temperature,
-                            job.requests[0].max_tokens) for job, prompt, _ in live]
-            if len(live) == 1 and len(groups[0].seeds) > self.batch_size:  # a group too big for one batch
-                g, replies, reused = groups[0], [], 0
-                for at in range(0, len(g.seeds), self.batch_size):
-                    chunk = list(g.seeds[at:at + self.batch_size])
-                    replies += session.sample(g.prompt, chunk, g.temperature, g.max_tokens)
-                    reused += session.reused
-                    self.batch_sizes[len(chunk)] += 1
-                samples, reused_by = [replies], 0
-            else:
-                samples = session.sample_groups(groups)
-                reused, reused_by = session.reused, session.reused_by
-                self.batch_sizes[sum(len(g.seeds) for g in groups)] += 1
-            latency = (time.perf_counter() - started) / sum(len(g.seeds) for g in groups)  # each reply's share
-            for i, ((job, prompt, cut), replies) in enumerate(zip(live, samples, strict=True)):
-                extra = {"reused_prompt_tokens": reused if i == reused_by else 0,
-                         **({"truncated_prompt_tokens": cut} if cut else {})}
-                job.result = [Completion(r.text, prompt_tokens=len(prompt), completion_tokens=r.tokens,
-                                         latency=latency, finish_reason=r.finish_reason, extra=dict(extra))
-                              for r in replies]
-        except BaseException as exc:  # noqa: BLE001 (every caller of this batch gets the failure, re-raised)
+            seeds = tuple(r.seed or 0 for job in jobs for r in job.requests)
+            admitted = session.admit(Group(prompt, seeds, request.temperature, request.max_tokens))
+        except (ModelError, ConfigError, MissingExtra) as exc:
+            if self._session is not None:
+                self._fail_all(self._session, active, exc)
             for job in jobs:
-                job.error = exc
-        finally:
-            for job in jobs:
+                job.fail(exc)
+            return
+        for job in jobs:
+            job.admitted_at, job.prompt_tokens = time.perf_counter(), len(prompt)
+            job.extra = {"reused_prompt_tokens": admitted.reused, **({"truncated_prompt_tokens": cut} if cut else {})}
+        active[id(admitted)] = jobs
+
+    def _step(self, active: dict[int, list[_Job]]) -> None:
+        session = self._load()
+        try:
+            ended = session.step()
+        except ModelError as exc:
+            self._fail_all(session, active, exc)
+            return
+        now = time.perf_counter()
+        for admitted in ended:
+            samples = admitted.samples()
+            for job in active.pop(id(admitted)):
+                mine, samples = samples[:len(job.requests)], samples[len(job.requests):]
+                latency = (now - job.admitted_at) / len(job.requests)  # each reply's share of its group's time
+                job.result = [Completion(r.text, prompt_tokens=job.prompt_tokens, completion_tokens=r.tokens,
+                                         latency=latency, finish_reason=r.finish_reason, extra=dict(job.extra))
+                              for r in mine]
                 job.done.set()
+
+    @staticmethod
+    def _fail_all(session: LlamaSession, active: dict[int, list[_Job]], exc: BaseException) -> None:
+        """A failed decode leaves the KV cache in an unknown state: every live group gets the failure."""
+        session.reset()
+        for jobs in active.values():
+            for job in jobs:
+                job.fail(exc)
+        active.clear()
 
     def _fit(self, session: LlamaSession, request: ChatRequest) -> tuple[str | None, int]:
         """(user message, tokens cut): cut in the middle to leave room for the reply; (None, 0) if futile."""
@@ -234,10 +297,18 @@ class EmbeddedModel(ModelProvider):
         return session.detokenize(head) + marker + session.detokenize(tail), len(user_tokens) - room
 
     def close(self) -> None:
+        with self._wake:
+            self._closing = True
+            worker = self._worker
+            self._wake.notify()
+        if worker is not None and worker is not threading.current_thread():
+            worker.join()
         with self._lock:
             if self._session is not None:
                 self._session.close()
                 self._session = None
+        with self._wake:  # closed models load again on next use, as before
+            self._closing, self._worker = False, None
 
 
 # -- crash-proof probe and throughput (used by `selftaught doctor`) -----------------------------------------

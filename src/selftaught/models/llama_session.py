@@ -1,21 +1,23 @@
-"""llama.cpp driven through llama-cpp-python's low-level API: a prompt decoded once, its n continuations
-and those of other prompts sampled together as one multi-sequence batch, each with its own seed.
+"""llama.cpp driven through llama-cpp-python's low-level API with continuous batching: up to ``n_parallel``
+sequences advance together one token per decode step; a group (n continuations of one prompt, each with
+its own seed) is admitted between steps when enough sequences are free, its prompt decoded once, and
+retired as soon as its last sequence ends, so a request that arrives while others decode joins them at
+the next step instead of waiting for the whole batch.
 
 Why not the high-level ``Llama`` object: it generates one sequence at a time, so n replies to one prompt
-cost n prompt decodes and n sequential generations, and requests arriving together wait for each other.
-Here each prompt is decoded once and all sequences advance as one batch (benchmarks/
-embedded_throughput.md).
+cost n prompt decodes and n sequential generations, and requests arriving together wait for each other
+(benchmarks/embedded_throughput.md).
 
-Determinism: a reply depends on its prompt and seed only, never on what else was in the batch or what
-the session did before. The rules that keep it so:
+Determinism: a reply depends on its prompt and seed only, never on what else was in the batch, when it
+was admitted, or what the session did before. The rules that keep it so:
 - every sequence lives in its own KV stream (``kv_unified = False``), so its attention sums over its own
   cells only, in position order, and every sequence decodes one token per step (a prompt's last token
   included), a row llama.cpp computes the same way whatever the other rows are;
 - attention runs without flash attention, whose split of the keys across threads made a reply depend on
   the thread count; without it replies are the same at any count, so the count may change between
   decode steps (``cpu_share.py``);
-- the prompt is decoded in chunks aligned to fixed positions (multiples of ``CHUNK``), and only whole
-  chunks are kept for the next call (prefix reuse). A reused chunk was computed from the same tokens
+- a prompt is decoded alone, in chunks aligned to fixed positions (multiples of ``CHUNK``), and each slot
+  keeps only whole chunks for a later group to reuse. A reused chunk was computed from the same tokens
   with the same batch shape at the same cells as a fresh decode would compute it, so the KV state is
   bit-identical either way.
 Tests (tests/integration/test_embedded.py) check each rule against replies sampled alone on a fresh model.
@@ -26,8 +28,9 @@ from __future__ import annotations
 import ctypes
 import logging
 import threading
+from collections import Counter
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -72,6 +75,34 @@ class Sample:
     finish_reason: str
 
 
+@dataclass(eq=False)
+class Admitted:
+    """A group taking part in decode steps: the slots (sequences) its seeds run in, and their samples so far."""
+
+    group: Group
+    slots: tuple[int, ...]
+    #: Prompt tokens taken from a slot's kept KV instead of being decoded.
+    reused: int = 0
+    done: dict[int, Sample] = field(default_factory=dict)
+
+    def samples(self) -> list[Sample]:
+        """One sample per seed, in seed order (complete once the group has ended)."""
+        return [self.done[slot] for slot in self.slots]
+
+
+@dataclass(eq=False)
+class _Sequence:
+    """One live continuation: the token its next step decodes, at which position, and its sampler state."""
+
+    admitted: Admitted
+    sampler: Any
+    limit: int
+    next_token: int
+    position: int
+    tokens: list[int] = field(default_factory=list)
+    finish: str = ""
+
+
 def _llama() -> Any:
     """The ``llama_cpp`` module, with llama.cpp's own logging quietened and its backend started once."""
     global _backend_ready
@@ -114,12 +145,11 @@ class LlamaSession:
         self._mem = lib.llama_get_memory(self._ctx)
         self._batch = lib.llama_batch_init(max(CHUNK, self.n_parallel), 0, 1)
         self._template = lib.llama_model_chat_template(self._model, None)
-        #: Prompt tokens whose KV (whole chunks only) sequence 0 holds from the previous call.
-        self._kept: list[int] = []
-        #: Prompt tokens the last call took from the previous call's KV state instead of decoding, and the
-        #: index of the group that took them.
-        self.reused = 0
-        self.reused_by = 0
+        #: Per slot: the prompt tokens whose KV (whole chunks only) it holds from the last group it served.
+        self._kept: list[list[int]] = [[] for _ in range(self.n_parallel)]
+        self._live: dict[int, _Sequence] = {}
+        #: Decode steps by how many sequences they advanced.
+        self.steps: Counter[int] = Counter()
 
     # -- text <-> tokens ------------------------------------------------------------------------------
 
@@ -182,27 +212,20 @@ class LlamaSession:
         if rc != 0:
             raise ModelError(f"the embedded model failed to decode a batch (llama_decode returned {rc})")
 
-    def _prefill(self, prompts: list[list[int]], first_seqs: list[int]) -> None:
-        """Sequence ``first_seqs[i]`` holds the KV of ``prompts[i]`` but its last token (which the first
-        sampling step decodes). Sequence 0 reuses the whole chunks it shares with the previous call's."""
+    def _prefill(self, prompt: list[int], slot: int) -> int:
+        """Make ``slot`` hold the KV of ``prompt`` but its last token (which the first sampling step
+        decodes), reusing the whole chunks it shares with what the slot kept; returns the tokens reused."""
         lib = self._lib
-        for seq in range(1, self.n_parallel):
-            lib.llama_memory_seq_rm(self._mem, seq, -1, -1)
-        self.reused = 0
-        for prompt, seq in zip(prompts, first_seqs):
-            body = prompt[:-1]
-            start = 0
-            if seq == 0:
-                start = (_common(self._kept, body) // CHUNK) * CHUNK
-                lib.llama_memory_seq_rm(self._mem, 0, start, -1)
-                self._kept, self.reused = body[:start], start
-            pos = start
-            while pos < len(body):
-                end = min(len(body), (pos // CHUNK + 1) * CHUNK)
-                self._decode([(body[p], p, seq, False) for p in range(pos, end)])
-                pos = end
-            if seq == 0:
-                self._kept = body[: (len(body) // CHUNK) * CHUNK]
+        body = prompt[:-1]
+        start = (_common(self._kept[slot], body) // CHUNK) * CHUNK
+        lib.llama_memory_seq_rm(self._mem, slot, start, -1)
+        pos = start
+        while pos < len(body):
+            end = min(len(body), (pos // CHUNK + 1) * CHUNK)
+            self._decode([(body[p], p, slot, False) for p in range(pos, end)])
+            pos = end
+        self._kept[slot] = body[: (len(body) // CHUNK) * CHUNK]
+        return start
 
     def _sampler(self, seed: int, temperature: float) -> Any:
         lib = self._lib
@@ -216,74 +239,105 @@ class LlamaSession:
             lib.llama_sampler_chain_add(chain, smpl)
         return chain
 
+    # -- continuous batching: groups admitted between steps, each retired when its last sequence ends ----
+
+    @property
+    def free_slots(self) -> int:
+        """Sequences a group admitted now could use."""
+        return self.n_parallel - len(self._live)
+
+    @property
+    def busy(self) -> bool:
+        """Whether some admitted group is still generating."""
+        return bool(self._live)
+
+    def admit(self, group: Group) -> Admitted:
+        """Start ``group``'s continuations at the next ``step``. Its prompt is decoded once, into the free slot
+        that kept the longest whole-chunk head of it from an earlier call, and copied to its other slots."""
+        if not 0 < len(group.seeds) <= self.free_slots:
+            raise ValueError(f"a group of {len(group.seeds)} seeds with {self.free_slots} free slots")
+        if not 0 < len(group.prompt) < self.n_ctx:
+            raise ValueError(f"a prompt of {len(group.prompt)} tokens does not fit a context of {self.n_ctx}")
+        lib = self._lib
+        free = [q for q in range(self.n_parallel) if q not in self._live]
+        body = group.prompt[:-1]
+        source = max(free, key=lambda q: (_common(self._kept[q], body) // CHUNK, -q))
+        slots = [source] + [q for q in free if q != source][: len(group.seeds) - 1]
+        admitted = Admitted(group, tuple(slots))
+        admitted.reused = self._prefill(group.prompt, source)
+        for slot in slots[1:]:
+            lib.llama_memory_seq_rm(self._mem, slot, -1, -1)
+            lib.llama_memory_seq_cp(self._mem, source, slot, -1, -1)
+            self._kept[slot] = list(self._kept[source])
+        limit = min(group.max_tokens, self.n_ctx - len(group.prompt))
+        for slot, seed in zip(slots, group.seeds):
+            self._live[slot] = _Sequence(admitted, self._sampler(seed, group.temperature), limit,
+                                         group.prompt[-1], len(group.prompt) - 1)
+        return admitted
+
+    def step(self) -> list[Admitted]:
+        """Decode one token of every live sequence; the groups whose last sequence ended in this step."""
+        lib = self._lib
+        order = sorted(self._live)
+        self._decode([(self._live[q].next_token, self._live[q].position, q, True) for q in order])
+        self.steps[len(order)] += 1
+        ended: list[Admitted] = []
+        for row, q in enumerate(order):
+            seq = self._live[q]
+            tok = lib.llama_sampler_sample(seq.sampler, self._ctx, row)
+            if lib.llama_vocab_is_eog(self._vocab, tok):
+                seq.finish = "stop"
+            else:
+                seq.tokens.append(tok)
+                seq.next_token, seq.position = tok, seq.position + 1
+                if len(seq.tokens) >= seq.limit:
+                    seq.finish = "length"
+            if seq.finish:
+                self._retire(q)
+                group = seq.admitted
+                group.done[q] = Sample(self.detokenize(seq.tokens), len(seq.tokens), seq.finish)
+                if len(group.done) == len(group.slots):
+                    ended.append(group)
+        return ended
+
+    def _retire(self, slot: int) -> None:
+        """Free ``slot``, keeping its prompt's whole chunks for a later call to reuse."""
+        self._lib.llama_sampler_free(self._live.pop(slot).sampler)
+        self._lib.llama_memory_seq_rm(self._mem, slot, len(self._kept[slot]), -1)
+
+    def reset(self) -> None:
+        """Drop every live sequence and all kept KV (after a failed decode the cache state is unknown)."""
+        for slot in list(self._live):
+            self._lib.llama_sampler_free(self._live.pop(slot).sampler)
+        for slot in range(self.n_parallel):
+            self._lib.llama_memory_seq_rm(self._mem, slot, -1, -1)
+            self._kept[slot] = []
+
     def sample(self, prompt: list[int], seeds: list[int], temperature: float, max_tokens: int) -> list[Sample]:
         """One continuation of ``prompt`` per seed (at most ``n_parallel``), decoded together."""
         return self.sample_groups([Group(prompt, tuple(seeds), temperature, max_tokens)])[0]
 
     def sample_groups(self, groups: list[Group]) -> list[list[Sample]]:
-        """Each group's continuations, all groups' sequences (at most ``n_parallel``) decoded together.
-
-        A reply depends on its prompt and seed only, not on what it was decoded with: every sequence
-        decodes one token per step in its own KV stream, and llama.cpp computes each row of a batch the
-        same way whatever the other rows are (tested against replies sampled alone)."""
-        seqs = [seq for g in groups for seq in g.seeds]
-        if not 0 < len(seqs) <= self.n_parallel or any(not g.seeds for g in groups):
+        """Each group's continuations, all groups admitted at once and decoded together (at most
+        ``n_parallel`` sequences in all). A reply depends on its prompt and seed only, not on what it was
+        decoded with (tested against replies sampled alone)."""
+        if self._live or sum(len(g.seeds) for g in groups) > self.n_parallel or any(not g.seeds for g in groups):
             raise ValueError(f"between 1 and {self.n_parallel} seeds per call, and one per group at least")
-        for g in groups:
-            if not 0 < len(g.prompt) < self.n_ctx:
-                raise ValueError(f"a prompt of {len(g.prompt)} tokens does not fit a context of {self.n_ctx}")
-        lib = self._lib
-        # The group sharing most with sequence 0's kept prompt goes first, into sequence 0 (reuse).
-        order = sorted(range(len(groups)), key=lambda i: -_common(self._kept, groups[i].prompt))
-        first, owner, at = {}, [], 0
-        for i in order:
-            first[i] = at
-            owner += [i] * len(groups[i].seeds)
-            at += len(groups[i].seeds)
-        source: dict[int, int] = {}  # group -> the sequence its prompt's KV is decoded into (once per prompt)
-        for i in order:
-            source[i] = next((first[j] for j in order if j in source and groups[j].prompt == groups[i].prompt),
-                             first[i])
-        distinct = [i for i in order if source[i] == first[i]]
-        self._prefill([groups[i].prompt for i in distinct], [first[i] for i in distinct])
-        self.reused_by = order[0]
-        for i in order:
-            for seq in range(first[i], first[i] + len(groups[i].seeds)):
-                if seq != source[i]:
-                    lib.llama_memory_seq_cp(self._mem, source[i], seq, -1, -1)
-        seeds = [s for i in order for s in groups[i].seeds]
-        samplers = [self._sampler(seed, groups[owner[q]].temperature) for q, seed in enumerate(seeds)]
-        out: list[list[int]] = [[] for _ in seeds]
-        finish = [""] * len(seeds)
-        limits = [min(groups[owner[q]].max_tokens, self.n_ctx - len(groups[owner[q]].prompt))
-                  for q in range(len(seeds))]
         try:
-            step = [(groups[owner[q]].prompt[-1], len(groups[owner[q]].prompt) - 1, q, True)
-                    for q in range(len(seeds))]
-            while step:
-                self._decode(step)
-                index = [(q, slot) for slot, (_, _, q, _) in enumerate(step)]
-                step = []
-                for q, slot in index:
-                    tok = lib.llama_sampler_sample(samplers[q], self._ctx, slot)
-                    if lib.llama_vocab_is_eog(self._vocab, tok):
-                        finish[q] = "stop"
-                        continue
-                    out[q].append(tok)
-                    if len(out[q]) >= limits[q]:
-                        finish[q] = "length"
-                        continue
-                    step.append((tok, len(groups[owner[q]].prompt) + len(out[q]) - 1, q, True))
-        finally:
-            for chain in samplers:
-                lib.llama_sampler_free(chain)
-            lib.llama_memory_seq_rm(self._mem, 0, len(self._kept), -1)  # keep whole prompt chunks only
-        samples = [Sample(self.detokenize(toks), len(toks), finish[q]) for q, toks in enumerate(out)]
-        return [samples[first[i]:first[i] + len(groups[i].seeds)] for i in range(len(groups))]
+            admitted = [self.admit(g) for g in groups]
+            while self._live:
+                self.step()
+        except BaseException:
+            self.reset()
+            raise
+        return [a.samples() for a in admitted]
 
     def close(self) -> None:
         lib = self._lib
         if self._ctx:
+            for seq in self._live.values():
+                lib.llama_sampler_free(seq.sampler)
+            self._live.clear()
             lib.llama_batch_free(self._batch)
             lib.llama_free(self._ctx)
             lib.llama_model_free(self._model)
