@@ -254,3 +254,25 @@ def test_a_closed_model_answers_again_and_fails_no_caller() -> None:
         assert m.complete(_req(PROMPT, seed=2, max_tokens=8)).text == before
     finally:
         m.close()
+
+
+def test_a_prompt_reuses_the_head_a_live_sequence_decoded_and_changes_no_reply() -> None:
+    from selftaught.models.embedded import default_gguf_path
+    from selftaught.models.llama_session import Group, LlamaSession
+
+    session = LlamaSession(default_gguf_path(), n_ctx=1024, threads=lambda: 1, n_parallel=3)
+    fresh = LlamaSession(default_gguf_path(), n_ctx=1024, threads=lambda: 1, n_parallel=3)
+    try:
+        first = Group(session.chat_prompt(LONG_SYSTEM, PROMPT), (1,), 0.7, 24)
+        second = Group(session.chat_prompt(LONG_SYSTEM, "Write a function that adds two numbers."), (2, 3), 0.7, 12)
+        running = session.admit(first)
+        session.step()
+        joined = session.admit(second)  # its slots kept nothing; the live sequence holds the system prompt
+        assert joined.reused >= 256
+        while session.busy:
+            session.step()
+        assert joined.samples() == fresh.sample_groups([second])[0]
+        assert running.samples() == fresh.sample_groups([first])[0]
+    finally:
+        session.close()
+        fresh.close()

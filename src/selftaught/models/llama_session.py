@@ -214,10 +214,17 @@ class LlamaSession:
 
     def _prefill(self, prompt: list[int], slot: int) -> int:
         """Make ``slot`` hold the KV of ``prompt`` but its last token (which the first sampling step
-        decodes), reusing the whole chunks it shares with what the slot kept; returns the tokens reused."""
+        decodes); returns the prompt tokens reused instead of decoded. The whole chunks it shares with what
+        some slot kept (its own, or another's, live ones included) are reused: another slot's KV stream is
+        copied whole, then cut back to those chunks."""
         lib = self._lib
         body = prompt[:-1]
-        start = (_common(self._kept[slot], body) // CHUNK) * CHUNK
+        shared = [(_common(self._kept[q], body) // CHUNK) * CHUNK for q in range(self.n_parallel)]
+        donor = max(range(self.n_parallel), key=lambda q: (shared[q], q == slot))
+        if shared[donor] > shared[slot]:
+            lib.llama_memory_seq_rm(self._mem, slot, -1, -1)
+            lib.llama_memory_seq_cp(self._mem, donor, slot, -1, -1)  # llama.cpp copies streams whole only
+        start = shared[donor]
         lib.llama_memory_seq_rm(self._mem, slot, start, -1)
         pos = start
         while pos < len(body):
@@ -253,7 +260,8 @@ class LlamaSession:
 
     def admit(self, group: Group) -> Admitted:
         """Start ``group``'s continuations at the next ``step``. Its prompt is decoded once, into the free slot
-        that kept the longest whole-chunk head of it from an earlier call, and copied to its other slots."""
+        that kept the longest whole-chunk head of it (or from the slot that did, ``_prefill``), and copied to
+        its other slots."""
         if not 0 < len(group.seeds) <= self.free_slots:
             raise ValueError(f"a group of {len(group.seeds)} seeds with {self.free_slots} free slots")
         if not 0 < len(group.prompt) < self.n_ctx:
