@@ -111,3 +111,34 @@ def test_selftaught_run_keeps_the_live_report_and_ends_with_the_final_page(tmp_p
     html = page(run_dir / "report.html")
     assert "status finished" in html and "iterations t = 0..1" in html and "http-equiv" not in html
     assert "No strategy labels recorded" not in html  # the final page was written after the analyses
+
+
+def test_rewrites_rest_in_proportion_to_their_cost_and_none_asked_for_is_dropped(tmp_path, monkeypatch):
+    """A rewrite costs CPU in the run's own process: after one, the report rests RENDER_SHARE times as long
+    before the next, and a rewrite asked for during the rest happens when it ends."""
+    import itertools
+    import time
+
+    from selftaught.report import live as live_module
+
+    written: list[float] = []
+
+    def slow_write(run_dir: Path, out: Path | None = None, reload_seconds: int = 5) -> Path:
+        time.sleep(0.05)
+        written.append(time.monotonic())
+        return tmp_path / "report.html"
+
+    monkeypatch.setattr(live_module, "write_live", slow_write)
+    report = LiveReport()
+    report.event("run_start", run_dir=str(tmp_path))
+    end = time.monotonic() + 1.2
+    while time.monotonic() < end:  # a burst of events, far more often than the report may rewrite
+        report.event("meta_evaluation")
+        time.sleep(0.01)
+    asked_last = time.monotonic()
+    wait_for(lambda: written and written[-1] > asked_last, 10)  # the last one asked for is written
+    gaps = [b - a for a, b in itertools.pairwise(written)]
+    assert 2 <= len(written) <= 4
+    assert min(gaps) >= live_module.RENDER_SHARE * 0.05 * 0.9
+    report.close()
+    assert len(written) == report.writes

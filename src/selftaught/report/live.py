@@ -4,7 +4,9 @@ A STOP run against a paid model lasts hours; its report should not wait for the 
 reporter (it receives the engine's progress events): after the run starts, every meta-utility
 evaluation and every finished iteration, it rewrites ``report.html`` from the store. Rendering happens in
 one background thread that coalesces requests (a burst of events costs one rewrite), so the run never
-waits on matplotlib. Every write is atomic (a temporary file renamed over the report), so a browser
+waits on matplotlib, and that rests ``RENDER_SHARE`` times as long as its last rewrite took (at most
+``MAX_REST`` seconds) before the next: a rewrite costs 1-2 s of CPU in the run's own process, and
+rewriting after every event took about a tenth of the quick start's wall time from the model. Every write is atomic (a temporary file renamed over the report), so a browser
 reloading at any moment reads a whole page, old or new, never half of one.
 
 While the store's status is ``running`` the page says so and asks the browser to reload it every few
@@ -27,6 +29,11 @@ from selftaught.report.html import render
 
 #: Events after which the page is rewritten.
 REWRITE_ON = frozenset({"run_start", "meta_evaluation", "iteration_end"})
+#: Rest after a rewrite, as a multiple of the time it took: the report uses at most ~1/(1+RENDER_SHARE) of
+#: a core. A rewrite asked for meanwhile happens when the rest ends; none is dropped.
+RENDER_SHARE = 10
+#: Longest rest between rewrites (seconds), so the page is never much older than this.
+MAX_REST = 20.0
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -63,7 +70,7 @@ class LiveReport:
         #: the error of the last write, if it failed (a report must never stop the run it reports on)
         self.error: str | None = None
         self._wanted = threading.Event()
-        self._stop = False
+        self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._loop, name="live-report", daemon=True)
 
     def event(self, name: str, **fields: Any) -> None:
@@ -78,10 +85,12 @@ class LiveReport:
     def _loop(self) -> None:
         while True:
             self._wanted.wait()
-            if self._stop:
+            if self._stopping.is_set():
                 return
             self._wanted.clear()
+            started = time.monotonic()
             self._write()
+            self._stopping.wait(min(MAX_REST, RENDER_SHARE * (time.monotonic() - started)))
 
     def _write(self) -> None:
         assert self.run_dir is not None
@@ -96,7 +105,7 @@ class LiveReport:
         """Stop rewriting and write the page once more as the store now stands (finished, stopped)."""
         if self.run_dir is None:
             return None
-        self._stop = True
+        self._stopping.set()
         self._wanted.set()
         self._thread.join()
         self._write()
