@@ -5,8 +5,9 @@ reporter (it receives the engine's progress events): after the run starts, every
 evaluation and every finished iteration, it rewrites ``report.html`` from the store. Rendering happens in
 one background thread that coalesces requests (a burst of events costs one rewrite), so the run never
 waits on matplotlib, and that rests ``RENDER_SHARE`` times as long as its last rewrite took (at most
-``MAX_REST`` seconds) before the next: a rewrite costs 1-2 s of CPU in the run's own process, and
-rewriting after every event took about a tenth of the quick start's wall time from the model. Every write is atomic (a temporary file renamed over the report), so a browser
+``MAX_REST`` seconds) before the next: a rewrite costs 1-2 s of CPU and holds the GIL in the run's own
+process. With a rest of 10x, the quick start took 95-103 s against 80-91 s without the live report
+(alternating, 2 rounds); with 30x, 84 s against 86 s. Every write is atomic (a temporary file renamed over the report), so a browser
 reloading at any moment reads a whole page, old or new, never half of one.
 
 While the store's status is ``running`` the page says so and asks the browser to reload it every few
@@ -31,9 +32,9 @@ from selftaught.report.html import render
 REWRITE_ON = frozenset({"run_start", "meta_evaluation", "iteration_end"})
 #: Rest after a rewrite, as a multiple of the time it took: the report uses at most ~1/(1+RENDER_SHARE) of
 #: a core. A rewrite asked for meanwhile happens when the rest ends; none is dropped.
-RENDER_SHARE = 10
+RENDER_SHARE = 30
 #: Longest rest between rewrites (seconds), so the page is never much older than this.
-MAX_REST = 20.0
+MAX_REST = 60.0
 
 
 def write_atomically(path: Path, text: str) -> None:
