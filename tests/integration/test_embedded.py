@@ -199,7 +199,7 @@ def test_requests_arriving_together_are_batched_and_change_no_reply() -> None:
             fresh.close()
     shared = EmbeddedModel()
     try:
-        assert shared.concurrency == shared.batch_size == 6
+        assert shared.batch_size == 6 and shared.concurrency == 6 * shared.lanes
         with ThreadPoolExecutor(max_workers=len(asks)) as pool:
             together = list(pool.map(lambda a: shared.complete(_req(a[0], a[1], max_tokens=16)).text, asks))
         assert max(shared.step_sizes()) > 1  # callers waiting together were decoded together
@@ -276,3 +276,60 @@ def test_a_prompt_reuses_the_head_a_live_sequence_decoded_and_changes_no_reply()
     finally:
         session.close()
         fresh.close()
+
+
+def test_a_request_takes_the_sequences_free_now_and_the_rest_later_changing_no_reply() -> None:
+    """A caller asking more replies than there are free sequences starts with those, instead of waiting
+    until all it asks for are free (the batch would run part-empty meanwhile)."""
+    import threading
+
+    from selftaught.models.embedded import EmbeddedModel
+
+    def alone(reqs: list[ChatRequest]) -> list[str]:
+        fresh = EmbeddedModel(n_parallel=4, lanes=1)
+        try:
+            return [c.text for c in fresh.complete_shared(reqs)]
+        finally:
+            fresh.close()
+
+    long, four = [_req(PROMPT, 9, max_tokens=48)], [_req("Say hello in French.", s, 8) for s in range(4)]
+    model = EmbeddedModel(n_parallel=4, lanes=1)
+    try:
+        model.check()
+        first: list[str] = []
+        running = threading.Thread(target=lambda: first.extend(c.text for c in model.complete_shared(long)))
+        running.start()
+        while not model.step_sizes():  # the long reply is decoding, three sequences are free
+            threading.Event().wait(0.01)
+        rest = [c.text for c in model.complete_shared(four)]
+        running.join()
+        sizes = model.step_sizes()
+    finally:
+        model.close()
+    assert sizes.get(4, 0) > 0  # three of the four decoded beside the long reply, the fourth after
+    assert rest == alone(four) and first == alone(long)
+
+
+def test_lanes_decode_side_by_side_and_change_no_reply() -> None:
+    """Two contexts, each with its own worker: a request too big for one lane's free sequences spreads over
+    both, and each reply is the one a single lane gives."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from selftaught.models.embedded import EmbeddedModel
+
+    asks = [[_req(PROMPT, s, 12) for s in range(4)], [_req("Write a function that adds two numbers.", 7, 12)]]
+    one = EmbeddedModel(n_parallel=2, lanes=1)
+    try:
+        alone = [[c.text for c in one.complete_shared(reqs)] for reqs in asks]
+    finally:
+        one.close()
+    two = EmbeddedModel(n_parallel=2, lanes=2, n_threads=1)
+    try:
+        assert two.lanes == 2 and two.concurrency == 4
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            together = list(pool.map(lambda reqs: [c.text for c in two.complete_shared(reqs)], asks))
+        used = two.lane_step_sizes()
+    finally:
+        two.close()
+    assert together == alone
+    assert all(sizes for sizes in used)  # both lanes decoded
