@@ -333,3 +333,35 @@ def test_lanes_decode_side_by_side_and_change_no_reply() -> None:
         two.close()
     assert together == alone
     assert all(sizes for sizes in used)  # both lanes decoded
+
+
+def test_the_same_prompt_again_reuses_all_of_it_and_changes_no_reply() -> None:
+    """A run asks the same prompt over and over (every improver run of a meta-utility): its last, partial
+    chunk is reused too, as it was decoded the same way; a prompt that only shares its head reuses whole
+    chunks only."""
+    from selftaught.models.embedded import default_gguf_path
+    from selftaught.models.llama_session import CHUNK, Group, LlamaSession
+
+    session = LlamaSession(default_gguf_path(), n_ctx=1024, threads=lambda: 1, n_parallel=2)
+    fresh = LlamaSession(default_gguf_path(), n_ctx=1024, threads=lambda: 1, n_parallel=2)
+    try:
+        prompt = session.chat_prompt(LONG_SYSTEM, PROMPT)
+        assert (len(prompt) - 1) % CHUNK  # the prompt ends in a partial chunk
+        first = session.admit(Group(prompt, (1,), 0.7, 12))
+        session.step()
+        again = session.admit(Group(prompt, (2,), 0.7, 12))  # from the live sequence's slot
+        while session.busy:
+            session.step()
+        third = session.admit(Group(prompt, (3,), 0.7, 12))  # from a retired slot
+        while session.busy:
+            session.step()
+        other = session.admit(Group(session.chat_prompt(LONG_SYSTEM, PROMPT + " Be brief."), (4,), 0.7, 4))
+        while session.busy:
+            session.step()
+        assert first.reused == 0 and again.reused == third.reused == len(prompt) - 1
+        assert other.reused % CHUNK == 0 and 256 <= other.reused < len(prompt) - 1
+        for admitted in (first, again, third):
+            assert admitted.samples() == fresh.sample_groups([admitted.group])[0]
+    finally:
+        session.close()
+        fresh.close()

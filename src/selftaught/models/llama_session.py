@@ -16,10 +16,11 @@ was admitted, or what the session did before. The rules that keep it so:
 - attention runs without flash attention, whose split of the keys across threads made a reply depend on
   the thread count; without it replies are the same at any count, so the count may change between
   decode steps (``cpu_share.py``);
-- a prompt is decoded alone, in chunks aligned to fixed positions (multiples of ``CHUNK``), and each slot
-  keeps only whole chunks for a later group to reuse. A reused chunk was computed from the same tokens
-  with the same batch shape at the same cells as a fresh decode would compute it, so the KV state is
-  bit-identical either way.
+- a prompt is decoded alone, in chunks aligned to fixed positions (multiples of ``CHUNK``); each slot
+  keeps its last prompt, and a later group reuses its whole chunks, or all of it when its prompt is the
+  same. A reused chunk was computed from the same tokens with the same batch shape at the same cells as
+  a fresh decode would compute it (a last, partial chunk is that only for the same prompt), so the KV
+  state is bit-identical either way.
 Tests (tests/integration/test_embedded.py) check each rule against replies sampled alone on a fresh model.
 """
 
@@ -54,6 +55,12 @@ class Group:
     seeds: tuple[int, ...]
     temperature: float
     max_tokens: int
+
+
+def _reusable(kept: list[int], body: list[int]) -> int:
+    """Tokens of ``body`` whose KV a slot that decoded ``kept`` holds as a fresh decode of ``body`` would
+    compute it: all of them for the same tokens, else the whole chunks they share."""
+    return len(body) if kept == body else (_common(kept, body) // CHUNK) * CHUNK
 
 
 def _common(a: list[int], b: list[int]) -> int:
@@ -145,7 +152,7 @@ class LlamaSession:
         self._mem = lib.llama_get_memory(self._ctx)
         self._batch = lib.llama_batch_init(max(CHUNK, self.n_parallel), 0, 1)
         self._template = lib.llama_model_chat_template(self._model, None)
-        #: Per slot: the prompt tokens whose KV (whole chunks only) it holds from the last group it served.
+        #: Per slot: the prompt tokens (but the last) whose KV it holds from the last group it served.
         self._kept: list[list[int]] = [[] for _ in range(self.n_parallel)]
         self._live: dict[int, _Sequence] = {}
         #: Decode steps by how many sequences they advanced.
@@ -214,12 +221,12 @@ class LlamaSession:
 
     def _prefill(self, prompt: list[int], slot: int) -> int:
         """Make ``slot`` hold the KV of ``prompt`` but its last token (which the first sampling step
-        decodes); returns the prompt tokens reused instead of decoded. The whole chunks it shares with what
-        some slot kept (its own, or another's, live ones included) are reused: another slot's KV stream is
-        copied whole, then cut back to those chunks."""
+        decodes); returns the prompt tokens reused instead of decoded. What some slot kept of it (its own, or
+        another's, live ones included; ``_reusable``) is reused: another slot's KV stream is copied whole,
+        then cut back to that."""
         lib = self._lib
         body = prompt[:-1]
-        shared = [(_common(self._kept[q], body) // CHUNK) * CHUNK for q in range(self.n_parallel)]
+        shared = [_reusable(self._kept[q], body) for q in range(self.n_parallel)]
         donor = max(range(self.n_parallel), key=lambda q: (shared[q], q == slot))
         if shared[donor] > shared[slot]:
             lib.llama_memory_seq_rm(self._mem, slot, -1, -1)
@@ -231,7 +238,7 @@ class LlamaSession:
             end = min(len(body), (pos // CHUNK + 1) * CHUNK)
             self._decode([(body[p], p, slot, False) for p in range(pos, end)])
             pos = end
-        self._kept[slot] = body[: (len(body) // CHUNK) * CHUNK]
+        self._kept[slot] = list(body)
         return start
 
     def _sampler(self, seed: int, temperature: float) -> Any:
@@ -260,7 +267,7 @@ class LlamaSession:
 
     def admit(self, group: Group) -> Admitted:
         """Start ``group``'s continuations at the next ``step``. Its prompt is decoded once, into the free slot
-        that kept the longest whole-chunk head of it (or from the slot that did, ``_prefill``), and copied to
+        that kept the most of it (or from the slot that did, ``_prefill``), and copied to
         its other slots."""
         if not 0 < len(group.seeds) <= self.free_slots:
             raise ValueError(f"a group of {len(group.seeds)} seeds with {self.free_slots} free slots")
@@ -269,7 +276,7 @@ class LlamaSession:
         lib = self._lib
         free = [q for q in range(self.n_parallel) if q not in self._live]
         body = group.prompt[:-1]
-        source = max(free, key=lambda q: (_common(self._kept[q], body) // CHUNK, -q))
+        source = max(free, key=lambda q: (_reusable(self._kept[q], body), -q))
         slots = [source] + [q for q in free if q != source][: len(group.seeds) - 1]
         admitted = Admitted(group, tuple(slots))
         admitted.reused = self._prefill(group.prompt, source)
@@ -309,7 +316,7 @@ class LlamaSession:
         return ended
 
     def _retire(self, slot: int) -> None:
-        """Free ``slot``, keeping its prompt's whole chunks for a later call to reuse."""
+        """Free ``slot``, keeping its prompt's KV for a later call to reuse."""
         self._lib.llama_sampler_free(self._live.pop(slot).sampler)
         self._lib.llama_memory_seq_rm(self._mem, slot, len(self._kept[slot]), -1)
 
