@@ -283,10 +283,12 @@ def main() -> None:
     parser.add_argument("--skip-threads", action="store_true")
     parser.add_argument("--out", type=Path, default=None, help="write the markdown table here")
     args = parser.parse_args()
+    sampled = not (args.skip_batching and args.skip_threads)  # the quick start has its own settings
     lines = ["# Embedded model throughput", "",
              (f"`{' '.join(['.venv/bin/python', 'benchmarks/embedded_throughput.py', *sys.argv[1:]])}` on "
-             f"{os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; "
-             f"{args.repeats} rounds, at most {args.tokens} tokens per reply, temperature 0.7."), ""]
+             f"{os.cpu_count()} cores, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}"
+             + (f"; {args.repeats} rounds, at most {args.tokens} tokens per reply, temperature 0.7." if sampled
+                else ".")), ""]
     if not args.skip_batching:
         batching_section(args, lines)
     if not args.skip_threads:

@@ -33,8 +33,9 @@ class ModelSettings(_Section):
     timeout: float = Field(300.0, gt=0, description="seconds per request")
     max_retries: int = Field(4, ge=0, description="retries on 429/5xx/timeouts")
     n_threads: int | None = Field(None, ge=1, description="embedded model only: a fixed count of CPU threads "
-                                  "(unset: chosen before every decode step from the cores other processes "
-                                  "left free, so it never stalls beside sandboxed work)")
+                                  "of one llama.cpp context (unset: a context per core, threads chosen before "
+                                  "every decode step from the cores other processes left free, so it never "
+                                  "stalls beside sandboxed work)")
 
     @field_validator("base_url")
     @classmethod

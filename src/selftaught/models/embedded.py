@@ -2,7 +2,9 @@
 by ``llama-cpp-python``, so a run works with no server, no key and no network.
 
 n replies to one prompt are sampled together, and requests of other callers join the running batch at its
-next decode step (continuous batching, ``models/llama_session.py``), up to ``batch_size`` sequences.
+next decode step (continuous batching, ``models/llama_session.py``), up to ``batch_size`` sequences per
+lane: one llama.cpp context and worker thread per usable core, so that on a busy machine each lane gets
+its own share of the CPU instead of stalling at the barriers of a multi-threaded context.
 A build of llama-cpp-python with the wrong CPU flags segfaults on the first real prompt (see
 docs/embedded_model.md); ``probe_in_child`` exercises the model in a child process so that ``doctor`` can
 report the crash instead of dying with it.
