@@ -29,6 +29,9 @@ class ModelSettings(_Section):
     base_url: str | None = Field(None, description="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
     api_key_env: str = Field("OPENAI_API_KEY", description="environment variable holding the API key")
     max_tokens: int = Field(1024, ge=1, description="max tokens per reply")
+    stop: list[str] = Field(default_factory=list, max_length=4, description="stop sequences: a reply ends "
+                            "before the first of them (e.g. \"\\n```\\n\", the end of the first code block: "
+                            "a small model's talk after its code costs as much as the code)")
     concurrency: int = Field(6, ge=1, description="concurrent requests to the endpoint")
     timeout: float = Field(300.0, gt=0, description="seconds per request")
     max_retries: int = Field(4, ge=0, description="retries on 429/5xx/timeouts")
@@ -156,7 +159,9 @@ class RunConfig(_Section):
         "improves", description="'improves': adopt only a real gain over the parent; 'nonzero': the reference")
     repair: bool = Field(True, description="repair candidate improvers in the host (close brackets, drop "
                          "repeats, merge into the parent hunk by hunk, each hunk smoke-tested)")
-    seed: int = Field(0, ge=0, le=2**32 - 1, description="run seed: instances, sampling seeds")
+    seed: int = Field(0, ge=0, le=2**32 - 1, description="run seed: validation instances, the "
+                      "model's sampling seeds (with the held-out secret: two seeds are independent replicates, one "
+                      "seed replays exactly) and, under held_out = 'seeded', the held-out instances")
     held_out: Literal["secret", "seeded"] = Field(
         "secret", description="'secret': held-out test instances and every program's random seeds derive from "
         "the run seed keyed by this machine's held-out key (~/.local/share/selftaught/held_out.key, which no "

@@ -54,3 +54,39 @@ def mean_ci(values: Sequence[float]) -> tuple[float, float, float]:
         return mean, mean, mean
     half = t95(n - 1) * math.sqrt(sample_variance(values) / n)
     return mean, mean - half, mean + half
+
+
+#: Beyond this many nonzero pairs the sign-flip test samples flips instead of enumerating all 2^n.
+EXACT_FLIPS_UP_TO = 20
+SAMPLED_FLIPS = 200_000
+
+
+def sign_flip_test(diffs: Sequence[float], seed: int = 0) -> float:
+    """Two-sided paired permutation test of mean(diffs) = 0: under the null each pair's sign is a coin
+    flip, so p is the share of the 2^n sign patterns whose |sum| reaches the observed |sum|. Unlike the
+    sign test it weighs how much each pair differs, so graded differences (0.35 vs 0.05) count for what
+    they are; exact up to ``EXACT_FLIPS_UP_TO`` nonzero pairs, else a seeded sample of sign patterns
+    (the same data, the same p). Zero differences carry no sign and are dropped; p = 1 when none is left."""
+    import numpy as np  # numpy is a core dependency; imported here to keep `selftaught.stats` light
+
+    d = np.array([x for x in diffs if x != 0.0], dtype=float)
+    n = len(d)
+    if n == 0:
+        return 1.0
+    observed = abs(float(d.sum())) - 1e-9 * max(1.0, float(np.abs(d).sum()))  # ties count as extreme
+    if n <= EXACT_FLIPS_UP_TO:
+        hits, total = 0, 0
+        chunk = 1 << min(n, 16)
+        low_bits = ((np.arange(chunk)[:, None] >> np.arange(min(n, 16))) & 1) * 2 - 1
+        for high in range(1 << max(0, n - 16)):
+            high_signs = ((high >> np.arange(n - min(n, 16))) & 1) * 2 - 1
+            sums = low_bits @ d[:min(n, 16)] + float(high_signs @ d[min(n, 16):])
+            hits += int((np.abs(sums) >= observed).sum())
+            total += chunk
+        return hits / total
+    rng = np.random.default_rng(seed)
+    hits = 0
+    for start in range(0, SAMPLED_FLIPS, 20_000):
+        signs = rng.integers(0, 2, size=(min(20_000, SAMPLED_FLIPS - start), n)) * 2 - 1
+        hits += int((np.abs(signs @ d) >= observed).sum())
+    return (hits + 1) / (SAMPLED_FLIPS + 1)

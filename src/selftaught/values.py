@@ -27,6 +27,8 @@ class ChatRequest:
     max_tokens: int
     #: Deterministic sampling seed derived from the replay key (providers that support it use it).
     seed: int | None = None
+    #: Stop sequences: the reply ends before the first of them (``model.stop``)
+    stop: tuple[str, ...] = ()
 
     def messages(self) -> list[dict[str, str]]:
         msgs = [{"role": "system", "content": self.system}] if self.system else []
@@ -35,6 +37,10 @@ class ChatRequest:
     def canonical(self) -> str:
         d = asdict(self)
         d.pop("seed")
+        if not d["stop"]:  # requests without stop sequences key as they did before they existed
+            d.pop("stop")
+        else:
+            d["stop"] = list(d["stop"])
         return json.dumps(d, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
     def digest(self) -> str:
@@ -71,3 +77,10 @@ class Usage:
         self.prompt_tokens += prompt_tokens
         self.completion_tokens += completion_tokens
         self.usd += usd
+
+
+def cut_at_stop(text: str, stop: tuple[str, ...]) -> tuple[str, bool]:
+    """``text`` up to the first stop sequence (excluded), and whether one was found: what a provider
+    that honours stop sequences returns."""
+    cuts = [i for i in (text.find(s) for s in stop if s) if i >= 0]
+    return (text[:min(cuts)], True) if cuts else (text, False)

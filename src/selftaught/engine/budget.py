@@ -54,7 +54,7 @@ class ImproverBudget:
         return service(recorder, model=model.name, scope=scope,
                        budget=self.language_model_calls if calls is None else calls,
                        max_responses_per_call=self.max_responses_per_call, max_tokens=model.max_tokens,
-                       role=role, draws=draws)
+                       role=role, draws=draws, stop=tuple(model.stop))
 
     def run(self, executor: Executor, improver_source: str, initial_solution: str, utility: ScoringService,
             language_model: ModelService, *, cap_host_seconds: bool = True) -> ImproverOutcome:

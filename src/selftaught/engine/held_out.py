@@ -79,6 +79,22 @@ def held_out_secret(store: RunStore, seed: int, mode: HeldOut = "secret") -> byt
     return bytes.fromhex(stored)
 
 
+def model_draws_salt(store: RunStore, seed: int, mode: HeldOut = "secret") -> str:
+    """What makes one run's model draws its own: every replay key, and so every sampling seed, includes
+    it, so two run seeds are independent replicates while one seed (same machine, or ``seeded``) replays
+    exactly. It derives from the run's secret and seed (a keyed hash: it reveals neither). Committed on
+    first use; a run recorded before salts existed (completions, no salt) keeps the empty salt, so its
+    resume replays its own replies instead of sampling new ones."""
+    stored = store.get_meta("model_draws_salt")
+    if stored is not None:
+        return str(stored)
+    if store.completion_count():
+        return ""  # recorded unsalted: nothing to write (the store may be a read-only archive)
+    secret = held_out_secret(store, seed, mode)
+    salt = "" if secret is None else hmac.new(secret, f"model-draws/{seed}".encode(), hashlib.sha256).hexdigest()[:32]
+    return str(store.setdefault_meta("model_draws_salt", salt))
+
+
 def call_seed(key: bytes, task: str, split: str, index: int) -> int:
     """The seed a program's ``random`` / ``np.random`` start from on one instance: 64 bits of a keyed
     hash, so reading it back tells a program nothing about ``key``."""

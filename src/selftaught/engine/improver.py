@@ -23,6 +23,8 @@ class ScoringService(Protocol):
 
     def __call__(self, solution: Any, /) -> float: ...
 
+    def feedback(self, solution: Any, /) -> str: ...
+
 
 #: How an outcome's error starts when the improver did not even load (syntax, imports, no function).
 LOAD_FAILED = "loading the improver"
@@ -33,6 +35,8 @@ class ModelService(Protocol):
     (``LanguageModelService``) or the smoke gate's scripted one."""
 
     calls: int
+    #: replies served so far (a call may ask for several)
+    responses: int
 
     def proxy_spec(self) -> dict[str, Any]: ...
 
@@ -49,6 +53,8 @@ class ImproverOutcome:
     output: str = ""
     #: host seconds spent serving the run's calls (model replies, scoring its solutions)
     host_seconds: float = 0.0
+    #: model replies the run received
+    lm_responses: int = 0
 
     @property
     def ok(self) -> bool:
@@ -68,6 +74,8 @@ def run_improver(executor: Executor, improver_source: str, initial_solution: str
     def handler(target: str, method: str, args: list) -> Any:
         if target == "utility" and method == "__call__":
             return utility(args[0] if args else None)
+        if target == "utility" and method == "feedback":
+            return utility.feedback(args[0] if args else None)
         if target == "language_model":
             return language_model.handle(method, args)
         raise RefusedCall(f"unknown call {target}.{method}")
@@ -76,7 +84,7 @@ def run_improver(executor: Executor, improver_source: str, initial_solution: str
 
     def outcome(result: str | None, verdict: str, error: str | None, output: str = "") -> ImproverOutcome:
         return ImproverOutcome(result, verdict, error, language_model.calls, utility.uses, output[-4000:],
-                               round(served, 3))
+                               host_seconds=round(served, 3), lm_responses=language_model.responses)
 
     limits = Limits(wall_seconds=seconds, memory_mb=memory_mb, cpu_seconds=int(seconds) + 60,
                     serve_seconds=host_seconds)

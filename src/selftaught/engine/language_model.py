@@ -23,8 +23,9 @@ MAX_PROMPT_CHARS = 200_000
 class LanguageModelService:
     def __init__(self, recorder: Recorder, *, model: str, scope: str, budget: int,
                  max_responses_per_call: int, max_tokens: int, role: str = "improver",
-                 draws: str | None = None) -> None:
+                 draws: str | None = None, stop: tuple[str, ...] = ()) -> None:
         self.recorder = recorder
+        self.stop = stop
         self.model = model
         self.scope = scope
         #: Where the model's random draws come from (replay key and seed); ``scope`` when unset.
@@ -53,7 +54,7 @@ class LanguageModelService:
 
     def _complete(self, expertise: str, messages: list[str], temperature: float) -> list[str]:
         requests = [ChatRequest(model=self.model, system=expertise, user=m, temperature=temperature,
-                                max_tokens=self.max_tokens) for m in messages]
+                                max_tokens=self.max_tokens, stop=self.stop) for m in messages]
         return [c.text for c in self.recorder.complete_batch(self.scope, requests, role=self.role,
                                                                        draws=self.draws)]
 

@@ -23,7 +23,7 @@ from selftaught.engine.concurrency import resolve
 from selftaught.engine.context import EngineContext
 from selftaught.engine.programs import program_hash
 from selftaught.engine.smoke import SMOKE_FAILED
-from selftaught.engine.utility import UtilityService
+from selftaught.engine.utility import UtilityService, clean_text
 from selftaught.store import ImproverRunResult, MetaEvaluationRecord
 from selftaught.store.scopes import screening_scope
 from selftaught.tasks.base import Task
@@ -131,7 +131,8 @@ class MetaUtility:
         utility = UtilityService(self.ctx.scorer, task, budget.utility_calls)
         out = budget.run(self.ctx.executor, improver_source, task.seed_solution, utility, lm)
         run = ImproverRunResult(task=task.name, run=j, verdict=out.verdict, error=out.error,
-                                lm_calls=out.lm_calls, utility_calls=out.utility_calls)
+                                lm_calls=out.lm_calls, lm_responses=out.lm_responses,
+                                utility_calls=out.utility_calls)
         self.ctx.store.log_improver_run(scope, task.name, j, out.verdict, out.host_seconds)
         if out.result is not None:
             val = self.ctx.scorer.evaluate(task, out.result, "val")
@@ -160,9 +161,25 @@ class MetaUtilityService:
         return self._description
 
     def __call__(self, improver_source: Any) -> float:
+        rec = self._evaluate(improver_source)
+        return rec.val if rec is not None else 0.0
+
+    def feedback(self, improver_source: Any) -> str:
+        """One call of the budget, like ``__call__``: û and how each run went (verdict, validation score,
+        error), the improver-level analogue of a solution's wrong instances. Validation scores only."""
+        rec = self._evaluate(improver_source)
+        if rec is None:
+            return "meta-utility 0.000: not an improver, or the meta-utility budget is used up"
+        lines = [f"meta-utility {rec.val:.3f} over {len(rec.runs)} runs"]
+        for r in rec.runs:
+            lines.append(f"- {r.task} run {r.run}: {r.verdict}, validation {r.val:.3f}, {r.lm_responses} model "
+                         f"replies" + (f"; {clean_text(r.error, 160)}" if r.error else ""))
+        return "\n".join(lines)
+
+    def _evaluate(self, improver_source: Any) -> MetaEvaluationRecord | None:
         self.uses += 1
         if self.uses > self.budget or not isinstance(improver_source, str) or not improver_source.strip():
-            return 0.0
+            return None
         source = self.meta.gate.repaired(improver_source, self.parent) if self.parent else improver_source
         return self.meta.evaluate(source, screening_scope(program_hash(source)), draws=self.meta.screening_draws,
-                                  gated=True).val
+                                  gated=True)

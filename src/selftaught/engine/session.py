@@ -27,7 +27,7 @@ from selftaught import plugins
 from selftaught.config import MODEL_ROLES, RunConfig, resume_config
 from selftaught.engine.concurrency import resolve
 from selftaught.engine.context import EngineContext, Reporter, SilentReporter
-from selftaught.engine.held_out import held_out_secret
+from selftaught.engine.held_out import held_out_secret, model_draws_salt
 from selftaught.engine.utility import SolutionScorer
 from selftaught.errors import RunStoreError, SandboxUnavailable
 from selftaught.models.base import ModelProvider
@@ -39,7 +39,7 @@ from selftaught.store import RunStore
 from selftaught.tasks.base import Task
 
 #: ``[model]`` keys the engine uses itself; every other key is an option of the provider plug-in.
-ENGINE_MODEL_KEYS = {"provider", "name", "max_tokens"}
+ENGINE_MODEL_KEYS = {"provider", "name", "max_tokens", "stop"}
 #: ``[sandbox]`` keys the engine uses itself (``memory_mb``: each program's limit, set per worker);
 #: every other key is an option of the executor plug-in.
 ENGINE_SANDBOX_KEYS = {"executor", "memory_mb", "parallel", "cpus", "allow_unsandboxed"}
@@ -190,7 +190,8 @@ class RunSession:
             self.meter = CostMeter.for_run(config.cost, config.model.names(), str(store.run_dir),
                                            store.completions()) if metered else None
             self.recorder = Recorder(models.provider, store, offline=offline, meter=self.meter,
-                                     by_role=models.by_role)
+                                     by_role=models.by_role,
+                                     salt=model_draws_salt(store, config.seed, config.held_out))
         except BaseException:
             self._close_rest()
             raise

@@ -34,6 +34,7 @@ class ReferenceModel:
         self.budget = budget
         self.max_responses_per_call = max_responses_per_call
         self.calls = 0
+        self.responses = 0
 
     def proxy_spec(self) -> dict[str, Any]:
         return {"__proxy__": "language_model", "budget": self.budget,
@@ -45,6 +46,7 @@ class ReferenceModel:
         if n > self.max_responses_per_call:
             raise RefusedCall(f"AssertionError: at most {self.max_responses_per_call} responses per call")
         self.calls += 1
+        self.responses += max(n, 0)
         return [self.reply] * max(n, 0)
 
     def handle(self, method: str, args: list) -> Any:

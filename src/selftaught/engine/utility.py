@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import os
+import reprlib
 import threading
 import time
 from dataclasses import replace
@@ -26,8 +27,15 @@ from selftaught.sandbox import Executor, Limits, Verdict, Worker
 from selftaught.store import EvaluationRecord, InstanceResult, RunStore
 from selftaught.tasks.base import InvalidAnswer, Split, Task
 
+_REPR = reprlib.Repr()  # Python 3.11's takes no keyword arguments
+_REPR.maxlist = _REPR.maxtuple = 24
+_REPR.maxdict = _REPR.maxset = 12
+_REPR.maxstring = _REPR.maxother = 120
+_REPR.maxlevel = 4
 INVALID = "invalid"  # verdict of an answer the checker rejected
 MAX_SOLUTION = 1_000_000  # characters of a solution an improver may send to ``utility``
+ANSWER_CHARS = 200  # characters of a wrong answer kept in the store (for ``utility.feedback``)
+FEEDBACK_CASES = 3  # wrong validation instances one ``utility.feedback`` call shows
 SLOW = "cpu"  # verdict of an answer over the CPU-time limit
 
 
@@ -147,11 +155,48 @@ class SolutionScorer:
                            error=clean_text(f"checker rejected the answer: {type(exc).__name__}: {exc}"))
         if not (math.isfinite(score) and 0.0 <= score <= 1.0):  # a checker bug: clamp, but say so
             out = replace(out, checker=f"score() returned {score!r}, outside [0, 1] (clamped)")
-        return replace(out, score=min(1.0, max(0.0, score)) if math.isfinite(score) else 0.0)
+        score = min(1.0, max(0.0, score)) if math.isfinite(score) else 0.0
+        return replace(out, score=score, answer=None if score >= 1.0 else short_repr(res.value))
+
+
+def short_repr(value: Any, limit: int = ANSWER_CHARS) -> str:
+    """``repr`` of plain data, cut to ``limit`` characters. Answers arrive decoded from the channel (JSON
+    values and arrays, size-capped there), so their repr is bounded work; a huge list is cut, not built:
+    ``reprlib`` shortens long containers before formatting them."""
+    text = _REPR.repr(value)
+    return clean_text(text if len(text) <= limit else text[:limit - 3] + "...", limit)
+
+
+def feedback_text(task: Task, instances: list[Any], rec: EvaluationRecord, cases: int = FEEDBACK_CASES) -> str:
+    """What ``utility.feedback`` tells an improver: the validation score and up to ``cases`` instances the
+    program got wrong (its arguments, its answer or error, and the right answer where the task knows it).
+    Validation only: the caller passes validation instances, and nothing here reads another split."""
+    lines = [f"score {rec.score:.3f} on {len(rec.instances)} validation instances"]
+    wrong = [(i, r) for i, r in enumerate(rec.instances) if r.score < 1.0]
+    if not wrong:
+        return lines[0] + "; every instance right"
+    lines[0] += f"; {len(wrong)} wrong, for example:"
+    # The shortest cases (a small model reads a short case better), one of each verdict first.
+    by_size = sorted(wrong, key=lambda ir: len(short_repr(task.arguments(instances[ir[0]]), 120)))
+    verdicts: set[str] = set()
+    first = [ir for ir in by_size if not (ir[1].verdict in verdicts or verdicts.add(ir[1].verdict))]
+    chosen = {i for i, _ in first}
+    shown = (first + [ir for ir in by_size if ir[0] not in chosen])[:cases]
+    for i, r in shown:
+        args = ", ".join(short_repr(a, 120) for a in task.arguments(instances[i]))
+        call = f"{task.entry}({args})"
+        if r.verdict == "ok" or r.verdict == INVALID:
+            got = f"returned {r.answer}" if r.answer is not None else "returned a wrong answer"
+        else:
+            got = f"failed ({r.verdict}): {clean_text(r.error or '', 160)}"
+        expected = task.expected(instances[i])
+        lines.append(f"- {call} {got}" + (f"; expected {short_repr(expected, 120)}" if expected is not None else ""))
+    return "\n".join(lines)
 
 
 class UtilityService:
-    """The ``utility`` an improver run holds: validation scores only, ``budget`` calls, then 0."""
+    """The ``utility`` an improver run holds: validation scores only, ``budget`` calls, then 0.
+    ``feedback(solution)``, also one call of the budget, says what went wrong on validation instances."""
 
     def __init__(self, scorer: SolutionScorer, task: Task, budget: int) -> None:
         self.scorer = scorer
@@ -169,3 +214,15 @@ class UtilityService:
                 or len(solution) > MAX_SOLUTION:
             return 0.0
         return self.scorer.evaluate(self.task, solution, "val").score
+
+    def feedback(self, solution: Any) -> str:
+        """One utility call: the validation score and the instances the program got wrong (held-out
+        instances never appear). Over the budget or not a program: a one-line reason, like the 0 of
+        ``__call__``."""
+        self.uses += 1
+        if self.uses > self.budget:
+            return "score 0.000: the utility budget is used up"
+        if not isinstance(solution, str) or not solution.strip() or len(solution) > MAX_SOLUTION:
+            return "score 0.000: not a program"
+        rec = self.scorer.evaluate(self.task, solution, "val")
+        return feedback_text(self.task, self.scorer.instances(self.task, "val"), rec)

@@ -30,6 +30,12 @@ class UtilityProxy:
         self.uses += 1
         return float(self._rpc("utility", "__call__", [solution if isinstance(solution, str) else None]))
 
+    def feedback(self, solution: Any) -> str:
+        """One call of the budget: the validation score and a few validation instances the solution gets
+        wrong (arguments, its answer or error, the right answer), as text to put in a prompt."""
+        self.uses += 1
+        return str(self._rpc("utility", "feedback", [solution if isinstance(solution, str) else None]))
+
 
 class LanguageModelProxy:
     """``prompt`` and ``batch_prompt`` with ``.budget`` and ``.max_responses_per_call``."""

@@ -146,8 +146,9 @@ class _Lane:
 
     def affinity(self, text: str) -> int:
         """Characters ``text`` shares at its head with a prompt this lane decoded lately: the longer, the
-        more of its KV the lane can reuse."""
-        return max((_common_head(text, seen) for seen in self.recent), default=0)
+        more of its KV the lane can reuse. Other lanes' workers read this while its own appends: iterate
+        over a copy (``tuple`` of a deque is one step under the GIL), never the live deque."""
+        return max((_common_head(text, seen) for seen in tuple(self.recent)), default=0)
 
 
 def _prompt_text(request: ChatRequest) -> str:
@@ -370,7 +371,7 @@ class EmbeddedModel(ModelProvider):
                     piece.job.deliver(piece.start, [Completion("", finish_reason="context_overflow")] * piece.count)
                 return
             seeds = tuple(r.seed or 0 for p in pieces for r in p.job.requests[p.start:p.start + p.count])
-            admitted = session.admit(Group(prompt, seeds, request.temperature, request.max_tokens))
+            admitted = session.admit(Group(prompt, seeds, request.temperature, request.max_tokens, request.stop))
         except (ModelError, ConfigError, MissingExtra) as exc:
             if lane.session is not None:
                 self._fail_all(lane, exc)

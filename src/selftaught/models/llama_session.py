@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from selftaught.errors import ModelError
+from selftaught.values import cut_at_stop
 
 #: Prompt tokens decoded per llama_decode call, at positions aligned to multiples of it; also the unit of
 #: prefix reuse. Small, because a run's prompts are often short (the quick start's: about 100 tokens) and
@@ -55,6 +56,8 @@ class Group:
     seeds: tuple[int, ...]
     temperature: float
     max_tokens: int
+    #: stop sequences: a continuation ends before the first of them
+    stop: tuple[str, ...] = ()
 
 
 def _reusable(kept: list[int], body: list[int]) -> int:
@@ -108,6 +111,8 @@ class _Sequence:
     position: int
     tokens: list[int] = field(default_factory=list)
     finish: str = ""
+    #: the last bytes decoded, as long as the longest stop sequence plus a token: where a stop can end
+    tail: bytes = b""
 
 
 def _llama() -> Any:
@@ -300,20 +305,33 @@ class LlamaSession:
         for row, q in enumerate(order):
             seq = self._live[q]
             tok = lib.llama_sampler_sample(seq.sampler, self._ctx, row)
+            stops = seq.admitted.group.stop
             if lib.llama_vocab_is_eog(self._vocab, tok):
                 seq.finish = "stop"
             else:
                 seq.tokens.append(tok)
                 seq.next_token, seq.position = tok, seq.position + 1
-                if len(seq.tokens) >= seq.limit:
+                if stops and self._stopped(seq, tok, stops):
+                    seq.finish = "stop"
+                elif len(seq.tokens) >= seq.limit:
                     seq.finish = "length"
             if seq.finish:
                 self._retire(q)
                 group = seq.admitted
-                group.done[q] = Sample(self.detokenize(seq.tokens), len(seq.tokens), seq.finish)
+                text = self.detokenize(seq.tokens)
+                if stops:
+                    text = cut_at_stop(text, stops)[0]
+                group.done[q] = Sample(text, len(seq.tokens), seq.finish)
                 if len(group.done) == len(group.slots):
                     ended.append(group)
         return ended
+
+    def _stopped(self, seq: _Sequence, tok: int, stops: tuple[str, ...]) -> bool:
+        """Whether the bytes decoded so far hold a stop sequence; only a bounded tail is kept and searched,
+        so a step costs the same however long the reply is."""
+        keep = max(len(s.encode()) for s in stops) + 16
+        seq.tail = (seq.tail + self.piece(tok))[-keep - 64:]
+        return any(s.encode() in seq.tail for s in stops)
 
     def _retire(self, slot: int) -> None:
         """Free ``slot``, keeping its prompt's KV for a later call to reuse."""
@@ -357,3 +375,4 @@ class LlamaSession:
             lib.llama_free(self._ctx)
             lib.llama_model_free(self._model)
             self._ctx = self._model = None
+

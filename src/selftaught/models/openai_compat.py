@@ -112,6 +112,8 @@ class OpenAICompatModel(ModelProvider):
         }
         if request.seed is not None:
             kwargs["seed"] = request.seed
+        if request.stop:
+            kwargs["stop"] = list(request.stop)
         started = time.perf_counter()
         try:
             (choice, usage), attempts = self._with_retries(lambda: self._usable(kwargs))

@@ -1,7 +1,9 @@
 """Record/replay around any provider: every completion is stored, keyed so that a resumed or repeated
 run gets the same replies without calling the model again.
 
-Replay key = sha256 of (model id, canonical request, scope, occurrence). A role may have its own model
+Replay key = sha256 of (model id, canonical request, scope, occurrence, the run's draws salt). The salt
+(``engine/held_out.model_draws_salt``: a keyed hash of the run seed and secret) makes two run seeds
+independent replicates: same request, different seed. One run seed replays exactly. A role may have its own model
 (``[model.meta]``): its requests go to that provider and carry its id and name, so they key apart. The
 *scope* names the place in the run that asked (e.g. ``t1/mu/ab12cd/run3``) and the *occurrence* counts
 identical requests within that scope. Keying on scope makes replay exact even when meta-utility runs go
@@ -39,8 +41,11 @@ class Recorder:
     """Cache + recording in front of one provider (and optionally one per role). Thread-safe."""
 
     def __init__(self, provider: ModelProvider, store: RunStore, *, offline: bool = False,
-                 meter: CostMeter | None = None, by_role: Mapping[str, ModelProvider] | None = None) -> None:
+                 meter: CostMeter | None = None, by_role: Mapping[str, ModelProvider] | None = None,
+                 salt: str = "") -> None:
         self.provider = provider
+        #: the run's own draws: part of every replay key and so of every sampling seed
+        self.salt = salt
         #: providers of roles with their own model; other roles use ``provider``
         self.by_role = dict(by_role or {})
         self.store = store
@@ -67,6 +72,8 @@ class Recorder:
             occurrence = self._occurrences[(scope, digest)]
             self._occurrences[(scope, digest)] += 1
         raw = f"{provider.model_id}\n{digest}\n{draws or scope}\n{occurrence}"
+        if self.salt:  # unsalted: a run recorded before salts (its keys stay as they were)
+            raw += f"\n{self.salt}"
         return hashlib.sha256(raw.encode()).hexdigest(), occurrence
 
     def complete_batch(self, scope: str, requests: list[ChatRequest], role: str = "improver",

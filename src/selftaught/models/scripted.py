@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 
 from selftaught.errors import ConfigError
 from selftaught.models.base import ChatRequest, Completion, ModelProvider
+from selftaught.values import cut_at_stop
 
 
 class ScriptedModel(ModelProvider):
@@ -64,6 +65,7 @@ class ScriptedModel(ModelProvider):
         if text is None:
             assert self._responder is not None
             text = self._responder(request)  # outside the lock: a slow responder must not serialise calls
+        text, _ = cut_at_stop(text, request.stop)  # as a server honouring ``stop`` would
         return Completion(
             text=text,
             prompt_tokens=len(request.system.split()) + len(request.user.split()),

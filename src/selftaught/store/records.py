@@ -47,6 +47,8 @@ class InstanceResult:
     guest_cpu: float | None = None
     #: a checker bug: ``score()`` returned something outside [0, 1] (clamped)
     checker: str | None = None
+    #: the program's answer, shortened (kept only when it scored below 1: what ``utility.feedback`` shows)
+    answer: str | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if v is not None}
@@ -67,6 +69,8 @@ class ImproverRunResult:
     verdict: str
     error: str | None = None
     lm_calls: int = 0
+    #: model replies the run received (a call may ask for several): its model cost
+    lm_responses: int = 0
     utility_calls: int = 0
     solution_hash: str | None = None  # the returned solution (None: the run returned none)
     val: float = 0.0

@@ -76,6 +76,11 @@ class Task:
         host calls. Override it to score speed too (see ``sort_speed``); by default time does not count."""
         return self.score(instance, answer)
 
+    def expected(self, instance: Any) -> Any:
+        """The right answer to ``instance``, shown next to a wrong one by ``utility.feedback`` (validation
+        instances only). None (the default): feedback says only that the answer scored below 1."""
+        return None
+
     # ---- provided -------------------------------------------------------------------------------
 
     def instances(self, split: Split, seed: int, secret: bytes | None = None) -> list[Any]:

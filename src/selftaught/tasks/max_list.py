@@ -43,5 +43,8 @@ Score: the fraction of 20 lists for which the returned value equals max(xs).
     def arguments(self, instance: dict[str, Any]) -> tuple[list[int]]:
         return (list(instance["xs"]),)
 
+    def expected(self, instance: dict[str, Any]) -> int:
+        return max(instance["xs"])
+
     def score(self, instance: dict[str, Any], answer: Any) -> float:
         return float(number(answer) == max(instance["xs"]))
