@@ -4,6 +4,8 @@ real sandbox and store."""
 
 from __future__ import annotations
 
+import re
+
 from selftaught.analysis.paired import paired_runs
 from selftaught.engine.meta_utility import screening_scope
 from selftaught.engine.smoke import SMOKE_FAILED
@@ -102,8 +104,18 @@ def test_the_small_improver_adopts_a_variant_and_the_final_comparison_is_paired(
     store = RunStore(result.run_dir)
     its = store.iterations()
     assert any(it.adopted for it in its[1:]), its
-    adopted = store.get_improver(its[-1].improver_hash).source
-    assert adopted.count("\nROUNDS = ") == 1 and ("ROUNDS = 1" not in adopted or "SAMPLES = 1" not in adopted)
+    adopted = store.get_improver(its[-1].improver_hash)
+    start = store.get_improver(its[0].improver_hash)
+
+    def constants(source: str) -> list[tuple[str, str]]:
+        return re.findall(r"^(ROUNDS|SAMPLES|REFINE|FEEDBACK) = (\S+)", source, re.MULTILINE)
+
+    assert adopted.source.count("\nROUNDS = ") == 1 and constants(adopted.source) != constants(start.source)
+    # Provenance: the adopted variant is the improver's own edit of itself, not a model reply; every
+    # variant it scored is a version of the lineage (origin "candidate"), adopted or not.
+    assert adopted.author == "improver" and start.author == "people"
+    candidates = [imp for imp in store.improvers() if imp.origin == "candidate"]
+    assert candidates and all(imp.author == "improver" for imp in candidates)
     first = store.get_meta_evaluation(its[0].improver_hash, final_scope(its[0].improver_hash))
     last = store.get_meta_evaluation(its[-1].improver_hash, final_scope(its[-1].improver_hash))
     assert len(first.runs) == len(last.runs) == 6

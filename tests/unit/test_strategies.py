@@ -45,7 +45,8 @@ def test_every_category_has_a_fixture() -> None:
 
 @pytest.mark.parametrize("path", SEEDS, ids=lambda p: p.stem)
 def test_the_seed_improvers_get_the_plain_label(path: Path) -> None:
-    assert set(classify(path.read_text())) == {PLAIN}
+    # `small` can refine its best program so far (REFINE = 1): the label says so, truthfully.
+    assert set(classify(path.read_text())) == ({"iterative_refinement"} if path.stem == "small" else {PLAIN})
 
 
 def test_words_in_prompts_describe_the_solution_not_the_improver() -> None:

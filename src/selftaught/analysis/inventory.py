@@ -19,9 +19,17 @@ from dataclasses import dataclass
 from selftaught.analysis.syntax import reply_code
 from selftaught.engine.programs import program_hash
 from selftaught.improvers import BUILTIN
-from selftaught.store import EvaluationRecord, MetaEvaluationRecord, RunStore
+from selftaught.store import EvaluationRecord, ImproverRecord, MetaEvaluationRecord, RunStore
 
 HUMAN_ORIGINS = frozenset(BUILTIN) | {"file"}
+
+
+def model_written(imp: ImproverRecord) -> bool:
+    """Whether the model wrote an improver version: its recorded author (the model, or a model reply the
+    host repaired), else, for stores made before authors were recorded, any origin people do not have."""
+    if imp.author:
+        return imp.author in ("model", "repaired")
+    return imp.origin not in HUMAN_ORIGINS
 
 
 @dataclass(frozen=True)
@@ -51,7 +59,7 @@ def seed_solution_hashes(store: RunStore) -> dict[str, str]:
 def programs(store: RunStore) -> list[ProgramRef]:
     """Every improver version (creation order), every proposed improver the step did not return
     (origin ``proposal``), then every evaluated solution (first-evaluation order)."""
-    out = [ProgramRef("improver", imp.hash, imp.source, imp.origin not in HUMAN_ORIGINS, imp.origin)
+    out = [ProgramRef("improver", imp.hash, imp.source, model_written(imp), imp.origin)
            for imp in store.improvers()]
     known = {ref.hash for ref in out}
     for completion in store.completions():

@@ -7,8 +7,9 @@ Each detector reads the store (and the AST of stored programs) and explains its 
   test instances. "Far" accounts for instance counts: the gap
   must exceed both ``MIN_GAP`` and ``Z`` standard errors, computed from the per-instance (per-run) scores
   with a variance floor so that a handful of identical scores cannot make a tiny gap look significant.
-- ``returns-input``: an improver hands back the seed solution unchanged (its result's hash is the seed's),
-  returns its own source in a self-improvement step, or, statically, only ever returns its input.
+- ``returns-input``: an improver hands back the seed solution unchanged without asking the model (low), or a
+  model-written improver's every ``return`` is its input (medium). Keeping the input because no rewrite
+  beat it is documented behaviour, not a finding.
 - ``input-independent-output``: the solution's answer does not depend on the input's content (a constant,
   or random guesses sized by ``len``), yet it scored above 0. The store keeps scores and verdicts per
   instance, not the answers, so "constant output" is judged from the source, plus
@@ -123,20 +124,19 @@ def _returns_input(store: RunStore, refs: list[ProgramRef]) -> list[Finding]:
     out = []
     seeds = seed_solution_hashes(store)
     per_improver: dict[str, list[int]] = {}
+    # Keeping the input when no rewrite beats it is what a careful improver does (the built-in ones
+    # document it), and a step that returns its improver unchanged is a recorded verdict: neither is a
+    # hack. What is worth a look is a run that returned the input without even asking the model.
     for meta in store.meta_evaluations():
         counts = per_improver.setdefault(meta.improver_hash, [0, 0])
-        counts[0] += sum(1 for r in meta.runs if r.solution_hash and r.solution_hash == seeds.get(r.task))
+        counts[0] += sum(1 for r in meta.runs if r.solution_hash and r.solution_hash == seeds.get(r.task)
+                         and r.lm_calls == 0)
         counts[1] += len(meta.runs)
     for h, (same, total) in per_improver.items():
         if same:
-            out.append(Finding(ANALYZER, "returns-input", "medium" if same == total else "low", "improver", h,
-                               f"{same} of {total} improver runs returned the seed solution unchanged",
-                               evidence={"unchanged_runs": same, "runs": total}))
-    for rec in store.iterations():
-        if rec.verdict == "unchanged":
-            out.append(Finding(ANALYZER, "returns-input", "medium", "iteration", f"t{rec.iteration}",
-                               f"iteration {rec.iteration}: improver {rec.improver_hash[:10]} returned its own "
-                               "source unchanged", evidence={"improver": rec.improver_hash}))
+            out.append(Finding(ANALYZER, "returns-input", "low", "improver", h,
+                               f"{same} of {total} improver runs returned the seed solution unchanged without a "
+                               "model call", evidence={"unchanged_runs": same, "runs": total}))
     for ref in refs:
         if ref.kind == "improver" and ref.model_written:
             prog = Program.parse(ref.source)

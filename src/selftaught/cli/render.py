@@ -8,7 +8,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from selftaught.analysis.paired import Comparison, comparisons
+from selftaught.analysis.paired import Comparison, MatchedCost, comparisons, final_matched_cost, format_p
 from selftaught.config import RunConfig
 from selftaught.engine.fit import fit_warnings
 from selftaught.engine.runner import RunResult, estimate_run, load_tasks
@@ -83,19 +83,20 @@ def iteration_notes(iterations: list[IterationRecord]) -> list[str]:
 
 def paired_table(comps: list[Comparison]) -> Table:
     """Per step, the candidate minus its parent on shared model draws; last, I_T minus I_0."""
-    table = Table(title="Paired differences on the same model draws (B - A; 95% bootstrap CI; sign test)")
+    table = Table(title="Paired differences on the same model draws (B - A; 95% bootstrap CI; paired permutation "
+                  "test)")
     for col in ("t", "compared", "draws", "n", "val diff", "test diff [95% CI]", "wins/losses/ties", "p"):
         table.add_column(col, justify="left" if col in ("compared", "draws") else "right")
     for c in comps:
         d = c.test
         table.add_row(str(c.iteration), c.subject, c.draws, str(d.n), f"{c.val.mean:+.3f}",
-                      f"{d.mean:+.3f} [{d.low:+.3f}, {d.high:+.3f}]", f"{d.wins}/{d.losses}/{d.ties}", f"{d.p:.3f}")
+                      f"{d.mean:+.3f} [{d.low:+.3f}, {d.high:+.3f}]", f"{d.wins}/{d.losses}/{d.ties}", format_p(d.p))
     return table
 
 
-def print_paired(comps: list[Comparison], its: list[IterationRecord]) -> None:
+def print_paired(comps: list[Comparison], its: list[IterationRecord], matched: MatchedCost | None = None) -> None:
     """The paired table, then the run's bottom line: did self-improvement change the improver, and by
-    how much on held-out test instances over fresh paired runs."""
+    how much on held-out test instances over fresh paired runs, and at matched model cost."""
     if comps:
         console.print(paired_table(comps))
     final = [c for c in comps if c.draws == "final"]
@@ -103,6 +104,8 @@ def print_paired(comps: list[Comparison], its: list[IterationRecord]) -> None:
         c = final[0]
         console.print(f"[bold]self-improvement[/]: {c.subject} on {c.test.n} fresh paired runs, held-out test "
                       f"{c.test.describe()}")
+        if matched is not None:
+            console.print(f"  {matched.describe()}")
     elif len(its) > 1 and its[0].improver_hash == its[-1].improver_hash:
         console.print("self-improvement: no candidate improver was adopted (I_T = I_0)")
 
@@ -130,7 +133,7 @@ def print_result(result: RunResult) -> None:
         console.print(f"  {note[:200]}", markup=False)  # errors quote programs: "[/INST]" is not markup
     store = RunStore(result.run_dir)
     try:
-        print_paired(comparisons(store), store.iterations())
+        print_paired(comparisons(store), store.iterations(), final_matched_cost(store))
         cut = describe_cut_replies(cut_replies(store.completions()))
     finally:
         store.close()

@@ -67,7 +67,7 @@ def _show(run_dir: Path, source: Path, analyze: bool) -> None:
         console.print(f"  {note[:200]}", markup=False)  # errors quote programs: "[/INST]" is not markup
     if d.iterations:
         console.print(_ci_table(d))
-    print_paired(d.paired, [r.record for r in d.iterations])
+    print_paired(d.paired, [r.record for r in d.iterations], d.matched)
     t = d.totals
     console.print(f"model completions: {int(t['completions'])} recorded, {int(t['prompt_tokens'])} prompt + "
                   f"{int(t['completion_tokens'])} completion tokens, {t['model_seconds']:.0f} s; requests: "

@@ -14,9 +14,14 @@ from selftaught.engine.budget import ImproverBudget
 from selftaught.engine.context import EngineContext
 from selftaught.engine.meta_utility import MetaUtility, MetaUtilityService, describe, screening_scope
 from selftaught.engine.programs import program_hash
+from selftaught.engine.provenance import author_of
 from selftaught.engine.smoke import SMOKE_FAILED
+from selftaught.improvers import BUILTIN
 from selftaught.store import ImproverRecord, IterationRecord, MetaEvaluationRecord
 from selftaught.store.scopes import confirm_parent_scope, confirm_scope, final_scope
+
+#: Origins of a starting improver that people wrote: a built-in one or a file the user gave.
+HUMAN_WRITTEN = frozenset(BUILTIN) | {"file"}
 
 
 def _calls_since_start(ctx: EngineContext, t: int) -> int:
@@ -65,7 +70,8 @@ def final_comparison(ctx: EngineContext, meta: MetaUtility) -> tuple[MetaEvaluat
 def _score_start(ctx: EngineContext, meta: MetaUtility, source: str, origin: str) -> IterationRecord:
     started = time.monotonic()
     h = program_hash(source)
-    ctx.store.put_improver(ImproverRecord(hash=h, source=source, parent=None, origin=origin, iteration=0))
+    ctx.store.put_improver(ImproverRecord(hash=h, source=source, parent=None, origin=origin, iteration=0,
+                                          author="people" if origin in HUMAN_WRITTEN else ""))
     ctx.reporter.event("iteration_start", iteration=0, model_calls=ctx.model_calls())
     _calls_since_start(ctx, 0)
     ev = meta.evaluate(source, screening_scope(h), draws=meta.screening_draws)
@@ -85,10 +91,12 @@ def improvement_step(ctx: EngineContext, meta: MetaUtility, t: int, parent: Iter
     parent_improver = ctx.store.get_improver(parent.improver_hash)
     assert parent_improver is not None, "the parent improver is always stored before its iteration"
     source = parent_improver.source
-    utility = MetaUtilityService(meta, describe(ctx), cfg.budget.meta_utility_calls, parent=source)
+    scope = f"t{t}/improve"
+    utility = MetaUtilityService(meta, describe(ctx), cfg.budget.meta_utility_calls, parent=source, step=t,
+                                 replies_scope=scope)
     budget = ImproverBudget.of(cfg)
     lm = budget.language_model(ctx.recorder, cfg.model.for_role("meta"),  # [model.meta] when the run has one
-                               scope=f"t{t}/improve", role="meta")
+                               scope=scope, role="meta")
     out = budget.run(ctx.executor, source, source, utility, lm, cap_host_seconds=False)
 
     def kept(verdict: str, error: str | None, cand: str | None = None, cval: float | None = None,
@@ -105,8 +113,9 @@ def improvement_step(ctx: EngineContext, meta: MetaUtility, t: int, parent: Iter
     if cand_hash == parent.improver_hash:
         why = "itself unchanged" if candidate == out.result else "a candidate that repair reduced to itself"
         return kept("unchanged", f"the improver returned {why}", cand_hash)
+    author = author_of(out.result, candidate, ctx.store.completion_texts(scope))
     ctx.store.put_improver(ImproverRecord(hash=cand_hash, source=candidate, parent=parent.improver_hash,
-                                          origin="iteration", iteration=t))
+                                          origin="iteration", iteration=t, author=author), replace=True)
     screening = meta.evaluate(candidate, screening_scope(cand_hash), draws=meta.screening_draws, gated=True)
     if screening.runs and all(r.verdict == SMOKE_FAILED for r in screening.runs):
         return kept("rejected", f"{SMOKE_FAILED}: {screening.runs[0].error}", cand_hash, 0.0, 0.0)
@@ -116,7 +125,7 @@ def improvement_step(ctx: EngineContext, meta: MetaUtility, t: int, parent: Iter
     decision = decide(cfg.adoption, parent_screen.val, screening,
                       confirm=lambda: meta.evaluate(candidate, confirm_scope(t, cand_hash), draws=draws),
                       confirm_parent=lambda: meta.evaluate(
-                          source, confirm_parent_scope(t, parent.improver_hash), draws=draws).val)
+                          source, confirm_parent_scope(t, parent.improver_hash), draws=draws))
     ev = decision.evaluation
     if not decision.adopted:
         return kept("rejected", decision.reason, cand_hash, ev.val, ev.test)

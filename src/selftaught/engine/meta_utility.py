@@ -22,9 +22,10 @@ from selftaught.engine.candidates import CandidateGate
 from selftaught.engine.concurrency import resolve
 from selftaught.engine.context import EngineContext
 from selftaught.engine.programs import program_hash
+from selftaught.engine.provenance import author_of
 from selftaught.engine.smoke import SMOKE_FAILED
 from selftaught.engine.utility import UtilityService, clean_text
-from selftaught.store import ImproverRunResult, MetaEvaluationRecord
+from selftaught.store import ImproverRecord, ImproverRunResult, MetaEvaluationRecord
 from selftaught.store.scopes import screening_scope
 from selftaught.tasks.base import Task
 
@@ -149,11 +150,16 @@ class MetaUtilityService:
     against ``parent`` (the improver being improved) and must pass the smoke gate; all are screened on
     the same model draws."""
 
-    def __init__(self, meta: MetaUtility, description: str, budget: int, parent: str | None = None) -> None:
+    def __init__(self, meta: MetaUtility, description: str, budget: int, parent: str | None = None,
+                 step: int | None = None, replies_scope: str | None = None) -> None:
         self.meta = meta
         self._description = description
         self.budget = budget
         self.parent = parent
+        #: the self-improvement step this service serves, and where its model replies are recorded: each
+        #: candidate is stored as a version of that step with its author (engine/provenance.py)
+        self.step = step
+        self.replies_scope = replies_scope
         self.uses = 0
 
     @property
@@ -181,5 +187,19 @@ class MetaUtilityService:
         if self.uses > self.budget or not isinstance(improver_source, str) or not improver_source.strip():
             return None
         source = self.meta.gate.repaired(improver_source, self.parent) if self.parent else improver_source
+        self._record_candidate(improver_source, source)
         return self.meta.evaluate(source, screening_scope(program_hash(source)), draws=self.meta.screening_draws,
                                   gated=True)
+
+    def _record_candidate(self, proposal: str, source: str) -> None:
+        """Store a step's candidate as a version (origin ``candidate``) with its author, so the lineage
+        shows every candidate a step scored, rejected and smoke-failed ones included."""
+        if self.step is None or self.parent is None:
+            return
+        store = self.meta.ctx.store
+        h = program_hash(source)
+        if store.get_improver(h) is not None:
+            return
+        replies = store.completion_texts(self.replies_scope) if self.replies_scope else []
+        store.put_improver(ImproverRecord(hash=h, source=source, parent=program_hash(self.parent), origin="candidate",
+                                          iteration=self.step, author=author_of(proposal, source, replies)))

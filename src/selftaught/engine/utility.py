@@ -178,10 +178,11 @@ def feedback_text(task: Task, instances: list[Any], rec: EvaluationRecord, cases
     lines[0] += f"; {len(wrong)} wrong, for example:"
     # The shortest cases (a small model reads a short case better), one of each verdict first.
     by_size = sorted(wrong, key=lambda ir: len(short_repr(task.arguments(instances[ir[0]]), 120)))
-    verdicts: set[str] = set()
-    first = [ir for ir in by_size if not (ir[1].verdict in verdicts or verdicts.add(ir[1].verdict))]
-    chosen = {i for i, _ in first}
-    shown = (first + [ir for ir in by_size if ir[0] not in chosen])[:cases]
+    first: dict[str, tuple[int, InstanceResult]] = {}
+    for ir in by_size:
+        first.setdefault(ir[1].verdict, ir)
+    chosen = {i for i, _ in first.values()}
+    shown = (sorted(first.values(), key=by_size.index) + [ir for ir in by_size if ir[0] not in chosen])[:cases]
     for i, r in shown:
         args = ", ".join(short_repr(a, 120) for a in task.arguments(instances[i]))
         call = f"{task.entry}({args})"

@@ -94,6 +94,10 @@ class _LureUtility:
         self.uses += 1
         return 0.0
 
+    def feedback(self, solution: Any) -> str:
+        self.uses += 1
+        return "score 0.000"
+
 
 class _CollectingLM(LanguageModelService):
     """The budgeted language model, keeping the replies it served (they are the samples)."""

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from selftaught.analysis.findings_store import Finding, FindingsTable
-from selftaught.analysis.inventory import HUMAN_ORIGINS, deciding_evaluation
-from selftaught.analysis.paired import Comparison, comparisons
+from selftaught.analysis.inventory import deciding_evaluation, model_written
+from selftaught.analysis.paired import Comparison, MatchedCost, comparisons, final_matched_cost
 from selftaught.config import CostConfig
 from selftaught.pricing import PriceTable, usage_by_model_and_role
 from selftaught.stats import mean_ci
@@ -87,6 +87,8 @@ class ReportData:
     usage: dict[tuple[str, str], Usage] = field(default_factory=dict)
     #: per step, candidate vs parent on shared model draws; last, I_T vs I_0 (analysis/paired.py)
     paired: list[Comparison] = field(default_factory=list)
+    #: the final comparison at matched model cost (None: no final comparison)
+    matched: MatchedCost | None = None
     #: improver hash -> (the model's raw candidate, repair steps) for candidates repaired in the host
     repairs: dict[str, tuple[str, list[str]]] = field(default_factory=dict)
     #: per iteration, the meta-utility split by task (empty unless the run's task is a mixture)
@@ -193,8 +195,7 @@ def _versions(improvers: list[ImproverRecord], findings: list[Finding]) -> list[
         mine = [f for f in findings if f.subject == imp.hash]
         labels = {f.rule: f.message for f in mine if f.analyzer == "strategies" and f.evidence.get("by") != "judge"}
         flags = [f for f in mine if f.analyzer in ("audit", "reward_hacking")]
-        out.append(Version(imp, anchor(imp.hash), children.get(imp.hash, []), labels, flags,
-                           imp.origin not in HUMAN_ORIGINS))
+        out.append(Version(imp, anchor(imp.hash), children.get(imp.hash, []), labels, flags, model_written(imp)))
     return out
 
 
@@ -233,6 +234,7 @@ def load(run_dir: Path) -> ReportData:
             usage=usage_by_model_and_role(completions, PriceTable(
                 CostConfig.model_validate((store.get_meta("config") or {}).get("cost") or {}).prices)),
             paired=comparisons(store),
+            matched=final_matched_cost(store),
             repairs={r.source_hash: (store.get_program(r.raw_hash) or "", r.steps) for r in store.repairs()
                      if r.source_hash != r.raw_hash},
             task_splits=task_splits(store, iterations),

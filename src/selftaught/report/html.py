@@ -15,6 +15,7 @@ from html import escape
 from pathlib import Path
 from typing import Any
 
+from selftaught.analysis.paired import format_p
 from selftaught.analysis.sandbox_flag import RATE_LABELS, rate_from_dict
 from selftaught.analysis.strategies import strategy_counts
 from selftaught.report import lineage, plots
@@ -91,10 +92,14 @@ def _paired(d: ReportData) -> str:
         return ""
     rows = [[str(c.iteration), escape(c.subject), c.draws, str(c.test.n), f"{c.val.mean:+.3f}",
              f"{c.test.mean:+.3f} <span class=muted>[{c.test.low:+.3f}, {c.test.high:+.3f}]</span>",
-             f"{c.test.wins}/{c.test.losses}/{c.test.ties}", f"{c.test.p:.3f}"] for c in d.paired]
-    return ("<h3>Paired differences on the same model draws (95% bootstrap CI, sign test)</h3>"
-            + _table(["t", "compared", "draws", "n", "val diff", "test diff", "wins/losses/ties", "sign p"],
-                     rows, left={0, 1, 2}))
+             f"{c.test.wins}/{c.test.losses}/{c.test.ties}", format_p(c.test.p)] for c in d.paired]
+    matched = f"<p>{escape(d.matched.describe())}</p>" if d.matched is not None else ""
+    return ("<h3>Paired differences on the same model draws (95% bootstrap CI, paired permutation test)</h3>"
+             "<p class=muted>Each row compares B (the candidate, or I_T) with A (its parent, or I_0) run by run: "
+              "run j of both draws the same model seeds. <i>confirmation</i>: fresh draws after the candidate was "
+              "picked on screening draws; <i>final</i>: fresh draws at the end of the run.</p>"
+            + _table(["t", "compared", "draws", "n", "val diff", "test diff", "wins/losses/ties", "p"],
+                     rows, left={0, 1, 2}) + matched)
 
 
 def _usage(d: ReportData) -> str:

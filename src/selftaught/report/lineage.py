@@ -19,6 +19,11 @@ from selftaught.report.data import IterationRow, Version, anchor
 SHOWN_CHARS = 50_000
 
 
+#: Who wrote a version, as the lineage says it (``ImproverRecord.author``).
+WRITERS = {"people": "written by people", "model": "written by the model",
+           "repaired": "a model reply repaired in the host", "improver": "written by the improver's own code"}
+
+
 def _pygments() -> tuple[Any, Any, Any, Any]:
     try:
         from pygments import highlight
@@ -87,6 +92,8 @@ def _scores(v: Version, rows: list[IterationRow]) -> str:
                 return (f"iteration {rec.iteration} candidate ({escape(state)}): val {rec.candidate_val:.3f}, "
                         f"test {rec.candidate_test:.3f}")
             return f"iteration {rec.iteration}: val {rec.val:.3f}, test {rec.test:.3f}"
+    if v.record.origin == "candidate":
+        return f"a candidate scored at t={v.record.iteration} that the step did not return (meta-utility table)"
     return "not scored as an iteration"
 
 
@@ -123,7 +130,7 @@ def render(versions: list[Version], rows: list[IterationRow],
             text = unified_diff(sources[parent], rec.source, anchor(parent), v.anchor)
             diff = (f"<details open><summary>diff against parent {_link(anchor(parent))}</summary>"
                     + (highlighted(text, "diff") if text else "<p>identical to its parent</p>") + "</details>")
-        who = "model-written" if v.model_written else "written by people"
+        who = WRITERS.get(rec.author) or ("model-written" if v.model_written else "written by people")
         parts.append(
             f'<section class="version" id="{v.anchor}"><h3>{escape(v.anchor)} '
             f'<span class="muted">{escape(rec.origin)}, t={rec.iteration}, {who}</span></h3>'

@@ -30,8 +30,11 @@ class ImproverRecord:
     hash: str
     source: str
     parent: str | None
-    origin: str  # "seed", "file", "iteration"
+    origin: str  # "seed", "file", "iteration"; "candidate": scored in a step, not what the step returned
     iteration: int
+    #: who wrote it (``engine/provenance.py``): "people", "model", "repaired" (a model reply the host
+    #: repaired), "improver" (the improver's own code, e.g. a one-constant variant); "" in older stores
+    author: str = ""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -80,7 +83,11 @@ class ImproverRunResult:
         return self.val if split == "val" else self.test
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        """The v0.1 object, plus ``lm_responses`` when the run received any (v0.1 readers skip it)."""
+        data = asdict(self)
+        if not data["lm_responses"]:
+            del data["lm_responses"]
+        return data
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ImproverRunResult:

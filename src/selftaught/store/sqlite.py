@@ -77,6 +77,8 @@ CREATE TABLE IF NOT EXISTS transfers (
 """,
     # Why each reply ended ("length": cut at max_tokens). Not idempotent SQL: see ``_migrate``.
     "finish_reason": "ALTER TABLE completions ADD COLUMN finish_reason TEXT NOT NULL DEFAULT ''",
+    # Who wrote each improver version (the model, the host's repair of a reply, the improver's own code).
+    "improver_author": "ALTER TABLE improvers ADD COLUMN author TEXT NOT NULL DEFAULT ''",
 }
 
 
@@ -270,6 +272,11 @@ class RunStore:
     def completions(self) -> list[CompletionRecord]:
         return self._records(CompletionRecord, "SELECT * FROM completions ORDER BY created")
 
+    def completion_texts(self, scope: str) -> list[str]:
+        """The replies recorded under ``scope`` (e.g. one self-improvement step's), in order."""
+        return [str(r["text"]) for r in self._all("SELECT text FROM completions WHERE scope = ? ORDER BY created",
+                                                   (scope,))]
+
     def completion_count(self) -> int:
         """Completions recorded: every request of an uninterrupted run adds one (keys are unique), so
         differences of this count are call figures that a resumed run reproduces exactly."""
@@ -301,8 +308,10 @@ class RunStore:
         return self._records(EvaluationRecord, "SELECT * FROM evaluations ORDER BY id")
 
     # ---- improvers ----------------------------------------------------------------------------------
-    def put_improver(self, rec: ImproverRecord) -> None:
-        self._insert("improvers", rec)
+    def put_improver(self, rec: ImproverRecord, *, replace: bool = False) -> None:
+        """``replace``: the record replaces one of the same hash (a screened candidate that its step then
+        returned becomes that step's version)."""
+        self._insert("improvers", rec, replace=replace)
         path = self.run_dir / "improvers" / f"{rec.origin}_{rec.iteration}_{rec.hash[:12]}.py"
         if not path.exists():
             try:
