@@ -22,8 +22,14 @@ _CONTROL = re.compile(
     r"|[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]"  # bidi marks, embeddings, overrides and isolates
 )
 _SURROGATE = re.compile(r"[\ud800-\udfff]")  # a lone surrogate cannot be encoded: the print would raise
+#: Any character that starts something ``clean`` removes (ESC and CSI are in C0/C1): text without one is
+#: returned as it is after a single class scan, the common case.
+_SUSPECT = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 
 
 def clean(text: object) -> str:
     """``text`` (anything: ``str()`` is taken) without control sequences; printable text is kept as is."""
-    return _SURROGATE.sub("\ufffd", _CONTROL.sub("", str(text)))
+    text = str(text)
+    if _SUSPECT.search(text) is None:
+        return text
+    return _SURROGATE.sub("\ufffd", _CONTROL.sub("", text))
