@@ -263,8 +263,7 @@ class Zygote:
             except ImportError:
                 pass
         self._wipe_scratch()  # the first program finds the scratch exactly as every later one does
-        if self.private is not None and not self._renew_private():
-            self.failed = "could not renew the private scratch"
+        self._renew_or_fail()
         gc.collect()
         gc.freeze()  # children's collections skip the zygote's objects: fewer copy-on-write page faults
         # no spare child yet: the host moves this process into its cgroup after "ready", and every child
@@ -313,6 +312,9 @@ class Zygote:
             raise OSError(self.failed)
         if self.child is not None:
             self._reap(kill=True)
+            self._renew_or_fail()
+            if self.failed:
+                raise OSError(self.failed)
         ready, self.spare = self.spare, None
         params = json.dumps(msg.get("rlimits") or {}).encode()
         if ready is not None and not self._start(ready, params):
@@ -422,6 +424,12 @@ class Zygote:
         except (OSError, RecursionError, MemoryError):
             return False
 
+    def _renew_or_fail(self) -> None:
+        """After a program (or at start): its private filesystems replaced, or this zygote refuses
+        every later spawn (the host then retires it)."""
+        if self.private is not None and not self._renew_private():
+            self.failed = "could not renew the private scratch"
+
     def _renew_private(self) -> bool:
         """New, empty filesystems at the scratch and /dev/shm, and the Landlock ruleset rebuilt on the new
         scratch (a rule names a directory, and the old one is gone). False if anything failed."""
@@ -446,8 +454,7 @@ class Zygote:
         # after the reply, so that the host goes on meanwhile; before the next message is read, so no
         # child ever sees the last program's scratch. A failure refuses the next spawn (the host then
         # retires this zygote).
-        if self.private is not None and not self._renew_private():
-            self.failed = "could not renew the private scratch"
+        self._renew_or_fail()
         if reply["clean"] and not self.failed:
             self._prefork()
 
