@@ -26,7 +26,7 @@ def test_the_suite_covers_every_class_with_variants() -> None:
     assert len(CASES) >= 80 and len({c.name for c in CASES}) == len(CASES)
     assert set(per_class) >= {"network", "secrets", "filesystem", "persistence", "processes", "limits",
                               "syscalls", "ipc", "clocks", "verdicts", "channel", "frames", "rpc", "seeds",
-                              "source"}
+                              "source", "escapes"}
     assert min(n for attack, n in per_class.items() if attack != "declaration") >= 3, per_class
 
 

@@ -100,3 +100,21 @@ def test_canonical_hash_ignores_docstrings_and_layout_only():
     assert canonical_hash(a) == canonical_hash(b)
     assert canonical_hash(a) != canonical_hash(a.replace("+ 1", "+ 2"))
     assert canonical_hash("def (") is None
+
+
+def test_one_repair_runs_at_most_max_smoke_tests_checks():
+    """A reply whose 20 hunks all fail the check: raw, then hunks, but never more than MAX_SMOKE_TESTS smoke
+    tests in all (one meta-utility call used to buy up to 18); the count is in the recorded steps."""
+    from selftaught.engine.repair import MAX_SMOKE_TESTS
+
+    parent = "".join(f"def f{i}(x):\n    return x + {i}\n\n\n" for i in range(20))
+    candidate = "".join(f"def f{i}(x):\n    return x - {i}\n\n\n" for i in range(20))  # 20 hunks
+    runs: list[str] = []
+
+    def check(source: str) -> str:
+        runs.append(source)
+        return "broken"
+
+    rep = repair(candidate, parent, check)
+    assert len(runs) == MAX_SMOKE_TESTS == 4
+    assert rep.source == parent and rep.steps[-1].endswith(f"({MAX_SMOKE_TESTS} smoke test(s))")

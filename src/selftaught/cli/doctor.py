@@ -7,18 +7,18 @@ import time
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from selftaught import plugins
 from selftaught.cli.render import console
 from selftaught.cli.run import ConfigOpt, SetOpt
+from selftaught.cli.terminal import untrusted
 from selftaught.config import load_config
 from selftaught.errors import SandboxUnavailable
 from selftaught.sandbox import Limits
 
 
 def _check(name: str, ok: bool, detail: str) -> bool:
-    console.print(f"{'[green]ok[/]  ' if ok else '[red]FAIL[/]'} {name}: {escape(detail)}")
+    console.print(f"{'[green]ok[/]  ' if ok else '[red]FAIL[/]'} {name}: {untrusted(detail)}")
     return ok
 
 

@@ -8,6 +8,7 @@ import typer
 
 from selftaught.cli.render import ConsoleReporter, console, print_result
 from selftaught.cli.run import ConfigOpt, SetOpt
+from selftaught.cli.terminal import untrusted
 from selftaught.config import load_config
 from selftaught.engine.runner import evaluate_improver
 
@@ -30,4 +31,4 @@ def register(app: typer.Typer) -> None:
         print_result(result)
         for r in rec.runs:
             console.print(f"  run {r.run} on {r.task}: {r.verdict} val {r.val:.3f} test {r.test:.3f}"
-                          + (f" ({r.error[:80]})" if r.error else ""))
+                          + (f" ({untrusted(r.error, 80)})" if r.error else ""))

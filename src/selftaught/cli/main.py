@@ -14,6 +14,7 @@ import sys
 import typer
 
 from selftaught import signals
+from selftaught.cli.terminal import clean  # messages may quote a program or a model
 from selftaught.errors import BudgetExhausted, ModelError, UserError
 
 EXIT_USER, EXIT_BUDGET, EXIT_MODEL = 2, 3, 4
@@ -54,13 +55,13 @@ def _dispatch(argv: list[str] | None) -> int:
         # Not standalone: exit codes (typer.Exit, an interrupt) come back as the return value.
         code = app(args=argv, standalone_mode=False)
     except UserError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {clean(exc)}", file=sys.stderr)
         return EXIT_USER
     except BudgetExhausted as exc:  # a clean, resumable stop: the message says how to go on
-        print(f"stopped: {exc}", file=sys.stderr)
+        print(f"stopped: {clean(exc)}", file=sys.stderr)
         return EXIT_BUDGET
     except ModelError as exc:  # the server failed past its retries: recorded, resumable
-        print(f"stopped: {exc}", file=sys.stderr)
+        print(f"stopped: {clean(exc)}", file=sys.stderr)
         return EXIT_MODEL
     except typer.Abort:
         return 130
@@ -69,7 +70,7 @@ def _dispatch(argv: list[str] | None) -> int:
     except typer.TyperException as exc:  # a bad flag, argument or command: one line, like every user error
         message = " ".join(exc.format_message().split())
         if message:  # none: the help was shown for a bare command group
-            print(f"error: {message} (see --help)", file=sys.stderr)
+            print(f"error: {clean(message)} (see --help)", file=sys.stderr)
         return EXIT_USER
     return code if isinstance(code, int) else 0
 

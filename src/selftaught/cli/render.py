@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from rich.console import Console
-from rich.markup import escape
 from rich.table import Table
 
 from selftaught.analysis.paired import Comparison, MatchedCost, comparisons, final_matched_cost, format_p
+from selftaught.cli.terminal import SafeConsole, clean, untrusted
 from selftaught.config import RunConfig
 from selftaught.engine.fit import fit_warnings
 from selftaught.engine.runner import RunResult, estimate_run, load_tasks
@@ -17,7 +16,7 @@ from selftaught.report.data import cut_replies, describe_cut_replies
 from selftaught.store import IterationRecord, RunStore
 from selftaught.values import Usage
 
-console = Console(highlight=False)
+console = SafeConsole(highlight=False, emoji=False)  # no control sequence reaches the terminal
 if not console.is_terminal:  # logs and CI: do not squeeze tables into 80 columns
     console.width = max(console.width, 110)
 
@@ -39,7 +38,7 @@ class ConsoleReporter:
                 console.print(f"  already spent by this run: {spent.calls:,} model calls, {spent.tokens:,} tokens, "
                               f"${spent.usd:.4f}")
         elif name == "warning":
-            console.print(f"[yellow]warning:[/] {escape(f['message'])}")
+            console.print(f"[yellow]warning:[/] {untrusted(f['message'])}")
         elif name == "run_start":
             seeds = ", ".join(f"{t} val {v:.3f} / test {s:.3f}" for t, (v, s) in f["seed_solution"].items())
             console.print(f"[bold]run[/] {f['run_dir']}  (sandbox tier: {f['tier']})")
@@ -53,7 +52,7 @@ class ConsoleReporter:
             console.print(f"[bold]iteration {f['iteration']}[/]: {what}  (model calls so far {f['model_calls']})")
         elif name == "improver_run":
             console.print(f"  iteration {self.iteration} · {f['scope'].split('/')[0]} run {f['run']} on {f['task']}:"
-                          f" {f['verdict']}, val {f['val']:.3f} · model calls {f['model_calls']}")
+                          f" {untrusted(f['verdict'])}, val {f['val']:.3f} · model calls {f['model_calls']}")
         elif name == "meta_evaluation":
             self.best = max(self.best, f["val"])
             console.print(f"  meta-utility of {f['improver'][:8]} ({f['scope'].split('/')[0]}): val {f['val']:.3f}"
@@ -61,7 +60,7 @@ class ConsoleReporter:
         elif name == "iteration_end":
             rec: IterationRecord = f["record"]
             console.print(f"  iteration {rec.iteration} done: {rec.verdict}"
-                          + (f" ({escape(rec.error)})" if rec.error else "") + f" · val {rec.val:.3f} test {rec.test:.3f}")
+                          + (f" ({untrusted(rec.error)})" if rec.error else "") + f" · val {rec.val:.3f} test {rec.test:.3f}")
 
 
 def iteration_table(iterations: list[IterationRecord], seed_solution: dict[str, tuple[float, float]]) -> Table:
@@ -78,7 +77,8 @@ def iteration_table(iterations: list[IterationRecord], seed_solution: dict[str, 
 
 
 def iteration_notes(iterations: list[IterationRecord]) -> list[str]:
-    return [f"t={r.iteration} {r.verdict}: {r.error}" for r in iterations if r.error]
+    """One line per iteration that failed, its error (program text: quoted in it) cleaned."""
+    return [clean(f"t={r.iteration} {r.verdict}: {r.error}") for r in iterations if r.error]
 
 
 def paired_table(comps: list[Comparison]) -> Table:
@@ -124,7 +124,7 @@ def print_estimate(config: RunConfig) -> None:
         console.print(line)
     tasks = load_tasks(config.task)
     for warning in fit_warnings(config.model.max_tokens, improver_source(config.improver)[0], tasks):
-        console.print(f"[yellow]warning:[/] {escape(warning)}")
+        console.print(f"[yellow]warning:[/] {untrusted(warning)}")
 
 
 def print_result(result: RunResult) -> None:
@@ -141,5 +141,5 @@ def print_result(result: RunResult) -> None:
                   "from the run's cache by this session")
     print_usage_by_model(result.usage_by_model)  # every session of the run
     if cut:
-        console.print(f"[yellow]{escape(cut)}[/]")
+        console.print(f"[yellow]{untrusted(cut)}[/]")
     console.print(f"run directory: [bold]{result.run_dir}[/]  (improvers in {result.run_dir}/improvers/)")

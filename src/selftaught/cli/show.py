@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 from rich.table import Table
 
 from selftaught.analysis.findings_store import SEVERITIES
@@ -20,6 +19,7 @@ from selftaught.cli.render import (
     print_paired,
     print_usage_by_model,
 )
+from selftaught.cli.terminal import clean, untrusted
 from selftaught.cli.transfer import transfer_table
 from selftaught.report.data import STOPPED, ReportData, TaskSplit, describe_cut_replies
 from selftaught.report.data import load as load_report
@@ -61,7 +61,7 @@ def _show(run_dir: Path, source: Path, analyze: bool) -> None:
     roles = "".join(f", {role} model {model[role].get('provider')} / {model[role].get('name')}"
                     for role in ("meta", "improver") if isinstance(model.get(role), dict))
     console.print(f"run {run_dir}: task {cfg.get('task')}, model {model.get('provider')} / {model.get('name')}"
-                  f"{roles}, status {d.status}")
+                  f"{roles}, status {d.status}", markup=False)  # a store's config may come from anywhere
     console.print(iteration_table([r.record for r in d.iterations], d.seed_solution))
     for note in iteration_notes([r.record for r in d.iterations]):
         console.print(f"  {note[:200]}", markup=False)  # errors quote programs: "[/INST]" is not markup
@@ -75,11 +75,11 @@ def _show(run_dir: Path, source: Path, analyze: bool) -> None:
     if d.status in STOPPED:
         again = (f"selftaught experiment {d.experiment.get('kind')} --out {run_dir}" if d.experiment
                  else f"selftaught run --resume {run_dir}")
-        console.print(f"stopped: {escape(str(d.stop_reason or ''))} (resume with: {again})")
+        console.print(f"stopped: {untrusted(d.stop_reason or '')} (resume with: {again})")
     print_usage_by_model(d.usage)
     cut = describe_cut_replies(d.cut_replies)
     if cut:
-        console.print(escape(cut))
+        console.print(untrusted(cut))
     console.print("evaluations (verdict/tier): " + _counts(Counter(
         {f"{v}/{tier}": n for (v, tier), n in d.evaluation_verdicts.items()})))
     console.print("instance verdicts: " + _counts(d.instance_verdicts))
@@ -103,18 +103,18 @@ def _findings(run_dir: Path, d: ReportData) -> None:
         console.print(f"{analyzer.replace('_', ' ')}: {len(found)} finding(s)"
                       + (": " + _counts(Counter(f.rule for f in found)) if found else ""))
         for f in found[:12]:
-            where = f" (line {f.line}: {f.snippet[:60]})" if f.line else ""
-            console.print(f"  [{f.severity}] {f.rule} {f.subject_kind} {f.subject[:12]}: {f.message[:110]}{where}",
-                          markup=False)
+            where = f" (line {f.line}: {clean(f.snippet)[:60]})" if f.line else ""
+            console.print(clean(f"  [{f.severity}] {f.rule} {f.subject_kind} {clean(f.subject)[:12]}: "
+                                f"{clean(f.message)[:110]}{where}"), markup=False)
         if len(found) > 12:
             console.print(f"  ... {len(found) - 12} more in the HTML report (selftaught report {run_dir})")
     console.print("lineage:")
     for v in d.versions[:30]:
         parent = f"<- v-{v.record.parent[:12]}" if v.record.parent else "(root)"
-        console.print(f"  {v.anchor} {v.record.origin} t={v.record.iteration} {parent}: "
+        console.print(clean(f"  {v.anchor} {v.record.origin} t={v.record.iteration} {parent}: "
                       f"{', '.join(v.labels) or 'unlabelled'}" + (f"; {len(v.findings)} flag(s)" if v.findings else "")
                       + (f"; repaired: {'; '.join(d.repairs[v.record.hash][1])}" if v.record.hash in d.repairs
-                         else ""), markup=False)
+                         else "")), markup=False)
     if len(d.versions) > 30:
         console.print(f"  ... {len(d.versions) - 30} more versions")
 

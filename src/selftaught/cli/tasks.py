@@ -11,6 +11,7 @@ from rich.table import Table
 
 from selftaught import plugins
 from selftaught.cli.render import console
+from selftaught.cli.terminal import untrusted
 from selftaught.engine.baseline import seed_baseline, seed_problems
 from selftaught.engine.runner import load_tasks
 from selftaught.errors import TaskError
@@ -79,7 +80,7 @@ def validate(path: Annotated[str, typer.Argument(help="task file or task name")]
         executor.close()
         problems += dynamic
     for note in notes:
-        console.print(f"  {note}")
+        console.print(f"  {untrusted(note)}")
     if problems:
         numbered = " ".join(f"({i}) {p}" for i, p in enumerate(problems, 1))
         raise TaskError(f"{path}: {len(problems)} problem(s): {numbered}")

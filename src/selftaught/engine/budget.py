@@ -57,9 +57,11 @@ class ImproverBudget:
                        role=role, draws=draws, stop=tuple(model.stop))
 
     def run(self, executor: Executor, improver_source: str, initial_solution: str, utility: ScoringService,
-            language_model: ModelService, *, cap_host_seconds: bool = True) -> ImproverOutcome:
+            language_model: ModelService, *, cap_host_seconds: bool = True,
+            wall_seconds: float | None = None) -> ImproverOutcome:
         """Run the improver within this budget's limits. ``cap_host_seconds=False``: its calls may take
-        the host as long as they take (a self-improvement step's calls are whole meta-utility evaluations)."""
+        the host as long as they take (a self-improvement step's calls are whole meta-utility evaluations).
+        ``wall_seconds``: a shorter wall-clock limit (the smoke gate's), the rlimits staying this budget's."""
         return run_improver(executor, improver_source, initial_solution, utility, language_model,
                             seconds=self.seconds, memory_mb=self.memory_mb,
-                            host_seconds=self.host_seconds if cap_host_seconds else None)
+                            host_seconds=self.host_seconds if cap_host_seconds else None, wall_seconds=wall_seconds)

@@ -63,10 +63,12 @@ class ImproverOutcome:
 
 def run_improver(executor: Executor, improver_source: str, initial_solution: str, utility: ScoringService,
                  language_model: ModelService, *, seconds: float, memory_mb: int = 4096,
-                 host_seconds: float | None = None) -> ImproverOutcome:
+                 host_seconds: float | None = None, wall_seconds: float | None = None) -> ImproverOutcome:
     """Run the improver; a failure of any kind is an outcome with ``result=None``, never an exception
     (except running self-modifying code without isolation, which the user must have opted into).
-    ``host_seconds`` caps the host time its calls may take in all (None: only its budgets bound it)."""
+    ``host_seconds`` caps the host time its calls may take in all (None: only its budgets bound it).
+    ``wall_seconds`` (default ``seconds``) is the wall-clock limit alone: the CPU rlimit, which a program
+    can read, always derives from ``seconds``."""
     if not executor.isolated and not executor.allow_unsandboxed:
         raise SandboxUnavailable(f"refusing to run an improver at tier '{executor.tier}' (no isolation): "
                                  "install bubblewrap or set sandbox.allow_unsandboxed = true")
@@ -86,7 +88,8 @@ def run_improver(executor: Executor, improver_source: str, initial_solution: str
         return ImproverOutcome(result, verdict, error, language_model.calls, utility.uses, output[-4000:],
                                host_seconds=round(served, 3), lm_responses=language_model.responses)
 
-    limits = Limits(wall_seconds=seconds, memory_mb=memory_mb, cpu_seconds=int(seconds) + 60,
+    wall = seconds if wall_seconds is None else min(seconds, wall_seconds)
+    limits = Limits(wall_seconds=wall, memory_mb=memory_mb, cpu_seconds=int(seconds) + 60,
                     serve_seconds=host_seconds)
     with executor.spawn(limits) as worker:
         loaded = worker.load(improver_source)
@@ -94,7 +97,7 @@ def run_improver(executor: Executor, improver_source: str, initial_solution: str
             return outcome(None, str(loaded.verdict), f"{LOAD_FAILED}: {loaded.error}", loaded.output)
         spec = {"__proxy__": "utility", "str": utility.description, "budget": utility.budget}
         res = worker.call("improve_algorithm", [initial_solution, spec, language_model.proxy_spec()],
-                          handler=handler, wall_seconds=seconds)
+                          handler=handler, wall_seconds=wall)
         served = res.served_seconds
     if res.verdict is not Verdict.OK:
         return outcome(None, str(res.verdict), res.error, res.output)

@@ -31,6 +31,9 @@ from typing import Literal
 Check = Literal["pass", "weak", "broken"]
 #: Merging tries at most this many hunks (each costs one smoke test); the rest stay as in the parent.
 MAX_HUNKS = 16
+#: Smoke tests one repair may run in all (raw reply, cleaned reply, merged hunks): one meta-utility call
+#: must not buy 18 sandboxed runs. The rest of the hunks stay as in the parent; the count is in the steps.
+MAX_SMOKE_TESTS = 4
 _FENCE = re.compile(r"^\s*```")
 _OPENERS = {"(": ")", "[": "]", "{": "}"}
 _STATEMENT = re.compile(r"^\s*(def|class|return|if|elif|else|for|while|try|except|finally|with|import|from|"
@@ -168,21 +171,45 @@ def merge(parent: str, candidate: str, check: Callable[[str], Check]) -> tuple[s
             lines += b[j1:j2] if tag == "equal" or k in chosen else a[i1:i2]
         return "\n".join(lines) + "\n"
 
-    tried = hunks[:MAX_HUNKS]
-    for k in tried:
+    tried = 0
+    for k in hunks[:MAX_HUNKS]:
         trial = build(kept | {k})
-        if parses(trial) and check(trial) == "pass":
-            kept.add(k)
-    return (build(kept) if kept else parent), len(kept), len(tried)
+        try:
+            if parses(trial) and check(trial) == "pass":
+                kept.add(k)
+        except SmokeTestsSpent:
+            break
+        tried += 1
+    return (build(kept) if kept else parent), len(kept), tried
+
+
+class SmokeTestsSpent(Exception):
+    """A repair ran its ``MAX_SMOKE_TESTS``: what is left untried stays as in the parent."""
+
+
+class _Counted:
+    """``check`` that counts its runs and refuses past ``cap`` (raising ``SmokeTestsSpent``)."""
+
+    def __init__(self, check: Callable[[str], Check], cap: int) -> None:
+        self.check, self.cap, self.runs = check, cap, 0
+
+    def __call__(self, source: str) -> Check:
+        if self.runs >= self.cap:
+            raise SmokeTestsSpent
+        self.runs += 1
+        return self.check(source)
 
 
 def repair(raw: str, parent: str, check: Callable[[str], Check]) -> Repair:
     """A candidate made from ``raw`` that passes ``check`` or at least runs (else the parent). A raw
-    candidate that loads is returned as it is: repair only touches text damage."""
-    if parses(raw) and check(raw) != "broken":
+    candidate that loads is returned as it is: repair only touches text damage. At most
+    ``MAX_SMOKE_TESTS`` runs of ``check`` in all."""
+    counted = _Counted(check, MAX_SMOKE_TESTS)
+    if parses(raw) and counted(raw) != "broken":
         return Repair(raw, raw, [])
     cleaned, steps = clean(raw)
-    if parses(cleaned) and check(cleaned) != "broken":
+    if parses(cleaned) and counted(cleaned) != "broken":
         return Repair(raw, cleaned if steps else raw, steps)
-    merged, kept, tried = merge(parent, cleaned, check)
-    return Repair(raw, merged, [*steps, f"merged {kept} of {tried} hunk(s) into the parent"])
+    merged, kept, tried = merge(parent, cleaned, counted)
+    merged_step = f"merged {kept} of {tried} hunk(s) into the parent ({counted.runs} smoke test(s))"
+    return Repair(raw, merged, [*steps, merged_step])

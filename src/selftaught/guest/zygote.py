@@ -82,13 +82,77 @@ def _read_all(fd: int) -> bytes:
     return b"".join(chunks)
 
 
-def _become_child(fds: list[int], seccomp: SeccompProgram | None) -> None:
+CLONE_NEWUSER, CLONE_NEWNS = 0x10000000, 0x00020000
+MS_NOSUID, MS_NODEV, MS_REC, MS_PRIVATE, MNT_DETACH = 2, 4, 0x4000, 0x40000, 2
+_CAP_VERSION_3 = 0x20080522
+
+
+class _CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class _CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+
+class PrivateScratch:
+    """A fresh tmpfs at the scratch (and ``/dev/shm``) for every program.
+
+    Why: tmpfs numbers inodes from a counter per filesystem, so on one shared scratch the files a
+    program creates and deletes shift the inode numbers the next program's files get (13,000 files:
+    +13,000, a covert channel no wipe resets). A new filesystem per program starts every program from
+    the same numbers and leaves nothing of the last one. Mounting needs capabilities, so the zygote
+    (single-threaded, before it imports anything) enters a user and mount namespace of its own, its uid
+    and gid mapped onto themselves; its children drop every capability before anything else."""
+
+    def __init__(self, scratch: str) -> None:
+        self.libc = ctypes.CDLL(None, use_errno=True)
+        st = os.statvfs(scratch)
+        self.size = st.f_blocks * st.f_frsize  # as large as the one the sandbox was given
+        self.places = [scratch, *(["/dev/shm"] if os.path.isdir("/dev/shm") else [])]
+        self.mounted = False
+        uid, gid = os.getuid(), os.getgid()
+        if self.libc.unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0:
+            raise OSError(ctypes.get_errno(), "unshare(CLONE_NEWUSER | CLONE_NEWNS) failed")
+        for name, text in (("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1")):
+            with open(f"/proc/self/{name}", "w") as f:
+                f.write(text)
+        if self.libc.mount(b"none", b"/", None, MS_REC | MS_PRIVATE, None) != 0:
+            raise OSError(ctypes.get_errno(), "making the mounts private failed")
+        self.renew()
+
+    def renew(self) -> None:
+        """Replace each place's tmpfs with a new, empty one (about 0.1 ms); raises OSError on failure."""
+        os.chdir("/")  # the zygote's working directory must not keep the old scratch alive
+        for place in self.places:
+            if self.mounted and self.libc.umount2(place.encode(), MNT_DETACH) != 0:
+                raise OSError(ctypes.get_errno(), f"unmounting {place} failed")
+            options = f"size={self.size},mode={'1777' if place == '/dev/shm' else '700'}".encode()
+            if self.libc.mount(b"tmpfs", place.encode(), b"tmpfs", MS_NOSUID | MS_NODEV, options) != 0:
+                raise OSError(ctypes.get_errno(), f"mounting a tmpfs on {place} failed")
+        self.mounted = True
+        os.chdir(self.places[0])
+
+
+def drop_capabilities() -> None:
+    """Empty the effective, permitted and inheritable sets: a child of a zygote in a user namespace of
+    its own would otherwise hold every capability there."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    data = (_CapData * 2)()
+    if libc.capset(ctypes.byref(_CapHeader(_CAP_VERSION_3, 0)), data) != 0:
+        raise OSError(ctypes.get_errno(), "capset failed")
+
+
+def _become_child(fds: list[int], seccomp: SeccompProgram | None, nested: bool = False) -> None:
     """Runs in the forked child, fds = [to child, from child, /dev/null, parameters, (Landlock ruleset)].
     Confines itself in two steps: what needs no parameters right away (a pre-forked child waits here),
-    then, once the rlimits arrive, rlimits and seccomp; then serves the host as a guest worker."""
+    then, once the rlimits arrive, rlimits and seccomp; then serves the host as a guest worker.
+    ``nested``: the zygote holds capabilities in a user namespace of its own; drop them first."""
     import resource
 
     try:
+        if nested:
+            drop_capabilities()
         _place(fds)
         os.setsid()
         with open("/proc/self/oom_score_adj", "w") as f:  # the OOM killer takes the child, not the zygote
@@ -174,6 +238,10 @@ class Zygote:
         self.child: int | None = None
         self.spare: tuple[int, int, int, int] | None = None
         self.scratch = os.environ.get("TMPDIR", "/tmp")
+        self.private: PrivateScratch | None = None
+        self.nested = False  # in a user namespace of its own (children must drop capabilities)
+        self.use_landlock = False
+        self.failed = ""  # why this zygote must not fork another child ("" if it may)
 
     def send(self, obj: dict[str, Any], fds: list[int] | None = None) -> None:
         data = json.dumps(obj).encode()
@@ -184,7 +252,10 @@ class Zygote:
 
     def op_init(self, msg: dict) -> None:
         self.seccomp = SeccompProgram(bytes.fromhex(msg["seccomp"])) if msg.get("seccomp") else None
-        if msg.get("landlock"):
+        if os.getpid() == 1:  # tier A, its scratch a tmpfs; before any import can start a thread
+            self._enter_private()
+        self.use_landlock = bool(msg.get("landlock"))
+        if self.use_landlock:
             self.ruleset, self.landlock = landlock.build_ruleset(*landlock_paths(self.scratch))
         for name in PRELOAD:
             try:
@@ -192,11 +263,29 @@ class Zygote:
             except ImportError:
                 pass
         self._wipe_scratch()  # the first program finds the scratch exactly as every later one does
+        self._renew_or_fail()
         gc.collect()
         gc.freeze()  # children's collections skip the zygote's objects: fewer copy-on-write page faults
         # no spare child yet: the host moves this process into its cgroup after "ready", and every child
         # must be forked after that to be born inside it
-        self.send({"op": "ready", "pid": os.getpid(), "numpy": "numpy" in sys.modules, "landlock": self.landlock})
+        self.send({"op": "ready", "pid": os.getpid(), "numpy": "numpy" in sys.modules, "landlock": self.landlock,
+                   "private_scratch": self.private is not None})
+
+    def _enter_private(self) -> None:
+        """A scratch filesystem per program where the kernel allows it; the shared, wiped one if not."""
+        try:
+            self.private = PrivateScratch(self.scratch)
+        except OSError as exc:
+            self.private = None
+            print(f"zygote: no scratch filesystem per program: {exc}", file=sys.stderr)
+        # unshare may have succeeded before a later step failed: children drop whatever they would hold
+        self.nested = self._capable()
+
+    @staticmethod
+    def _capable() -> bool:
+        with open("/proc/self/status") as f:
+            eff = next((line.split()[1] for line in f if line.startswith("CapEff:")), "0")
+        return int(eff, 16) != 0
 
     def _fork_child(self) -> tuple[int, int, int, int]:
         """A new child waiting for its rlimits: (pid, host's write end, host's read end, parameters fd)."""
@@ -206,7 +295,8 @@ class Zygote:
         pid = os.fork()
         if pid == 0:
             extra = [self.ruleset] if self.ruleset >= 0 else []
-            _become_child([to_r, from_w, os.open(os.devnull, os.O_RDWR), par_r, *extra], self.seccomp)
+            _become_child([to_r, from_w, os.open(os.devnull, os.O_RDWR), par_r, *extra], self.seccomp,
+                          self.nested)
         for fd in (to_r, from_w, par_r):
             os.close(fd)
         return pid, to_w, from_r, par_w
@@ -218,8 +308,13 @@ class Zygote:
             self.spare = self._fork_child()
 
     def op_spawn(self, msg: dict) -> None:
+        if self.failed:
+            raise OSError(self.failed)
         if self.child is not None:
             self._reap(kill=True)
+            self._renew_or_fail()
+            if self.failed:
+                raise OSError(self.failed)
         ready, self.spare = self.spare, None
         params = json.dumps(msg.get("rlimits") or {}).encode()
         if ready is not None and not self._start(ready, params):
@@ -321,11 +416,34 @@ class Zygote:
         more than ``WIPE_MAX`` entries): the host then retires this zygote instead of reusing it."""
         # At pid 1 (tier A) /dev is the sandbox's own: its shm directory is scratch too. Elsewhere it is
         # the host's, which Landlock keeps the program from writing to.
+        if self.private is not None:
+            return True  # its filesystems are replaced once the reply is sent (``op_reap``)
         places = [self.scratch, *(["/dev/shm"] if os.getpid() == 1 and os.path.isdir("/dev/shm") else [])]
         try:
             return all(_wipe_tree(p, WIPE_MAX) and not os.listdir(p) and _reset_dir(p) for p in places)
         except (OSError, RecursionError, MemoryError):
             return False
+
+    def _renew_or_fail(self) -> None:
+        """After a program (or at start): its private filesystems replaced, or this zygote refuses
+        every later spawn (the host then retires it)."""
+        if self.private is not None and not self._renew_private():
+            self.failed = "could not renew the private scratch"
+
+    def _renew_private(self) -> bool:
+        """New, empty filesystems at the scratch and /dev/shm, and the Landlock ruleset rebuilt on the new
+        scratch (a rule names a directory, and the old one is gone). False if anything failed."""
+        assert self.private is not None
+        try:
+            self.private.renew()
+            if self.use_landlock:
+                old, (self.ruleset, self.landlock) = self.ruleset, landlock.build_ruleset(
+                    *landlock_paths(self.scratch))
+                if old >= 0:
+                    os.close(old)
+        except OSError:
+            return False
+        return not os.listdir(self.scratch)
 
     def op_reap(self, msg: dict) -> None:
         if self.child is None:
@@ -333,7 +451,11 @@ class Zygote:
             return
         reply = self._reap(bool(msg.get("kill")), float(msg.get("grace", 1.0)))
         self.send(reply)
-        if reply["clean"]:
+        # after the reply, so that the host goes on meanwhile; before the next message is read, so no
+        # child ever sees the last program's scratch. A failure refuses the next spawn (the host then
+        # retires this zygote).
+        self._renew_or_fail()
+        if reply["clean"] and not self.failed:
             self._prefork()
 
     def op_ping(self, msg: dict) -> None:

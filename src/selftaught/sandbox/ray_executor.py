@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from selftaught.errors import MissingExtra, SandboxUnavailable
+from selftaught.sandbox import ray_local
 from selftaught.sandbox.executor import (
     CallHandler,
     CallResult,
@@ -229,10 +230,11 @@ class RayExecutor(Executor):
         self._owns_ray = not ray.is_initialized()
         if self._owns_ray:
             try:
-                # No address: a private single-node Ray on loopback, stopped again by close().
-                local: dict[str, Any] = {"_node_ip_address": "127.0.0.1"} if ray_address is None else {}
-                ray.init(address=ray_address, include_dashboard=False, log_to_driver=False,
-                         configure_logging=False, **local)
+                if ray_address is None:  # a private single-node Ray on loopback, stopped again by close()
+                    ray_local.start(ray)
+                else:
+                    ray.init(address=ray_address, include_dashboard=False, log_to_driver=False,
+                             configure_logging=False)
             except (ConnectionError, RuntimeError, ValueError) as exc:
                 raise SandboxUnavailable(f"cannot join the Ray cluster at {ray_address or 'local'}: {exc}; "
                                          "start it (ray start --head) or fix sandbox.ray_address") from None

@@ -137,6 +137,8 @@ class Zygote:
             raise ZygoteError(f"the zygote answered {ready!r} instead of ready")
         self.landlock_abi = int(ready.get("landlock") or 0)
         self.pid_one = ready.get("pid") == 1
+        #: Each program gets a tmpfs of its own at the scratch (tier A; see ``guest/zygote.private_scratch``)
+        self.private_scratch = bool(ready.get("private_scratch"))
         try:  # the launcher and the zygote itself (host pids) are spared when stragglers are swept
             self._spare = {self.proc.pid} | {p.pid for p in psutil.Process(self.proc.pid).children()}
         except psutil.Error:

@@ -277,6 +277,12 @@ class RunStore:
         return [str(r["text"]) for r in self._all("SELECT text FROM completions WHERE scope = ? ORDER BY created",
                                                    (scope,))]
 
+    def recent_latencies(self, role: str, n: int = 32) -> list[float]:
+        """Seconds the last ``n`` completions of ``role`` took (the smoke gate paces its replies by them)."""
+        rows = self._all("SELECT latency FROM completions WHERE role = ? AND latency IS NOT NULL "
+                         "ORDER BY created DESC LIMIT ?", (role, n))
+        return [float(r["latency"]) for r in rows]
+
     def completion_count(self) -> int:
         """Completions recorded: every request of an uninterrupted run adds one (keys are unique), so
         differences of this count are call figures that a resumed run reproduces exactly."""

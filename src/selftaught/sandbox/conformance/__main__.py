@@ -9,6 +9,7 @@ import argparse
 import sys
 
 from selftaught import plugins
+from selftaught.safe_text import clean
 from selftaught.sandbox.conformance import CASES, check
 
 
@@ -30,7 +31,7 @@ def main(argv: list[str] | None = None) -> int:
         report = check(executor, tier=args.tier, attack=args.attack)
     finally:
         executor.close()
-    print(report.summary())
+    print(clean(report.summary()))  # a failed case quotes what the program returned
     return 0 if report.ok else 1
 
 

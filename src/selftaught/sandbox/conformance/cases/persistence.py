@@ -112,3 +112,60 @@ CASES = [
              "            mk(os.path.join(top, 'late%d' % i))\n            i += 1\n            time.sleep(0.005)\n"
              "    threading.Thread(target=writer, daemon=True).start()\n    time.sleep(0.05)\n"),
 ]
+
+
+#: Program B of the inode channel: the inode numbers of new files in every writable place it knows.
+INODES = r'''
+import os
+def attack(ctx):
+    seen = {}
+    for d in sorted({os.getcwd(), os.environ.get("TMPDIR", ""), "/tmp", "/dev/shm"} - {""}):
+        try:
+            path = os.path.join(d, "probe-inode")
+            with open(path, "w"):
+                pass
+            os.mkdir(path + "-dir")
+            seen[d] = [os.stat(path).st_ino, os.stat(path + "-dir").st_ino]
+            os.unlink(path)
+            os.rmdir(path + "-dir")
+        except OSError as e:
+            seen[d] = type(e).__name__
+    return seen
+'''
+#: Program A: create and delete ``n`` files (the sender: n shifts a shared inode counter by n).
+CHURN = r'''
+import os
+def attack(ctx, n):
+    for i in range(n):
+        with open("churn-%d" % i, "w"):
+            pass
+        os.unlink("churn-%d" % i)
+    return n
+'''
+CHURN_FILES = 13_000
+
+
+def _inode_channel(s: Session) -> None:
+    """B reads inode numbers after A sent 0 and after A sent 13,000: the case passes only if they are
+    the same (B cannot tell what A did)."""
+    seen = []
+    for n in (0, CHURN_FILES, 0, 1):
+        sent = s.run(CHURN, args=[s.ctx, n])
+        require(sent.ok, f"program A ({n} files) did not run: {sent.verdict} ({sent.error})")
+        got = s.run(INODES)
+        require(got.ok, f"program B did not run: {got.verdict} ({got.error})")
+        seen.append(got.value)
+    require(all(v == seen[0] for v in seen), "inode numbers of new files depend on what the previous program "
+            f"did (A sent 0, {CHURN_FILES}, 0, 1 files; B saw {str(seen)[:300]})")
+
+
+CASES.append(Case("inode_counter_channel", A, f"creating and deleting {CHURN_FILES:,} files shifts the inode "
+                  "numbers the next program's new files get (a covert channel between programs)",
+                  tiers="A", drive=_inode_channel))
+CASES.append(Case("no_capabilities", A, "the program holds no capability (a zygote that mounts a scratch per "
+                  "program does so in a user namespace of its own, whose capabilities its children drop)",
+                  "def attack(ctx):\n    with open('/proc/self/status') as f:\n"
+                  "        return {k: v.strip() for k, v in (line.split(':', 1) for line in f)\n"
+                  "                if k in ('CapInh', 'CapPrm', 'CapEff', 'CapAmb')}\n",
+                  contained=lambda caps: isinstance(caps, dict) and len(caps) >= 3
+                  and all(int(v, 16) == 0 for v in caps.values()), tiers="AB"))
