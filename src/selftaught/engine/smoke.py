@@ -39,8 +39,11 @@ from selftaught.tasks.base import Task
 #: Wall-clock limit of one smoke run (a real run's CPU and memory limits apply as they are).
 SMOKE_SECONDS = 30.0
 SMOKE_FAILED = "smoke_failed"
-#: Longest pause per scripted call, whatever the run's model takes: the gate stays bounded.
-PACE_CAP = 5.0
+#: Longest pause per scripted call, whatever the run's model takes: the gate stays bounded. A program
+#: cannot compare runs (each starts with a fresh scratch and no channel out), so it sees one latency only,
+#: and half a second is what a fast real endpoint answers in; a longer pause would cost every candidate's
+#: smoke test that much wall time (the quick start smoke-tests about ten candidates).
+PACE_CAP = 0.5
 _OPENINGS = ("Here is an improved version of the algorithm:", "Here's an improved implementation:",
              "Sure! Below is an improved version of the code.", "Improved solution:",
              "Here is a revised version that should perform better:")
