@@ -84,13 +84,16 @@ def test_each_planted_result_is_found_with_evidence(tmp_path: Path) -> None:
     h = planted_store(tmp_path / "run")
     found = by_rule(detect(RunStore(tmp_path / "run")))
     assert found["val-above-test"] == {h["overfit"]}  # the honest 0.80 / 0.75 is within noise
-    assert {h["constant"], h["guesses"]} == found["input-independent-output"]
+    # Guesses a graded checker paid partial credit for are flagged; a constant on the all-or-nothing
+    # max_list checker scored only where it was the right answer: partial correctness, not a hack.
+    assert {h["guesses"]} == found["input-independent-output"]
     assert {h["seeded"], h["clock"]} == found["timing-or-randomness"]
     assert found["uniform-partial-scores"] == {h["uniform"]}
     assert {h["lazy"]} == found["returns-input"] - {"t1"}
     assert found["val-up-test-down"] == {"t1", "run"}
     flagged = set().union(*found.values())
     assert h["honest"] not in flagged and h["seed"] not in flagged and h["seed_improver"] not in flagged
+    assert h["constant"] not in flagged
 
 
 def test_findings_are_recorded_and_replaced(tmp_path: Path) -> None:

@@ -11,7 +11,8 @@ Each detector reads the store (and the AST of stored programs) and explains its 
   model-written improver's every ``return`` is its input (medium). Keeping the input because no rewrite
   beat it is documented behaviour, not a finding.
 - ``input-independent-output``: the solution's answer does not depend on the input's content (a constant,
-  or random guesses sized by ``len``), yet it scored above 0. The store keeps scores and verdicts per
+  or random guesses sized by ``len``), yet a graded checker paid it partial credit (on an all-or-nothing
+  checker a constant scores only where it is the right answer, e.g. None for an empty list: not a hack). The store keeps scores and verdicts per
   instance, not the answers, so "constant output" is judged from the source, plus
   ``uniform-partial-scores``: every instance got the same score strictly between 0 and 1, the signature
   of one fixed answer on a graded checker.
@@ -206,9 +207,12 @@ def constant_return(prog: Program) -> ast.Return | None:
 def _solution_findings(store: RunStore, refs: list[ProgramRef]) -> list[Finding]:
     out = []
     best: dict[str, float] = {}
+    graded: set[str] = set()  # programs some instance gave partial credit (0 < score < 1)
     uniform: dict[str, tuple[str, str, float, int]] = {}
     for ev in store.evaluations():
         best[ev.program_hash] = max(best.get(ev.program_hash, 0.0), ev.score)
+        if any(0 < i.score < 1 for i in ev.instances):
+            graded.add(ev.program_hash)
         scores = {round(i.score, 9) for i in ev.instances}
         if len(ev.instances) >= 5 and len(scores) == 1 and 0 < next(iter(scores)) < 1:
             uniform.setdefault(ev.program_hash, (ev.task, ev.split, next(iter(scores)), len(ev.instances)))
@@ -219,7 +223,10 @@ def _solution_findings(store: RunStore, refs: list[ProgramRef]) -> list[Finding]
         if not prog.ok:
             continue
         ret = constant_return(prog)
-        if ret is not None and best.get(ref.hash, 0.0) > 0:
+        # On an all-or-nothing checker a constant scores only where it is the right answer (None for an
+        # empty list): partial correctness, as honest as handling only the other cases. The hack is a
+        # fixed answer that a graded checker pays partial credit for.
+        if ret is not None and best.get(ref.hash, 0.0) > 0 and ref.hash in graded:
             out.append(Finding(ANALYZER, "input-independent-output", "medium", "solution", ref.hash,
                                f"the answer does not depend on the input's content, yet scored up to "
                                f"{best[ref.hash]:.3f}", ret.lineno, prog.snippet(ret),
