@@ -136,9 +136,25 @@ def test_a_broken_improver_file_is_refused_up_front(tmp_path: Path, content: byt
 def test_max_tokens_too_small_for_the_program_to_rewrite_is_warned_about() -> None:
     task = load_task("max_list")
     compact = improver_source("compact")[0]
-    assert fit_warnings(2048, compact, [task]) == []
-    (warning,) = fit_warnings(256, compact, [task])  # the quick start's old setting
+    assert fit_warnings(2048, 2048, compact, [task]) == []
+    (warning,) = fit_warnings(256, 256, compact, [task])  # the quick start's old setting
     assert "cannot fit a rewrite of the improver" in warning and "model.max_tokens >=" in warning
+
+
+def test_the_fit_check_asks_the_role_that_rewrites_each_program() -> None:
+    from selftaught.config import load_config
+    from selftaught.engine.fit import role_fit_warnings
+
+    task = load_task("max_list")
+    compact = improver_source("compact")[0]
+    # [model.meta] rewrites improvers: its own max_tokens decides, whatever [model]'s is.
+    roomy_meta = load_config(None, sets=["model.max_tokens=128", "model.meta.max_tokens=2048"]).model
+    assert role_fit_warnings(roomy_meta, compact, [task]) == []
+    (warning,) = role_fit_warnings(load_config(None, sets=["model.meta.max_tokens=64"]).model, compact, [task])
+    assert "model.meta.max_tokens = 64" in warning and "the improver" in warning
+    quickstart = load_config(Path(__file__).parents[2] / "examples" / "quickstart.toml")
+    assert role_fit_warnings(quickstart.model, improver_source(quickstart.improver)[0],
+                             [load_task(quickstart.task)]) == []
 
 
 def test_a_typo_in_a_flag_is_blamed_on_the_flag_and_one_in_the_file_on_the_file(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from rich.table import Table
 from selftaught.analysis.paired import Comparison, MatchedCost, comparisons, final_matched_cost, format_p
 from selftaught.cli.terminal import SafeConsole, clean, untrusted
 from selftaught.config import RunConfig
-from selftaught.engine.fit import fit_warnings
+from selftaught.engine.fit import role_fit_warnings
 from selftaught.engine.runner import RunResult, estimate_run, load_tasks
 from selftaught.improvers import improver_source
 from selftaught.report.data import cut_replies, describe_cut_replies
@@ -123,7 +123,7 @@ def print_estimate(config: RunConfig) -> None:
     for line in estimate_run(config).lines():
         console.print(line)
     tasks = load_tasks(config.task)
-    for warning in fit_warnings(config.model.max_tokens, improver_source(config.improver)[0], tasks):
+    for warning in role_fit_warnings(config.model, improver_source(config.improver)[0], tasks):
         console.print(f"[yellow]warning:[/] {untrusted(warning)}")
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 
+from selftaught.config import ModelConfig
 from selftaught.tasks.base import Task
 
 #: Characters per token of Python source (SmolLM2's tokenizer: the compact improver, 1,232 characters,
@@ -20,14 +21,26 @@ def tokens(text: str) -> int:
     return math.ceil(len(text) / CHARS_PER_TOKEN)
 
 
-def fit_warnings(max_tokens: int, improver_source: str, tasks: list[Task]) -> list[str]:
-    """One line per program that a reply of ``max_tokens`` cannot hold (empty: everything fits)."""
-    programs = [("the improver (the meta step's rewrite)", improver_source)]
-    programs += [(f"{t.name}'s seed solution (improver runs' rewrites)", t.seed_solution) for t in tasks]
+def fit_warnings(meta_tokens: int, improver_tokens: int, improver_source: str, tasks: list[Task],
+                 meta_key: str = "model.max_tokens", improver_key: str = "model.max_tokens") -> list[str]:
+    """One line per program that a reply of the role that rewrites it cannot hold (empty: everything fits):
+    the improver is rewritten by the ``meta`` role (``meta_tokens``, set by ``meta_key``), solutions by the
+    ``improver`` role."""
+    programs = [("the improver (the meta step's rewrite)", improver_source, meta_tokens, meta_key)]
+    programs += [(f"{t.name}'s seed solution (improver runs' rewrites)", t.seed_solution, improver_tokens,
+                  improver_key) for t in tasks]
     out = []
-    for what, source in programs:
+    for what, source, max_tokens, key in programs:
         need = math.ceil(tokens(source) * REPLY_OVERHEAD)
         if need > max_tokens:
-            out.append(f"model.max_tokens = {max_tokens} cannot fit a rewrite of {what}: about {need} tokens; "
-                       f"such replies will be cut and fail to parse; set model.max_tokens >= {need}")
+            out.append(f"{key} = {max_tokens} cannot fit a rewrite of {what}: about {need} tokens; "
+                       f"such replies will be cut and fail to parse; set {key} >= {need}")
     return out
+
+
+def role_fit_warnings(model: ModelConfig, improver_source: str, tasks: list[Task]) -> list[str]:
+    """``fit_warnings`` with each role's own ``max_tokens`` (``[model.meta]``, ``[model.improver]`` when set)."""
+    meta_key = "model.meta.max_tokens" if model.meta is not None else "model.max_tokens"
+    improver_key = "model.improver.max_tokens" if model.improver is not None else "model.max_tokens"
+    return fit_warnings(model.for_role("meta").max_tokens, model.for_role("improver").max_tokens,
+                        improver_source, tasks, meta_key, improver_key)

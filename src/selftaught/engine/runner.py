@@ -17,7 +17,7 @@ from selftaught.config import RunConfig
 from selftaught.engine.concurrency import open_workers
 from selftaught.engine.context import Reporter, SilentReporter
 from selftaught.engine.estimate import ModelCallBound, estimate
-from selftaught.engine.fit import fit_warnings
+from selftaught.engine.fit import role_fit_warnings
 from selftaught.engine.held_out import new_secret
 from selftaught.engine.loop import self_improve
 from selftaught.engine.meta_utility import screening_scope
@@ -111,7 +111,7 @@ def _execute(session: RunSession, reporter: Reporter) -> RunResult:
     tasks = load_tasks(config.task)
     start = store.get_meta("start_improver")
     reporter.event("estimate", lines=estimate_run(config, start["source"]).lines(), spent=meter.total())
-    for warning in fit_warnings(config.model.max_tokens, start["source"], tasks):
+    for warning in role_fit_warnings(config.model, start["source"], tasks):
         reporter.event("warning", message=warning)
     executor = session.executor
     executor.reserve(open_workers(config, len(tasks), executor))

@@ -10,7 +10,7 @@ REFINE = 0  # 1: each round after the first rewrites the best program so far; 0:
 FEEDBACK = 0  # 1: the prompt shows validation cases the program gets wrong (utility.feedback)
 # One-constant variants offered as candidates when this improver improves an improver that has the
 # same constants: each is the parent with one constant moved by this step (up and down), within RANGES.
-STEPS = {"ROUNDS": 1, "SAMPLES": 1, "REFINE": 1, "FEEDBACK": 1}
+STEPS = {"SAMPLES": 2, "ROUNDS": 1, "REFINE": 1, "FEEDBACK": 1}
 RANGES = {"ROUNDS": (1, 4), "SAMPLES": (1, 6), "REFINE": (0, 1), "FEEDBACK": (0, 1)}
 
 
