@@ -21,7 +21,7 @@ from selftaught.engine.budget import ImproverBudget, stated_budgets
 from selftaught.engine.candidates import CandidateGate
 from selftaught.engine.concurrency import resolve
 from selftaught.engine.context import EngineContext
-from selftaught.engine.programs import program_hash
+from selftaught.engine.programs import program_hash, too_large
 from selftaught.engine.smoke import SMOKE_FAILED
 from selftaught.engine.utility import UtilityService
 from selftaught.store import ImproverRunResult, MetaEvaluationRecord
@@ -160,8 +160,11 @@ class MetaUtilityService:
         return self._description
 
     def __call__(self, improver_source: Any) -> float:
+        """û of the candidate, or 0 (the call still counts) for anything but a program within the size
+        cap: a larger one is refused before the host repairs, parses, stores or runs any of it."""
         self.uses += 1
-        if self.uses > self.budget or not isinstance(improver_source, str) or not improver_source.strip():
+        if self.uses > self.budget or not isinstance(improver_source, str) or not improver_source.strip() \
+                or too_large(improver_source) is not None:
             return 0.0
         source = self.meta.gate.repaired(improver_source, self.parent) if self.parent else improver_source
         return self.meta.evaluate(source, screening_scope(program_hash(source)), draws=self.meta.screening_draws,
