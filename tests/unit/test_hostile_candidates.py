@@ -78,3 +78,10 @@ def test_programs_over_the_size_cap_score_zero_count_and_are_not_stored(run_scri
     assert not model.requests  # it never asked the model
     stored = sum(f.stat().st_size for f in Path(result.run_dir).rglob("*") if f.is_file())
     assert stored < 20 * MAX_PROGRAM_CHARS, f"the run stored {stored:,} bytes"
+
+
+def test_the_conformance_handler_caps_programs_as_the_engine_does() -> None:
+    from selftaught.engine.utility import MAX_SOLUTION
+    from selftaught.sandbox.conformance.rpc import PROGRAM_CHARS
+
+    assert PROGRAM_CHARS == MAX_PROGRAM_CHARS == MAX_SOLUTION
