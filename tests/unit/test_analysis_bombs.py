@@ -245,7 +245,13 @@ def _helper_with_many_callers(n: int) -> str:
     return asks + HEAD + "".join(f"    ask(initial_solution, 0.{k % 9 + 1})\n" for k in range(n)) + "    return 1\n"
 
 
-@pytest.mark.parametrize("make", [_nested_loops, _helper_chain, _one_loop_many_calls, _helper_with_many_callers])
+def _reverse_taint_chain(n: int) -> str:  # a solution whose input reaches its return through n renamings
+    chain = "".join(f"    a{k} = a{k - 1}\n" for k in range(n, 0, -1))
+    return "def algorithm(xs):\n" + chain + f"    a0 = xs\n    return a{n}\n"
+
+
+@pytest.mark.parametrize("make", [_nested_loops, _helper_chain, _one_loop_many_calls, _helper_with_many_callers,
+                                  _reverse_taint_chain])
 def test_every_analysis_of_a_program_at_the_limit_is_quick(make: Callable[[int], str]) -> None:
     """Each of these took minutes to hours at the limit (per-call subtree walks, fixed points re-walking
     every function or loop per round); every analysis is now a few passes over the tree."""
