@@ -93,6 +93,8 @@ def _hostile(size: int) -> dict[str, bytes]:
         "closing brackets": deep + b"]" * size,
         "lone surrogates": deep + b'"' + b"\\ud800" * (size // 6),
         "list of bracket strings": HEAD + b"[" + b'"[",' * (size // 4) + b'""]}',
+        "integers of 4,299 digits (quadratic to convert, each)": HEAD + b"[" + b",".join(
+            [b"9" * 4299] * (size // 4400)) + b"]}",
     }
 
 
