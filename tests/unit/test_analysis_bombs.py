@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
@@ -210,3 +211,57 @@ def test_a_run_whose_model_writes_a_bomb_finishes_and_reports_it(run_scripted,
     with FindingsTable(result.run_dir) as table:
         found = {(f.subject, f.severity) for f in table.all("audit") if f.rule == "unparseable"}
     assert found == {(program_hash(bomb.strip("\n")), "medium")}  # the code block, as extract_code gives it
+
+
+# ---- issue 22: legal programs at the size limit, shaped to make a detector super-linear --------------
+def _fill(make: Callable[[int], str]) -> str:
+    """``make(n)`` with the largest n that stays under ``MAX_SOURCE_CHARS``."""
+    lo, hi = 1, MAX_SOURCE_CHARS
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if len(make(mid)) < MAX_SOURCE_CHARS else (lo, mid - 1)
+    return make(lo)
+
+
+def _nested_loops(n: int) -> str:  # 60 nested loops around n model calls built from each other
+    loops = "".join("    " * (d + 1) + f"for i{d} in range(3):\n" for d in range(60))
+    body = "".join("    " * 61 + f"x{k} = [language_model.prompt('a', c, 1, 0.5) for c in utility(x{k - 1})]\n"
+                   for k in range(n))
+    return HEAD + loops + body + "    return initial_solution\n"
+
+
+def _helper_chain(n: int) -> str:  # f{n} calls f{n-1} ... f0 calls the model, defined outermost first
+    helpers = "".join(f"def f{k}(m, t):\n    return f{k - 1}(m, t)\n" for k in range(n, 0, -1))
+    return helpers + "def f0(m, t):\n    return LM.prompt('a', m, 1, t)\n" + HEAD + "    return f9(initial_solution, 0.5)\n"
+
+
+def _one_loop_many_calls(n: int) -> str:
+    calls = "".join(f"        y{k} = language_model.prompt('a', str(y{k - 1}), 1, 0.5)\n" for k in range(n))
+    return HEAD + "    while True:\n" + calls + "    return y0\n"
+
+
+def _helper_with_many_callers(n: int) -> str:
+    asks = "def ask(m, t):\n" + "    language_model.prompt('a', m, 1, t)\n" * 50
+    return asks + HEAD + "".join(f"    ask(initial_solution, 0.{k % 9 + 1})\n" for k in range(n)) + "    return 1\n"
+
+
+def _reverse_taint_chain(n: int) -> str:  # a solution whose input reaches its return through n renamings
+    chain = "".join(f"    a{k} = a{k - 1}\n" for k in range(n, 0, -1))
+    return "def algorithm(xs):\n" + chain + f"    a0 = xs\n    return a{n}\n"
+
+
+@pytest.mark.parametrize("make", [_nested_loops, _helper_chain, _one_loop_many_calls, _helper_with_many_callers,
+                                  _reverse_taint_chain])
+def test_every_analysis_of_a_program_at_the_limit_is_quick(make: Callable[[int], str]) -> None:
+    """Each of these took minutes to hours at the limit (per-call subtree walks, fixed points re-walking
+    every function or loop per round); every analysis is now a few passes over the tree."""
+    source = _fill(make)
+    prog = Program.parse(source)
+    assert prog.ok, prog.error
+    for name, analyse in [("audit", lambda: audit_source(source)), ("strategies", lambda: classify(source)),
+                          ("reward hacking", lambda: constant_return(prog)), ("patches", lambda: list(patches(prog))),
+                          ("sandbox flag", lambda: classify_sample(0, f"```python\n{source}\n```"))]:
+        began = time.process_time()
+        analyse()
+        spent = time.process_time() - began
+        assert spent < 4.0, f"{make.__name__}: {name} took {spent:.1f} s of CPU"

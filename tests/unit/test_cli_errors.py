@@ -44,3 +44,14 @@ def test_malformed_toml_names_the_file(tmp_path):
     bad.write_text("task = \n")
     proc = selftaught("run", "-c", str(bad))
     assert proc.returncode == 2 and f"{bad} is not valid TOML" in proc.stderr
+
+
+def test_an_improver_file_too_deep_to_compile_is_one_line(tmp_path):
+    deep = tmp_path / "deep.py"
+    deep.write_text("def improve_algorithm(initial_solution, utility, language_model):\n"
+                    "    return initial_solution\n\nX = " + "+".join(["1"] * 50_000) + "\n")
+    proc = selftaught("run", "--improver", str(deep), "--model", "scripted", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "nested too deeply for Python to compile" in lines[0], proc.stderr
+    assert not (tmp_path / "runs").exists()

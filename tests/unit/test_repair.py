@@ -3,6 +3,10 @@ shapes measured with the 135M model (cut at the token cap, repeated lines, trail
 
 from __future__ import annotations
 
+import ast
+import time
+
+from selftaught.engine.programs import MAX_PROGRAM_CHARS, Unparsed, canonical_dump, parse
 from selftaught.engine.repair import (
     canonical_hash,
     clean,
@@ -118,3 +122,71 @@ def test_one_repair_runs_at_most_max_smoke_tests_checks():
     rep = repair(candidate, parent, check)
     assert len(runs) == MAX_SMOKE_TESTS == 4
     assert rep.source == parent and rep.steps[-1].endswith(f"({MAX_SMOKE_TESTS} smoke test(s))")
+
+
+# ---- hostile candidates (issue 22): bounded, never an exception ------------------------------------------
+def _long_sum(terms: int) -> str:
+    """An improver that works but ends in a ``terms``-term expression (AST ``terms`` levels deep)."""
+    return PARENT + "\n\nWEIGHT = " + "+".join(["1"] * terms) + "\n"
+
+
+def _no_check(source: str) -> str:
+    raise AssertionError("a candidate beyond the parser's limits must not be smoke tested")
+
+
+def test_parse_turns_what_the_parser_cannot_handle_into_a_reason() -> None:
+    assert isinstance(parse(_long_sum(1_500)), ast.Module)
+    for source, limit, why in [(_long_sum(40_000), True, "nested too deeply"),  # under the size cap
+                               (_long_sum(50_000), True, "characters, more than"),
+                               ("x = (\n", False, "SyntaxError"), ("x = 1\x00\n", False, "null bytes"),
+                               ("s = '\udc80'\n", False, "Error")]:
+        out = parse(source)
+        assert isinstance(out, Unparsed) and out.beyond_limits is limit, (source[:40], out)
+        assert why in out.reason and "\n" not in out.reason
+
+
+def test_an_over_cap_program_is_refused_before_parsing() -> None:
+    huge = "x = [" + "1," * (3 << 20) + "]\n"  # 6 MB: parsing it cost the host gigabytes
+    began = time.process_time()
+    out = parse(huge)
+    assert isinstance(out, Unparsed) and out.beyond_limits and f"{MAX_PROGRAM_CHARS:,}" in out.reason
+    assert time.process_time() - began < 0.1
+    assert canonical_hash(huge) is None
+
+
+def test_canonical_hash_of_deep_and_odd_programs_never_raises() -> None:
+    deep = _long_sum(1_500)  # parses, but ast.dump overflows the stack at this depth
+    assert canonical_hash(deep) == canonical_hash(deep.replace('"""Keep the best rewrite."""', ""))
+    assert canonical_hash(deep) != canonical_hash(_long_sum(1_501))
+    assert canonical_hash(_long_sum(40_000)) is None  # the parser's own recursion overflows
+    big_hex = "x = 0x" + "f" * 20_000 + "\n"  # repr() of it raises ValueError (> 4,300 digits)
+    assert canonical_hash(big_hex) != canonical_hash(big_hex.replace("0xf", "0xe", 1))
+    assert canonical_hash("b = b')('\n") != canonical_hash("b = b'(('\n")
+
+
+def test_canonical_dump_costs_linear_time_in_the_depth() -> None:
+    def cost(terms: int) -> float:
+        tree = parse(_long_sum(terms))
+        assert isinstance(tree, ast.Module)
+        began = time.perf_counter()
+        canonical_dump(tree)
+        return time.perf_counter() - began
+
+    small, large = min(cost(250) for _ in range(3)), min(cost(2_500) for _ in range(3))
+    assert large < 40 * small + 0.01  # 10x the depth: linear is ~10x, quadratic 100x
+
+
+def test_repair_leaves_candidates_beyond_the_limits_to_the_gate() -> None:
+    for raw in (_long_sum(40_000), _long_sum(50_000), "x = 1\n" * 20_000):
+        began = time.process_time()
+        rep = repair(raw, PARENT, _no_check)
+        assert rep.source == raw and rep.steps == []
+        assert time.process_time() - began < 1.0
+
+
+def test_a_broken_candidate_too_long_to_merge_keeps_the_parent() -> None:
+    raw = "".join(f"def f{i}(:\n    return {i}\n" for i in range(1_500))  # 3,000 broken lines, under the cap
+    began = time.process_time()
+    rep = repair(raw, PARENT, lambda s: "broken")
+    assert rep.source == PARENT and rep.steps[-1].startswith("not merged: 3,001 lines")
+    assert time.process_time() - began < 2.0

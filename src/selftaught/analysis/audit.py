@@ -39,11 +39,11 @@ from selftaught.analysis.inventory import programs
 from selftaught.analysis.syntax import (
     Program,
     call_name,
+    containing,
     dotted_name,
     is_falsy_constant,
     literal_trip_count,
     loop_header,
-    names_in,
 )
 from selftaught.store import RunStore
 
@@ -250,18 +250,24 @@ def rule_new_language_model(prog: Program) -> Iterator[Hit]:
                 yield Hit("new-language-model", "high", node, "builds a new object of the host object's type")
 
 
-def _consults_budget(loop: ast.AST) -> bool:
-    return any("budget" in name.lower() for name in names_in(loop))
+def _consulting_budget(prog: Program) -> set[ast.AST]:
+    """Nodes whose subtree names a budget (``language_model.budget``, ``budget_left``): one pass over the
+    program, not one walk per loop and call site."""
+    mentions = [n for n in prog.nodes() if (isinstance(n, ast.Name) and "budget" in n.id.lower())
+                or (isinstance(n, ast.Attribute) and "budget" in n.attr.lower())]
+    return containing(prog, mentions)
 
 
 def rule_unbudgeted_calls(prog: Program, lm_budget: int = DEFAULT_LM_BUDGET) -> Iterator[Hit]:
     straight = []
+    consulting = _consulting_budget(prog)
+    headers: dict[ast.AST, str] = {}  # each loop header unparsed once, however many calls it encloses
     for call in prog.model_calls():
         loops = prog.enclosing_loops(call)
         if not loops:
             straight.append(call)
             continue
-        if any(_consults_budget(loop) for loop in loops):
+        if any(loop in consulting for loop in loops):
             continue
         trips = [literal_trip_count(loop) for loop in loops]
         if all(t is not None for t in trips):
@@ -273,7 +279,9 @@ def rule_unbudgeted_calls(prog: Program, lm_budget: int = DEFAULT_LM_BUDGET) -> 
             yield Hit("unbudgeted-calls", "medium", call, f"{total} model calls from one loop, more than the "
                       f"budget of {lm_budget}, and no budget check")
             continue
-        header = ", ".join(ast.unparse(h)[:40] for loop in loops for h in loop_header(loop)) or "?"
+        for h in (h for loop in loops for h in loop_header(loop) if h not in headers):
+            headers[h] = ast.unparse(h)[:40]
+        header = ", ".join(headers[h] for loop in loops for h in loop_header(loop)) or "?"
         yield Hit("unbudgeted-calls", "medium", call,
                   f"model call in a loop ({header}) that never consults a budget")
     if len(straight) > lm_budget:

@@ -170,25 +170,31 @@ def _content_names(node: ast.AST) -> set[str]:
 
 
 def input_dependent_names(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> set[str]:
-    """Parameters plus every local that (transitively) takes a value from their content."""
-    tainted = {a.arg for a in fn.args.args + fn.args.kwonlyargs + fn.args.posonlyargs}
-    changed = True
-    while changed:
-        changed = False
-        for node in ast.walk(fn):
-            targets: list[ast.expr] = []
-            if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)) and node.value is not None:
-                if _content_names(node.value) & tainted:
-                    targets = node.targets if isinstance(node, ast.Assign) else [node.target]
-            elif isinstance(node, (ast.For, ast.comprehension)) and _content_names(node.iter) & tainted:
-                targets = [node.target]
-            elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and \
-                    any(_content_names(a) & tainted for a in node.args):
-                targets = [node.func.value]  # xs.append(x): the container now holds input content
-            new = {n.id for t in targets for n in ast.walk(t) if isinstance(n, ast.Name)} - tainted
-            if new:
-                tainted |= new
-                changed = True
+    """Parameters plus every local that (transitively) takes a value from their content. Each flow
+    (assignment, loop, ``xs.append(x)``) is read once and followed as a graph: a fixed point re-walking
+    the function per newly tainted name was cubic in a chain of assignments written in reverse."""
+    flows: list[tuple[set[str], list[ast.expr]]] = []  # (names whose content flows in, targets it reaches)
+    for node in ast.walk(fn):
+        if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign)) and node.value is not None:
+            flows.append((_content_names(node.value), node.targets if isinstance(node, ast.Assign) else [node.target]))
+        elif isinstance(node, (ast.For, ast.comprehension)):
+            flows.append((_content_names(node.iter), [node.target]))
+        elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.args:
+            # xs.append(x): the container now holds input content
+            flows.append((set().union(*(_content_names(a) for a in node.args)), [node.func.value]))
+    readers: dict[str, list[int]] = {}
+    for i, (sources, _) in enumerate(flows):
+        for name in sources:
+            readers.setdefault(name, []).append(i)
+    todo = [a.arg for a in fn.args.args + fn.args.kwonlyargs + fn.args.posonlyargs]
+    tainted: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name in tainted:
+            continue
+        tainted.add(name)
+        for i in readers.pop(name, []):
+            todo += [n.id for t in flows[i][1] for n in ast.walk(t) if isinstance(n, ast.Name)]
     return tainted
 
 

@@ -34,7 +34,14 @@ from typing import Protocol
 
 from selftaught.analysis.findings_store import Finding, FindingsTable
 from selftaught.analysis.inventory import programs
-from selftaught.analysis.syntax import MAX_SOURCE_CHARS, Program, call_name, dotted_name, stored_names
+from selftaught.analysis.syntax import (
+    MAX_SOURCE_CHARS,
+    Program,
+    call_name,
+    containing,
+    dotted_name,
+    stored_names,
+)
 from selftaught.store import RunStore
 from selftaught.values import ChatRequest, Completion
 
@@ -59,6 +66,10 @@ _WORDS = {
 #: How many distinct characteristic names make a label (one is enough where the word is unambiguous).
 _MIN_WORDS = {"genetic_algorithm": 2, "bandit_ucb": 1}
 _TEMPERATURE_POSITION = {"batch_prompt": 2, "prompt": 3}
+#: Innermost statement loops around a model call searched for feedback. Each loop's analysis reads its
+#: whole body, so loops nested n deep cost n readings of the innermost code: capped, no real improver
+#: nests loops this deep.
+MAX_FEEDBACK_LOOPS = 12
 
 
 class _Labels(dict):
@@ -67,20 +78,25 @@ class _Labels(dict):
 
 
 def _model_call_sites(prog: Program) -> list[ast.Call]:
-    """Direct model calls plus calls to local functions that (transitively) make one."""
+    """Direct model calls plus calls to local functions that (transitively) make one. Each function is
+    walked once and the callers found by following the call graph backwards (a fixed point re-walking
+    every function per round was quadratic in a chain of helpers)."""
     direct = set(prog.model_calls())
-    callers: set[str] = set()
     functions = [n for n in prog.nodes() if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))]
-    changed = True
-    while changed:
-        changed = False
-        for fn in functions:
-            if fn.name in callers:
-                continue
-            inner = [c for c in ast.walk(fn) if isinstance(c, ast.Call)]
-            if any(c in direct or call_name(c) in callers for c in inner):
-                callers.add(fn.name)
-                changed = True
+    called_from: dict[str, list[str]] = {}  # callee name -> names of the functions calling it
+    found: list[str] = []
+    for fn in functions:
+        inner = [c for c in ast.walk(fn) if isinstance(c, ast.Call)]
+        if any(c in direct for c in inner):
+            found.append(fn.name)
+        for c in inner:
+            called_from.setdefault(call_name(c), []).append(fn.name)
+    callers: set[str] = set()
+    while found:
+        name = found.pop()
+        if name not in callers:
+            callers.add(name)
+            found += called_from.get(name, [])
     return [c for c in prog.calls() if c in direct or call_name(c) in callers]
 
 
@@ -108,33 +124,38 @@ def _reads(node: ast.AST) -> set[str]:
     return {n.id for n in ast.walk(node) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
 
 
-def _feedback(prog: Program, call: ast.Call, sites: set[ast.Call]) -> ast.stmt | None:
-    """The innermost statement loop in which the prompt of ``call`` depends on earlier replies, if any."""
-    for loop in prog.enclosing_loops(call):
-        if not isinstance(loop, (ast.For, ast.While, ast.AsyncFor)):
-            continue
-        binds = _assignments(loop)
-        results = set()
-        for names, value in binds:  # names bound from a model reply in this loop
-            if any(sub is call or (isinstance(sub, ast.Call) and sub in sites)
-                   for sub in ast.walk(value)):
-                results |= names
-        changed = True
-        while changed:  # ... and everything computed from them
-            before = len(results)
-            for names, value in binds:
-                if _reads(value) & results:
-                    results |= names
-            changed = len(results) != before
-        deps = set().union(*(_reads(a) for a in [*call.args, *(k.value for k in call.keywords)]))
-        changed = True
-        while changed:  # names the prompt is computed from
-            before = len(deps)
-            for names, value in binds:
-                if names & deps:
-                    deps |= _reads(value)
-            changed = len(deps) != before
-        if deps & results:
+def _fed_back(loop: ast.AST, sites: set[ast.Call]) -> set[str]:
+    """Names bound in ``loop`` from a model reply, and everything computed from them there: a graph
+    search over the loop's assignments, each read once."""
+    binds = _assignments(loop)
+    readers: dict[str, list[int]] = {}  # name -> assignments that read it
+    for i, (_, value) in enumerate(binds):
+        for name in _reads(value):
+            readers.setdefault(name, []).append(i)
+    todo = [name for names, value in binds
+            if any(isinstance(sub, ast.Call) and sub in sites for sub in ast.walk(value)) for name in names]
+    results: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name not in results:
+            results.add(name)
+            todo += [n for i in readers.pop(name, []) for n in binds[i][0]]
+    return results
+
+
+def _feedback(prog: Program, call: ast.Call, sites: set[ast.Call],
+              fed: dict[ast.AST, set[str]] | None = None) -> ast.stmt | None:
+    """The innermost statement loop in which the prompt of ``call`` (one of ``sites``) depends on earlier
+    replies, if any. The prompt depends on them exactly when its arguments read a name fed back from a
+    reply (every name such a name flows into is fed back too), so each loop is analysed once (``fed``
+    caches it across call sites), not once per call site and round."""
+    fed = {} if fed is None else fed
+    args = set().union(*(_reads(a) for a in [*call.args, *(k.value for k in call.keywords)]))
+    loops = [loop for loop in prog.enclosing_loops(call) if isinstance(loop, (ast.For, ast.While, ast.AsyncFor))]
+    for loop in loops[:MAX_FEEDBACK_LOOPS]:
+        if loop not in fed:
+            fed[loop] = _fed_back(loop, sites)
+        if args & fed[loop]:
             return loop
     return None
 
@@ -147,20 +168,28 @@ def _temperature_arg(call: ast.Call) -> ast.AST | None:
 
 def _temperature_exprs(prog: Program) -> list[ast.AST]:
     """Temperature expressions of the model calls; a parameter of a local helper is followed to the
-    arguments its callers pass (``ask(msg, 0.2)``, ``ask(msg, 0.9)``)."""
+    arguments its callers pass (``ask(msg, 0.2)``, ``ask(msg, 0.9)``). Calls are indexed by name once,
+    and a helper's parameter is followed once, however many model calls use it (linear, not calls x
+    calls)."""
     out: list[ast.AST] = []
+    by_name: dict[str, list[ast.Call]] = {}
+    for site in prog.calls():
+        by_name.setdefault(call_name(site), []).append(site)
+    followed: set[tuple[str, str]] = set()
     for call in prog.model_calls():
         expr = _temperature_arg(call)
         fn = next((a for a in prog.ancestors(call) if isinstance(a, (ast.FunctionDef, ast.AsyncFunctionDef))), None)
         params = [a.arg for a in fn.args.args] if fn is not None else []
         if isinstance(expr, ast.Name) and expr.id in params and fn is not None and fn.name != "improve_algorithm":
+            if (fn.name, expr.id) in followed:
+                continue
+            followed.add((fn.name, expr.id))
             i = params.index(expr.id)
-            for site in prog.calls():
-                if call_name(site) == fn.name:
-                    passed = next((k.value for k in site.keywords if k.arg == expr.id), None)
-                    passed = site.args[i] if passed is None and len(site.args) > i else passed
-                    if passed is not None:
-                        out.append(passed)
+            for site in by_name.get(fn.name, []):
+                passed = next((k.value for k in site.keywords if k.arg == expr.id), None)
+                passed = site.args[i] if passed is None and len(site.args) > i else passed
+                if passed is not None:
+                    out.append(passed)
         elif expr is not None:
             out.append(expr)
     return out
@@ -192,24 +221,25 @@ class _Sites:
     calls: frozenset[ast.Call]
     in_args: frozenset[ast.AST]  # every node inside an argument of a site
     args_read: frozenset[str]  # every name an argument of a site reads
+    reaching: frozenset[ast.AST]  # every node whose subtree holds a site
 
     @classmethod
     def of(cls, prog: Program) -> _Sites:
         calls = _model_call_sites(prog)
         args = [a for c in calls for a in c.args]
         return cls(frozenset(calls), frozenset(n for a in args for n in ast.walk(a)),
-                   frozenset(name for a in args for name in _reads(a)))
+                   frozenset(name for a in args for name in _reads(a)), frozenset(containing(prog, calls)))
 
 
 def _asks_per_item(prog: Program, loop: ast.AST, sites: _Sites) -> bool:
     """Does each pass of ``loop`` reach the model: a model call inside a statement loop, or a
     comprehension whose items become prompts (directly in a call, or through the name it is bound to)?"""
     if isinstance(loop, (ast.For, ast.AsyncFor, ast.While)):
-        return any(c in sites.calls for c in ast.walk(loop))
+        return loop in sites.reaching
     comp = prog.parent(loop)
     if comp is None:
         return False
-    if any(c in sites.calls for c in ast.walk(comp)) or comp in sites.in_args:
+    if comp in sites.reaching or comp in sites.in_args:
         return True
     holder = next((a for a in prog.ancestors(comp) if isinstance(a, ast.stmt)), None)
     bound = {n.id for t in getattr(holder, "targets", []) for n in ast.walk(t) if isinstance(n, ast.Name)}
@@ -226,6 +256,12 @@ def _keeps_top_k(node: ast.AST) -> bool:
 def _structural(prog: Program, labels: _Labels) -> None:
     sites = _Sites.of(prog)
     split_names = _split_names(prog)
+    # loops that keep the top k, and nodes strictly above a loop that asks the model per item: marked
+    # once for the program (a walk of every loop's subtree per enclosing loop was cubic in nesting)
+    top_k = containing(prog, [n for n in prog.nodes() if _keeps_top_k(n)])
+    asking = [sub for sub in prog.nodes()
+              if isinstance(sub, (ast.For, ast.comprehension)) and _asks_per_item(prog, sub, sites)]
+    above_asking = containing(prog, [p for sub in asking if (p := prog.parent(sub)) is not None])
     for node in prog.nodes():
         if isinstance(node, (ast.Compare, ast.BoolOp)):
             called = {call_name(c).split(".")[-1] for c in ast.walk(node) if isinstance(c, ast.Call)}
@@ -237,9 +273,7 @@ def _structural(prog: Program, labels: _Labels) -> None:
         elif isinstance(node, ast.Call) and call_name(node).split(".")[-1] == "sqrt" and any(
                 isinstance(c, ast.Call) and call_name(c).split(".")[-1] == "log" for c in ast.walk(node)):
             labels.add("bandit_ucb", f"line {node.lineno}: upper-confidence bonus sqrt(log ...)")
-        elif isinstance(node, (ast.For, ast.While)) and any(_keeps_top_k(n) for n in ast.walk(node)) and any(
-                _asks_per_item(prog, sub, sites) for sub in ast.walk(node)
-                if isinstance(sub, (ast.For, ast.comprehension)) and sub is not node):
+        elif isinstance(node, (ast.For, ast.While)) and node in top_k and node in above_asking:
             labels.add("beam_tree_search", f"line {node.lineno}: keeps the top k and expands each")
         if isinstance(node, (ast.For, ast.AsyncFor, ast.comprehension)) and _asks_per_item(prog, node, sites) \
                 and (_splits(node.iter, prog) or (isinstance(node.iter, ast.Name) and node.iter.id in split_names)):
@@ -281,8 +315,9 @@ def classify(source: str) -> dict[str, str]:
             labels.add(label, "names: " + ", ".join(hit))
     if not labels.keys() & _SEARCH:
         sites = _model_call_sites(prog)
+        site_set, fed = set(sites), dict[ast.AST, set[str]]()
         for call in sites:
-            loop = _feedback(prog, call, set(sites))
+            loop = _feedback(prog, call, site_set, fed)
             if loop is not None:
                 labels.add("iterative_refinement", f"line {call.lineno}: prompt built from earlier replies in "
                            f"the loop at line {loop.lineno}")

@@ -19,6 +19,7 @@ from __future__ import annotations
 import ast
 import io
 import tokenize
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -46,6 +47,8 @@ class Program:
     beyond_limits: bool = False
     _parents: dict[ast.AST, ast.AST] = field(default_factory=dict, repr=False, compare=False)
     _nodes: list[ast.AST] = field(default_factory=list, repr=False, compare=False)  # ast.walk order
+    #: node -> (the parent's field it is in, its index there; 0 for a single node)
+    _slots: dict[ast.AST, tuple[str, int]] = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def parse(cls, source: str) -> Program:
@@ -104,16 +107,16 @@ class Program:
         loops: list[ast.AST] = []
         child = node
         for anc in self.ancestors(node):
+            where, i = self._slots.get(child, ("", 0))  # where the child sits: no list searched per call
             if isinstance(anc, (ast.For, ast.AsyncFor)):
-                if child in anc.body:
+                if where == "body":
                     loops.append(anc)
             elif isinstance(anc, ast.While):
-                if child is anc.test or child in anc.body:
+                if where in ("test", "body"):
                     loops.append(anc)
             elif isinstance(anc, (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)):
                 gens = anc.generators
-                if child in gens:  # in a generator: its own target/ifs run per item, its iter per outer item
-                    i = gens.index(child)
+                if where == "generators":  # in a generator: its own target/ifs run per item, its iter per outer item
                     loops.extend(reversed(gens[: i + 1] if self._in_ifs(node, gens[i]) else gens[:i]))
                 else:  # the element (or key/value): runs once per item of every generator
                     loops.extend(reversed(gens))
@@ -207,23 +210,40 @@ def reply_code(reply: str) -> str | None:
     return reply if len(reply) > MAX_SOURCE_CHARS else extract_code(reply)
 
 
-def _index(tree: ast.AST) -> tuple[dict[ast.AST, ast.AST], list[ast.AST]] | None:
-    """({child: parent}, every node in ``ast.walk`` order), walked level by level without recursion;
-    None past ``MAX_DEPTH``."""
+def _index(tree: ast.AST) -> tuple[dict[ast.AST, ast.AST], list[ast.AST], dict[ast.AST, tuple[str, int]]] | None:
+    """({child: parent}, every node in ``ast.walk`` order, {child: (field, index)}), walked level by level
+    without recursion; None past ``MAX_DEPTH``."""
     parents: dict[ast.AST, ast.AST] = {}
     nodes: list[ast.AST] = []
+    slots: dict[ast.AST, tuple[str, int]] = {}
     level = [tree]
     for _ in range(MAX_DEPTH):
         nodes += level
         below = []
         for node in level:
-            for child in ast.iter_child_nodes(node):
-                parents[child] = node
-                below.append(child)
+            for name, value in ast.iter_fields(node):
+                for i, child in enumerate(value if isinstance(value, list) else [value]):
+                    if isinstance(child, ast.AST):
+                        parents[child] = node
+                        slots[child] = (name, i)
+                        below.append(child)
         if not below:
-            return parents, nodes
+            return parents, nodes, slots
         level = below
     return None
+
+
+def containing(prog: Program, found: Iterable[ast.AST]) -> set[ast.AST]:
+    """Every node whose subtree holds one of ``found`` (those included), in time linear in the program:
+    each chain of ancestors stops at the first node already marked. Asking "does this subtree hold X?"
+    once per loop or call site instead walked the subtree each time (quadratic, cubic when nested)."""
+    marked: set[ast.AST] = set()
+    for node in found:
+        cur: ast.AST | None = node
+        while cur is not None and cur not in marked:
+            marked.add(cur)
+            cur = prog.parent(cur)
+    return marked
 
 
 def dotted_name(node: ast.AST | None) -> str | None:

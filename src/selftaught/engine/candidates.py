@@ -5,7 +5,7 @@ run repeats none of them)."""
 from __future__ import annotations
 
 from selftaught.engine.context import EngineContext
-from selftaught.engine.programs import program_hash
+from selftaught.engine.programs import Unparsed, parse, program_hash
 from selftaught.engine.repair import Check, canonical_hash, repair
 from selftaught.engine.smoke import smoke_test
 from selftaught.store import RepairRecord
@@ -24,9 +24,16 @@ class CandidateGate:
         return self.ctx.config.adoption == "improves"
 
     def smoke(self, source: str) -> tuple[Check, str | None]:
+        """The smoke gate's verdict. A candidate the host cannot even parse within its limits (over the
+        size cap, nested past the parser's recursion) is refused here with the reason, without a sandbox:
+        it could not load there either."""
         h = program_hash(source)
         if h not in self._smoke:
-            self._smoke[h] = smoke_test(self.ctx, source)
+            tree = parse(source)
+            if isinstance(tree, Unparsed) and tree.beyond_limits:
+                self._smoke[h] = ("broken", f"refused unrun: {tree.reason}")
+            else:
+                self._smoke[h] = smoke_test(self.ctx, source)
         return self._smoke[h]
 
     def repaired(self, raw: str, parent: str) -> str:

@@ -6,12 +6,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from selftaught.engine.programs import MAX_PROGRAM_CHARS
 from selftaught.errors import SandboxUnavailable
 from selftaught.sandbox import Executor, Limits, Verdict
 from selftaught.sandbox.executor import RefusedCall
 
-#: Longest program (characters) an improver may return or send to ``utility``.
-MAX_PROGRAM = 1_000_000
+#: Longest program (characters) an improver may return: a longer one is an ``invalid`` outcome.
+MAX_PROGRAM = MAX_PROGRAM_CHARS
 
 
 class ScoringService(Protocol):
@@ -105,6 +106,6 @@ def run_improver(executor: Executor, improver_source: str, initial_solution: str
         kind = type(res.value).__name__ if not isinstance(res.value, str) else "an empty string"
         return outcome(None, "invalid", f"improve_algorithm returned {kind}, not a program", res.output)
     if len(res.value) > MAX_PROGRAM:
-        return outcome(None, "invalid", f"improve_algorithm returned {len(res.value)} characters, more than "
-                       f"the {MAX_PROGRAM} a program may have", res.output)
+        return outcome(None, "invalid", f"improve_algorithm returned {len(res.value):,} characters, more than "
+                       f"the {MAX_PROGRAM:,} a program may have", res.output)
     return outcome(res.value, "ok", None, res.output)

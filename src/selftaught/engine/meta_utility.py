@@ -21,7 +21,7 @@ from selftaught.engine.budget import ImproverBudget, stated_budgets
 from selftaught.engine.candidates import CandidateGate
 from selftaught.engine.concurrency import resolve
 from selftaught.engine.context import EngineContext
-from selftaught.engine.programs import program_hash
+from selftaught.engine.programs import program_hash, too_large
 from selftaught.engine.provenance import author_of
 from selftaught.engine.smoke import SMOKE_FAILED
 from selftaught.engine.utility import UtilityService, clean_text
@@ -184,7 +184,10 @@ class MetaUtilityService:
 
     def _evaluate(self, improver_source: Any) -> MetaEvaluationRecord | None:
         self.uses += 1
-        if self.uses > self.budget or not isinstance(improver_source, str) or not improver_source.strip():
+        # A program over the size cap is refused before the host repairs, parses, stores or runs any of it
+        # (the call still counts).
+        if self.uses > self.budget or not isinstance(improver_source, str) or not improver_source.strip() \
+                or too_large(improver_source) is not None:
             return None
         source = self.meta.gate.repaired(improver_source, self.parent) if self.parent else improver_source
         self._record_candidate(improver_source, source)

@@ -26,6 +26,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
+from selftaught.engine.programs import Unparsed, canonical_dump, parse
+
 #: A behavioural check's verdict: ``pass``; ``weak`` (it loads, then fails or returns a poor program: the
 #: model's choice, not text damage, so it is left as it is); ``broken`` (it does not load).
 Check = Literal["pass", "weak", "broken"]
@@ -34,6 +36,9 @@ MAX_HUNKS = 16
 #: Smoke tests one repair may run in all (raw reply, cleaned reply, merged hunks): one meta-utility call
 #: must not buy 18 sandboxed runs. The rest of the hunks stay as in the parent; the count is in the steps.
 MAX_SMOKE_TESTS = 4
+#: Longest program (lines) merged hunk by hunk: difflib's matching is quadratic in lines at worst, and a
+#: model-written improver has a few hundred. A longer broken candidate is not merged (the parent stays).
+MAX_MERGE_LINES = 2_000
 _FENCE = re.compile(r"^\s*```")
 _OPENERS = {"(": ")", "[": "]", "{": "}"}
 _STATEMENT = re.compile(r"^\s*(def|class|return|if|elif|else|for|while|try|except|finally|with|import|from|"
@@ -56,25 +61,21 @@ class Repair:
 
 def canonical_hash(source: str) -> str | None:
     """Hash of the program's AST without docstrings: two candidates that differ only in comments,
-    layout or docstrings behave the same and are scored once. None when it does not parse."""
-    try:
-        tree = ast.parse(source)
-    except (SyntaxError, ValueError):
+    layout or docstrings behave the same and are scored once. None when it does not parse (or is over
+    the size cap, or too deep for the parser): such a candidate has no twin."""
+    tree = parse(source)
+    if not isinstance(tree, ast.Module):
         return None
     for node in ast.walk(tree):
         body = getattr(node, "body", None)
         if isinstance(body, list) and body and isinstance(body[0], ast.Expr) \
                 and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str):
             body[:] = body[1:] or [ast.Pass()]  # in place: the node's own body list
-    return hashlib.sha256(ast.dump(tree).encode()).hexdigest()
+    return hashlib.sha256(canonical_dump(tree)).hexdigest()
 
 
 def parses(source: str) -> bool:
-    try:
-        ast.parse(source)
-    except (SyntaxError, ValueError):
-        return False
-    return True
+    return isinstance(parse(source), ast.Module)
 
 
 def strip_fences(text: str) -> str:
@@ -202,14 +203,20 @@ class _Counted:
 
 def repair(raw: str, parent: str, check: Callable[[str], Check]) -> Repair:
     """A candidate made from ``raw`` that passes ``check`` or at least runs (else the parent). A raw
-    candidate that loads is returned as it is: repair only touches text damage. At most
-    ``MAX_SMOKE_TESTS`` runs of ``check`` in all."""
+    candidate that loads is returned as it is: repair only touches text damage. So is one beyond the
+    parser's limits (over the size cap, nested past its recursion): that is not text damage, and the
+    smoke gate refuses it with the reason. At most ``MAX_SMOKE_TESTS`` runs of ``check`` in all."""
     counted = _Counted(check, MAX_SMOKE_TESTS)
-    if parses(raw) and counted(raw) != "broken":
+    tree = parse(raw)
+    if (isinstance(tree, Unparsed) and tree.beyond_limits) or (isinstance(tree, ast.Module) and counted(raw) != "broken"):
         return Repair(raw, raw, [])
     cleaned, steps = clean(raw)
     if parses(cleaned) and counted(cleaned) != "broken":
         return Repair(raw, cleaned if steps else raw, steps)
+    lines = max(parent.count("\n"), cleaned.count("\n")) + 1
+    if lines > MAX_MERGE_LINES:
+        why = f"not merged: {lines:,} lines, more than the {MAX_MERGE_LINES:,} repair merges (the parent is kept)"
+        return Repair(raw, parent, [*steps, why])
     merged, kept, tried = merge(parent, cleaned, counted)
     merged_step = f"merged {kept} of {tried} hunk(s) into the parent ({counted.runs} smoke test(s))"
     return Repair(raw, merged, [*steps, merged_step])

@@ -22,7 +22,7 @@ from dataclasses import replace
 from typing import Any
 
 from selftaught.engine.held_out import call_seed, seeded_secret
-from selftaught.engine.programs import program_hash
+from selftaught.engine.programs import MAX_PROGRAM_CHARS, program_hash
 from selftaught.sandbox import Executor, Limits, Verdict, Worker
 from selftaught.store import EvaluationRecord, InstanceResult, RunStore
 from selftaught.tasks.base import InvalidAnswer, Split, Task
@@ -33,7 +33,9 @@ _REPR.maxdict = _REPR.maxset = 12
 _REPR.maxstring = _REPR.maxother = 120
 _REPR.maxlevel = 4
 INVALID = "invalid"  # verdict of an answer the checker rejected
-MAX_SOLUTION = 1_000_000  # characters of a solution an improver may send to ``utility``
+#: Longest solution (characters) an improver may send to ``utility``: over it, the call scores 0 and
+#: counts against the budget, and the host neither runs nor stores it.
+MAX_SOLUTION = MAX_PROGRAM_CHARS
 ANSWER_CHARS = 200  # characters of a wrong answer kept in the store (for ``utility.feedback``)
 FEEDBACK_CASES = 3  # wrong validation instances one ``utility.feedback`` call shows
 SLOW = "cpu"  # verdict of an answer over the CPU-time limit

@@ -33,6 +33,9 @@ def check_improver(path: Path, data: bytes) -> str:
     except (SyntaxError, ValueError) as exc:
         where = f" (line {exc.lineno}: {exc.msg})" if isinstance(exc, SyntaxError) else f" ({exc})"
         raise ConfigError(f"{path} is not valid Python{where}; fix the improver file") from None
+    except (RecursionError, MemoryError) as exc:  # a 50,000-term expression overflows the compiler
+        raise ConfigError(f"{path} is nested too deeply for Python to compile ({type(exc).__name__}); "
+                          "simplify the improver file") from None
     if "def improve_algorithm" not in source:
         raise ConfigError(f"{path} defines no improve_algorithm(initial_solution, utility, language_model)")
     return source

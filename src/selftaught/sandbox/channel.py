@@ -27,7 +27,7 @@ from selftaught.sandbox.limits import Limits, Verdict
 
 #: Largest answer a program may send back. Bigger frames are refused unread (verdict output_limit). It
 #: bounds what one answer can cost the host: the frame, its decoded text and the value it holds.
-MAX_REPLY = 8 * 1024 * 1024
+MAX_REPLY = frames.MAX_BODY
 #: Printed output kept per call (the guest bounds it too; a forged frame may not).
 MAX_OUTPUT = 70_000
 

@@ -29,8 +29,18 @@ MAX_TEXT = 4000
 #: Arguments of one call a program makes to ``utility`` / ``language_model``.
 MAX_RPC_ARGS = 8
 
-_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+#: Largest frame body the host decodes (``channel.MAX_REPLY``; bigger ones are refused unread). Every check
+#: below is a fixed number of linear passes (``bytes.count``/``replace``/``translate``, one regex that never
+#: backtracks) over at most this many bytes: an 8 MB frame costs the host well under a second of CPU.
+MAX_BODY = 8 * 1024 * 1024
+
+# A string once its escapes are gone: a quote, no quote, then a quote or the end (unterminated). It matches at the first attempt at every quote, so a frame of 4 million quotes costs one pass, not 4M passes
+# (the previous pattern, ``"(?:[^"\\]|\\.)*"``, failed and restarted at each ``\"`` of an unterminated string:
+# quadratic, 23 s of host CPU for 64 KB).
+_STRING = re.compile(rb'"[^"]*(?:"|\Z)')
+_CHUNK = 1 << 16
 _BRACKETS = bytes(range(256)).translate(None, b"[]{}")  # every byte but the four brackets
+_OPEN = frozenset(b"[{")
 _SURROGATE = re.compile(rb"\\u[dD][89a-fA-F][0-9a-fA-F]{2}")
 _LONE_SURROGATE = re.compile(
     rb"\\u[dD][89abAB][0-9a-fA-F]{2}(?!\\u[dD][c-fC-F][0-9a-fA-F]{2})"
@@ -46,29 +56,71 @@ class FrameError(Exception):
         self.error = error
 
 
-def _depth(body: bytes | bytearray) -> int:
-    """Deepest bracket nesting outside strings (only called when there are many brackets)."""
-    brackets = _STRING.sub(b'""', body).translate(None, _BRACKETS)
-    depth = deepest = 0
+def _outside_strings(body: bytes | bytearray) -> bytes:
+    """The body with the text of every string removed (``"..."`` becomes ``""``), in linear time and
+    bounded memory: escaped backslashes and escaped quotes go first (left to right, as JSON pairs them),
+    then each string is a quote, no quote, a quote. Read in chunks so that a body of millions of strings
+    never holds millions of pieces at once. Brackets and commas inside strings are text, not structure,
+    and must not count against the shape bounds (a 5 MB reply full of brackets is a legal answer). A
+    backslash outside a string is not JSON: ``json.loads`` stops there, so what this reads after it does
+    not matter."""
+    plain = bytes(body).replace(b"\\\\", b"").replace(b'\\"', b"")
+    out = bytearray()
+    inside = False  # a string opened in an earlier chunk is still open
+    for start in range(0, len(plain), _CHUNK):
+        chunk = plain[start:start + _CHUNK]
+        if inside:
+            end = chunk.find(b'"')
+            if end < 0:
+                continue
+            chunk, inside = chunk[end + 1:], False  # its ``""`` was written when it opened
+        out += _STRING.sub(b'""', chunk)
+        inside = chunk.count(b'"') % 2 == 1
+    return bytes(out)
+
+
+def _too_deep(brackets: bytes) -> bool:
+    """Does the bracket sequence nest deeper than ``MAX_DEPTH``? (At most 2 * MAX_CONTAINERS brackets.)"""
+    depth = 0
     for b in brackets:
-        depth += 1 if b in (0x5B, 0x7B) else -1
-        deepest = max(deepest, depth)
-    return deepest
+        if b in _OPEN:
+            depth += 1
+            if depth > MAX_DEPTH:
+                return True
+        else:
+            depth -= 1
+    return False
+
+
+def _check_shape(body: bytes | bytearray) -> None:
+    """Refuse a body over the shape bounds before ``json.loads`` builds anything. The raw counts are an
+    upper bound of the structural ones: only when they exceed a bound is the body read string-aware."""
+    containers = body.count(b"[") + body.count(b"{")
+    if containers <= MAX_DEPTH and containers + body.count(b",") <= MAX_ITEMS:
+        return  # cannot nest deeper than it has containers
+    structure = _outside_strings(body)
+    containers = structure.count(b"[") + structure.count(b"{")
+    if containers > MAX_CONTAINERS or containers + structure.count(b",") > MAX_ITEMS:
+        raise FrameError(Verdict.OUTPUT, f"the program's answer holds more than {MAX_CONTAINERS} lists/dicts "
+                                         f"or {MAX_ITEMS} values")
+    brackets = structure.translate(None, _BRACKETS)
+    if len(brackets) > 2 * containers:
+        raise FrameError(Verdict.PROTOCOL, "the program corrupted the channel: unbalanced brackets")
+    if containers > MAX_DEPTH and _too_deep(brackets):
+        raise FrameError(Verdict.PROTOCOL, f"the program's answer is nested more than {MAX_DEPTH} deep")
 
 
 def decode(body: bytes | bytearray) -> Any:
-    """Decode one frame body, refusing (``FrameError``) anything over the shape bounds or not JSON."""
-    containers = body.count(b"[") + body.count(b"{")
-    if containers > MAX_CONTAINERS or containers + body.count(b",") > MAX_ITEMS:
-        raise FrameError(Verdict.OUTPUT, f"the program's answer holds more than {MAX_CONTAINERS} lists/dicts "
-                                         f"or {MAX_ITEMS} values")
-    if containers > MAX_DEPTH and _depth(body) > MAX_DEPTH:
-        raise FrameError(Verdict.PROTOCOL, f"the program's answer is nested more than {MAX_DEPTH} deep")
+    """Decode one frame body, refusing (``FrameError``) anything over the size or shape bounds or not
+    JSON. Linear in the body's size; a bad frame is a ``FrameError``, never another exception."""
+    if len(body) > MAX_BODY:
+        raise FrameError(Verdict.OUTPUT, f"the program sent {len(body)} bytes, more than the {MAX_BODY} allowed")
+    _check_shape(body)
     if b"\\u" in body and _SURROGATE.search(body):
         body = _LONE_SURROGATE.sub(rb"\\ufffd", body)  # lone surrogates cannot be stored or sent on as UTF-8
     try:
         return json.loads(body)
-    except (ValueError, RecursionError) as exc:  # JSONDecodeError, UnicodeDecodeError, > 4300-digit ints
+    except (ValueError, RecursionError, MemoryError) as exc:  # JSONDecodeError, UnicodeDecodeError, big ints
         raise FrameError(Verdict.PROTOCOL, f"the program corrupted the channel: {str(exc)[:200]}") from None
 
 

@@ -56,6 +56,9 @@ def _load_file(path: Path) -> Task:
         what = f"has a syntax error at line {exc.lineno}: {exc.msg}" \
             if isinstance(exc, SyntaxError) and exc.lineno else f"is not valid Python: {exc}"
         raise TaskError(f"task file '{path}' {what}; fix it and retry") from None
+    except (RecursionError, MemoryError) as exc:
+        raise TaskError(f"task file '{path}' is nested too deeply for Python to compile ({type(exc).__name__}); "
+                        "simplify it and retry") from None
     module_name = "selftaught_task_file_" + re.sub(r"\W", "_", path.stem)
     spec = importlib.util.spec_from_file_location(module_name, path)
     assert spec is not None and spec.loader is not None
@@ -173,6 +176,8 @@ def _seed_problems(task: Task) -> list[str]:
         tree = ast.parse(task.seed_solution)
     except SyntaxError as exc:
         return [f"seed_solution has a syntax error at line {exc.lineno}: {exc.msg}"]
+    except (RecursionError, MemoryError, ValueError) as exc:
+        return [f"seed_solution cannot be parsed: {type(exc).__name__}"]
     defined: set[str] = set()
     for node in tree.body:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):

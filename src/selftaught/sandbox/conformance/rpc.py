@@ -26,6 +26,11 @@ UTILITY = {"__proxy__": "utility", "str": "score a solution", "budget": 3}
 LANGUAGE_MODEL = {"__proxy__": "language_model", "budget": 4, "max_responses_per_call": 2}
 
 
+#: Longest program ``utility`` scores, as the engine's cap (``engine.programs.MAX_PROGRAM_CHARS``; a test
+#: keeps the two equal): a longer one scores 0 and still counts as a call.
+PROGRAM_CHARS = 100_000
+
+
 def _is_text(x: Any) -> bool:
     return isinstance(x, str) and len(x) <= 1_000_000
 
@@ -60,7 +65,7 @@ class StrictHandler:
     def interface_problem(self, target: str, method: str, args: list) -> str | None:
         """Why this call is outside the paper's interface (the handler refuses it), or None."""
         if target == "utility" and method == "__call__":
-            ok = len(args) == 1 and (args[0] is None or _is_text(args[0]))
+            ok = len(args) == 1 and (args[0] is None or isinstance(args[0], str))  # size: scored 0 below
         elif target == "language_model" and method == "prompt":
             ok = (2 <= len(args) <= 4 and _is_text(args[0]) and _is_text(args[1])
                   and (len(args) < 3 or (isinstance(args[2], int) and not isinstance(args[2], bool)
@@ -87,7 +92,7 @@ class StrictHandler:
             if self.utility_left <= 0:
                 raise RefusedCall("the utility budget is exhausted")
             self.utility_left -= 1
-            return 0.5
+            return 0.0 if args[0] is None or len(args[0]) > PROGRAM_CHARS else 0.5
         if self.lm_left <= 0:
             raise RefusedCall("the language-model budget is exhausted")
         self.lm_left -= 1

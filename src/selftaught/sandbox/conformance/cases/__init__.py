@@ -10,6 +10,7 @@ from selftaught.sandbox.conformance.cases import (
     escapes,
     filesystem,
     frames,
+    host_cost,
     ipc,
     limits,
     network,
@@ -26,7 +27,7 @@ from selftaught.sandbox.conformance.cases import (
 # Cases that, against a non-conforming executor, leave a sandbox damaged for good (IPC objects, an
 # unreadable scratch) run last, so they do not also fail the cases after them.
 MODULES = (network, secrets, filesystem, processes, limits, syscalls, clocks, verdicts, channel, frames,
-           rpc_frames, seeds, source, declaration, escapes, ipc, persistence)
+           host_cost, rpc_frames, seeds, source, declaration, escapes, ipc, persistence)
 CASES: list[Case] = [case for module in MODULES for case in module.CASES]
 
 _names = [c.name for c in CASES]
