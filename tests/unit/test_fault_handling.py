@@ -189,3 +189,47 @@ def test_a_binary_task_file_is_one_line(tmp_path: Path, content: bytes, needle: 
     with pytest.raises(TaskError, match=needle) as info:
         load_task(str(path))
     assert "None" not in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_trickled_reply_ends_at_the_timeout_in_all_not_per_read() -> None:
+    """A byte every 0.2 s never trips a per-read timeout of 1 s; the whole request must still end by it."""
+    import time
+
+    from tests.faults.server import FaultServer
+
+    from selftaught.models.openai_compat import OpenAICompatModel
+
+    server = FaultServer(trickle_seconds=0.2)
+    server.misbehave("trickle")
+    model = OpenAICompatModel(model="fault", base_url=server.base_url, timeout=1.0, max_retries=1, retry_base=0.01)
+    started = time.monotonic()
+    try:
+        with pytest.raises(ModelError, match="did not answer within 1 s") as info:
+            model.complete(_request())
+    finally:
+        model.close()
+        server.close()
+    assert time.monotonic() - started < 4  # 2 attempts of 1 s each, not the ~60 s the trickle takes
+    assert "\n" not in str(info.value) and server.faults == 2
+
+
+def test_a_huge_reply_is_refused_unread_and_not_retried(tmp_path: Path) -> None:
+    """A reply far larger than max_tokens can explain stops at the cap: a model error, nothing cached."""
+    from tests.faults.server import FaultServer
+
+    from selftaught.models.openai_compat import REPLY_BYTES_BASE, REPLY_BYTES_PER_TOKEN, OpenAICompatModel
+
+    server = FaultServer(huge_bytes=50 << 20)
+    server.misbehave("huge")
+    store = RunStore(tmp_path, create=True)
+    model = OpenAICompatModel(model="fault", base_url=server.base_url, max_retries=3, retry_base=0.01)
+    try:
+        with pytest.raises(ModelError, match="sent a reply of more than") as info:
+            Recorder(model, store).complete_batch("s", [_request()])
+    finally:
+        model.close()
+        server.close()
+    assert "\n" not in str(info.value) and server.faults == 1  # not retried
+    assert store.completions() == []
+    assert f"{REPLY_BYTES_BASE + REPLY_BYTES_PER_TOKEN * 8:,} bytes" in str(info.value)
+    store.close()
