@@ -92,3 +92,52 @@ def test_kill_9_anywhere_then_resume_gives_the_uninterrupted_store_and_table(fra
     os.kill(child.pid, signal.SIGKILL)
     child.communicate()
     _resume_matches(run_dir, reference)
+
+
+def _start_trickling(runs: Path, *extra: str) -> tuple[FaultServer, subprocess.Popen]:
+    """A run whose server trickles every reply after the third (each read quick, the whole 60 s+), with
+    ``model.timeout`` long enough that the run is mid-request when the signal comes."""
+    srv = FaultServer(trickle_seconds=0.5)
+    srv.misbehave("trickle", after=3)
+    child = subprocess.Popen([sys.executable, "-m", "selftaught.cli.main", *run_args(srv.base_url, runs, 1),
+                              "--set", "model.timeout=120", *extra],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    deadline = time.monotonic() + 120
+    while srv.faults == 0 and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert srv.faults, child.communicate()[1][-2000:]
+    time.sleep(1)  # the request is now being trickled
+    return srv, child
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_one_signal_stops_a_run_waiting_on_a_trickling_server_at_once(sig, tmp_path):
+    runs = tmp_path / "runs"
+    srv, child = _start_trickling(runs)
+    try:
+        sent = time.monotonic()
+        child.send_signal(sig)
+        _, err = child.communicate(timeout=60)
+        waited = time.monotonic() - sent
+    finally:
+        child.kill()
+        srv.close()
+    assert child.returncode == 128 + sig, err
+    assert waited < 15, waited  # not the trickle's minutes, nor model.timeout's 120 s
+    run_dir = next(runs.iterdir())
+    assert meta(run_dir, "status") == "interrupted" and "Traceback" not in err
+
+
+def test_a_second_signal_leaves_at_once_with_an_honest_status(tmp_path):
+    runs = tmp_path / "runs"
+    srv, child = _start_trickling(runs)
+    try:
+        child.send_signal(signal.SIGTERM)
+        time.sleep(0.2)  # two signals at once are one to Python
+        child.send_signal(signal.SIGTERM)  # a no-op if the first already ended the run
+        child.communicate(timeout=60)
+    finally:
+        child.kill()
+        srv.close()
+    assert child.returncode == 143
+    assert meta(next(runs.iterdir()), "status") == "interrupted"  # never 'running' after a stop

@@ -233,3 +233,22 @@ def test_a_huge_reply_is_refused_unread_and_not_retried(tmp_path: Path) -> None:
     assert store.completions() == []
     assert f"{REPLY_BYTES_BASE + REPLY_BYTES_PER_TOKEN * 8:,} bytes" in str(info.value)
     store.close()
+
+
+def test_a_second_signal_records_the_stop_before_it_leaves(tmp_path: Path) -> None:
+    """The second signal ends the process at once, wherever the main thread is; what the run registered
+    (its status) is written first, on a connection of its own, so the store never says 'running'."""
+    store = RunStore(tmp_path, create=True)
+    store.set_meta("status", "running")
+    store.close()
+    code = ("import os, signal, time\nfrom functools import partial\nfrom selftaught import signals\n"
+            "from selftaught.store.sqlite import stamp_stop\nsignals.install()\n"
+            f"with signals.last_words(partial(stamp_stop, {str(tmp_path)!r}, 'interrupted', 'second signal')):\n"
+            "    try:\n        os.kill(os.getpid(), signal.SIGTERM); time.sleep(5)\n"
+            "    except KeyboardInterrupt:\n        pass\n"
+            "    os.kill(os.getpid(), signal.SIGTERM); time.sleep(5)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=False)
+    assert done.returncode == 143, done.stderr
+    store = RunStore(tmp_path)
+    assert store.get_meta("status") == "interrupted" and store.get_meta("stop_reason") == "second signal"
+    store.close()

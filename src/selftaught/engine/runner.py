@@ -11,8 +11,10 @@ import shutil
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
+from selftaught import signals
 from selftaught.config import RunConfig
 from selftaught.engine.concurrency import open_workers
 from selftaught.engine.context import Reporter, SilentReporter
@@ -35,6 +37,7 @@ from selftaught.models.base import ModelProvider
 from selftaught.models.cost import Usage, check_prices
 from selftaught.sandbox import Executor
 from selftaught.store import IterationRecord, MetaEvaluationRecord, RunStore
+from selftaught.store.sqlite import stamp_stop
 from selftaught.tasks.base import Task
 from selftaught.tasks.registry import ensure_valid, load_task
 
@@ -91,9 +94,13 @@ def _drive(store: RunStore, config: RunConfig, reporter: Reporter, models: RunMo
            executor: Executor | None = None) -> RunResult:
     """Run to the end, or record how the run stopped (status and reason) and re-raise."""
     resume = f"selftaught run --resume {store.run_dir}"
+    forced = partial(stamp_stop, store.run_dir, "interrupted", "interrupted by a second signal (left at once)")
     try:
-        with recorded_stop(store):
-            with RunSession(store, config, models, offline=offline, executor=executor) as session:
+        with signals.last_words(forced), recorded_stop(store):  # a stop while the session opens or closes
+            # the stop is recorded (inner) before the session closes: closing waits for work in flight,
+            # and a second signal that ends the process then must not leave the status 'running'
+            with RunSession(store, config, models, offline=offline, executor=executor) as session, \
+                    recorded_stop(store):
                 result = _execute(session, reporter)
             store.set_meta("status", "finished")
             return result
@@ -195,7 +202,7 @@ def resume_run(run_dir: Path, *, reporter: Reporter | None = None, provider: Mod
         if sets:
             store.set_meta("config", config.model_dump(mode="json"))
         models = RunModels.build(config, provider, providers, check=not offline)
-        store.set_meta("status", "running")
+        store.mark_running()
         return _drive(store, config, reporter or SilentReporter(), models, offline)
 
 

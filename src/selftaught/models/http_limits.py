@@ -6,7 +6,9 @@ whatever its size. Here every read and write on a connection is clamped to what 
 deadline, and the bytes read are counted against a cap. Both are set per request with ``bounded`` (a
 context variable: the sync client does its I/O in the thread that called it, so concurrent requests
 keep apart). The bounds live in the network layer under httpx, the one place every byte goes through,
-so headers, body and a reused keep-alive connection are all covered.
+so headers, body and a reused keep-alive connection are all covered. A read also ends soon after a
+stop is requested (SIGINT/SIGTERM): it waits in short slices and checks between them, so a stopping run
+does not wait out a slow reply in a thread nobody will read.
 """
 
 from __future__ import annotations
@@ -20,12 +22,18 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
+from selftaught import signals
+
 try:  # the HTTP stack of openai >= 3
     import httpcore2 as httpcore
     import httpx2 as httpx
 except ImportError:  # pragma: no cover - openai < 3 speaks httpx 0.x, whose API these names share
     httpcore = importlib.import_module("httpcore")
     httpx = importlib.import_module("httpx")
+
+
+#: The longest one socket read waits before it checks whether the run is stopping.
+_SLICE = 0.25
 
 
 class ReplyTooLarge(Exception):
@@ -69,13 +77,28 @@ class _Stream(httpcore.NetworkStream):
 
     def read(self, max_bytes: int, timeout: float | None = None) -> bytes:
         bounds = _current.get()
+        data = self._sliced(max_bytes, timeout if bounds is None else bounds.left(timeout))
         if bounds is None:
-            return self._inner.read(max_bytes, timeout)
-        data = self._inner.read(max_bytes, bounds.left(timeout))
+            return data
         bounds.read += len(data)
         if bounds.read > bounds.max_bytes:
             raise ReplyTooLarge(bounds.max_bytes)
         return data
+
+    def _sliced(self, max_bytes: int, timeout: float | None) -> bytes:
+        """One read of at most ``timeout`` seconds, waited in slices with a stop check between them (a
+        slice that times out has consumed nothing, so the read goes on where it was)."""
+        end = None if timeout is None else time.monotonic() + timeout
+        while True:
+            signals.check()  # raises Interrupted once the run is stopping
+            wait = _SLICE if end is None else min(_SLICE, end - time.monotonic())
+            if wait <= 0:
+                raise httpcore.ReadTimeout("timed out")
+            try:
+                return self._inner.read(max_bytes, wait)
+            except httpcore.ReadTimeout:
+                if end is not None and time.monotonic() >= end:
+                    raise
 
     def write(self, buffer: bytes, timeout: float | None = None) -> None:
         bounds = _current.get()

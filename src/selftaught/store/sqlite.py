@@ -131,6 +131,23 @@ def _fault(run_dir: Path, exc: BaseException) -> StoreFault:
                       f"selftaught run --resume {run_dir}", text)
 
 
+def stamp_stop(run_dir: Path, status: str, reason: str) -> None:
+    """Record a stop on a short-lived connection of its own: for a process about to end at once (a second
+    signal), whose store connection may be anywhere in the main thread. Best effort: a store that stays
+    busy for 2 s keeps the status it had (resume accepts 'running' just the same)."""
+    try:
+        db = sqlite3.connect(Path(run_dir) / DB_NAME, timeout=2, isolation_level=None)
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                           [("status", json.dumps(status)), ("stop_reason", json.dumps(reason))])
+            db.execute("COMMIT")
+        finally:
+            db.close()
+    except sqlite3.Error:
+        pass
+
+
 class RunStore:
     """Everything a run produced; re-readable without re-running anything."""
 
@@ -228,6 +245,23 @@ class RunStore:
                 try:
                     self._db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
                                          [(k, json.dumps(v)) for k, v in meta.items()])
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
+                    raise
+            except sqlite3.OperationalError as exc:
+                raise _fault(self.run_dir, exc) from None
+
+    def mark_running(self) -> None:
+        """Status ``running`` and no ``stop_reason``, in one transaction: a resumed run that finishes
+        must read like an uninterrupted one, not keep the reason of a stop it got past."""
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    self._db.execute("DELETE FROM meta WHERE key = 'stop_reason'")
+                    self._db.execute("INSERT OR REPLACE INTO meta VALUES ('status', ?)", (json.dumps("running"),))
                     self._db.execute("COMMIT")
                 except BaseException:
                     if self._db.in_transaction:
