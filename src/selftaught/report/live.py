@@ -122,7 +122,7 @@ def _fingerprint(run_dir: Path) -> tuple[int, ...]:
 def _status(run_dir: Path) -> str:
     from selftaught.store import RunStore
 
-    store = RunStore(run_dir)
+    store = RunStore(run_dir, check=False)  # polled every few seconds; the page's own read checks it
     try:
         return str(store.get_meta("status") or "unknown")
     finally:

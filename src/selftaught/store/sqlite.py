@@ -131,6 +131,20 @@ def _fault(run_dir: Path, exc: BaseException) -> StoreFault:
                       f"selftaught run --resume {run_dir}", text)
 
 
+def _damaged(run_dir: Path, detail: str) -> RunStoreError:
+    """A store whose file is corrupt (or no database at all): one line, and what can still be done."""
+    if "not a database" in detail:
+        return RunStoreError(f"{run_dir / DB_NAME} is not a SQLite database; pass a directory a selftaught run "
+                             "printed")
+    return RunStoreError(f"the run store {run_dir / DB_NAME} is damaged ({_line(detail)[:200]}); nothing was "
+                         f"changed; restore the run directory from a backup, or start a new run (SQLite's "
+                         f"'.recover' command may save its records)")
+
+
+def _line(text: str) -> str:
+    return " ".join(text.split())
+
+
 def stamp_stop(run_dir: Path, status: str, reason: str) -> None:
     """Record a stop on a short-lived connection of its own: for a process about to end at once (a second
     signal), whose store connection may be anywhere in the main thread. Best effort: a store that stays
@@ -149,9 +163,12 @@ def stamp_stop(run_dir: Path, status: str, reason: str) -> None:
 
 
 class RunStore:
-    """Everything a run produced; re-readable without re-running anything."""
+    """Everything a run produced; re-readable without re-running anything. Opening one checks its file
+    (``PRAGMA quick_check``): a damaged store is one line for every command, never a traceback half-way
+    through, nor a resume that builds on records it cannot trust. ``check=False`` is for a poll that
+    reads one value of a store a command already checked."""
 
-    def __init__(self, run_dir: Path, *, create: bool = False) -> None:
+    def __init__(self, run_dir: Path, *, create: bool = False, check: bool = True) -> None:
         self.run_dir = Path(run_dir)
         db = self.run_dir / DB_NAME
         if create:
@@ -165,16 +182,22 @@ class RunStore:
                 f"{self.run_dir} is not a selftaught run (no {DB_NAME}); pass the directory a run printed"
             )
         self._lock = threading.RLock()
+        existed = db.exists() and db.stat().st_size > 0
         try:
             self._db = sqlite3.connect(db, check_same_thread=False, isolation_level=None, timeout=30)
+            if existed and check:
+                self._check(db)  # before anything writes to it: migrations, WAL mode
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.executescript(_SCHEMA)
             self._migrate()
+        except RunStoreError:
+            self._db.close()
+            raise
         except sqlite3.OperationalError as exc:
             raise _fault(self.run_dir, exc) from None
         except sqlite3.DatabaseError as exc:
-            raise RunStoreError(f"cannot open the run store {db}: {exc}; is it a selftaught run directory?") from None
+            raise _damaged(self.run_dir, str(exc)) from None
         self._db.row_factory = sqlite3.Row
         if create and self.get_meta("schema_version") is None:
             self.set_meta("schema_version", SCHEMA_VERSION)
@@ -185,6 +208,30 @@ class RunStore:
             (self.run_dir / "improvers").mkdir(exist_ok=True)
         except OSError as exc:
             raise _fault(self.run_dir, exc) from None
+
+    def _check(self, db: Path) -> None:
+        """The file's own consistency (whole pages, b-trees, indexes against their tables, NOT NULL) and
+        that it is a run store at all. A truncated file reads as zeros where its end was: a stored value
+        silently changed, unless the size is checked."""
+        try:
+            page = int(self._db.execute("PRAGMA page_size").fetchone()[0])
+            size = db.stat().st_size
+            if size % page:
+                raise _damaged(self.run_dir, f"{size:,} bytes is not a whole number of {page:,}-byte pages: the "
+                                             "file was cut short or appended to")
+            found = [row[0] for row in self._db.execute("PRAGMA integrity_check(3)").fetchall()]
+        except sqlite3.OperationalError as exc:
+            if "malformed" in str(exc).lower() or "corrupt" in str(exc).lower():
+                raise _damaged(self.run_dir, str(exc)) from None
+            raise
+        except sqlite3.DatabaseError as exc:
+            raise _damaged(self.run_dir, str(exc)) from None
+        if found != ["ok"]:
+            raise _damaged(self.run_dir, "; ".join(map(str, found[:3])))
+        tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if tables and "meta" not in tables:
+            raise RunStoreError(f"{self.run_dir / DB_NAME} is a SQLite database but not a selftaught run store "
+                                f"(tables: {', '.join(sorted(tables)[:5])}); pass a directory a run printed")
 
     def _migrate(self) -> None:
         """Apply every migration on each open; an ``ALTER TABLE ... ADD COLUMN`` whose column exists
@@ -203,6 +250,8 @@ class RunStore:
                 return self._db.execute(sql, params)
             except sqlite3.OperationalError as exc:
                 raise _fault(self.run_dir, exc) from None
+            except sqlite3.DatabaseError as exc:  # damaged after the check on open (another writer, the disk)
+                raise _damaged(self.run_dir, str(exc)) from None
 
     def _all(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
         with self._lock:
@@ -210,6 +259,8 @@ class RunStore:
                 return self._db.execute(sql, params).fetchall()
             except sqlite3.OperationalError as exc:
                 raise _fault(self.run_dir, exc) from None
+            except sqlite3.DatabaseError as exc:
+                raise _damaged(self.run_dir, str(exc)) from None
 
     def _insert(self, table: str, rec: DataclassInstance, *, replace: bool = False) -> None:
         """Write one record as a row of ``table`` (columns named like its fields): the first write of a
