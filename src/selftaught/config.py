@@ -189,15 +189,44 @@ def _translate(exc: ValidationError, origin: str) -> ConfigError:
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
-    """``budget.utility_calls=10`` -> (["budget", "utility_calls"], 10). Values are parsed as TOML."""
-    if "=" not in text:
-        raise ConfigError(f"--set {text!r}: expected KEY=VALUE, e.g. --set budget.utility_calls=10")
-    key, raw = text.split("=", 1)
+    """``budget.utility_calls=10`` -> (["budget", "utility_calls"], 10). Values are parsed as TOML, and
+    so are keys: a quoted part (``cost.models."org/m-1.5".max_usd=2``) is one key, dots and all."""
+    key, raw = _split_override(text)
     try:
         value = tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
         value = raw  # a bare word: treat as a string
-    return key.strip().split("."), value
+    return _key_path(key), value
+
+
+def _split_override(text: str) -> tuple[str, str]:
+    """KEY and VALUE of ``KEY=VALUE``, at the first ``=`` outside a quoted key part."""
+    quote = ""
+    for i, ch in enumerate(text):
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "\"'":
+            quote = ch
+        elif ch == "=":
+            return text[:i].strip(), text[i + 1:]
+    raise ConfigError(f"--set {text!r}: expected KEY=VALUE, e.g. --set budget.utility_calls=10")
+
+
+def _key_path(key: str) -> list[str]:
+    """A TOML dotted key as its parts; a key TOML cannot read (``model.name.with/slash``) is split on dots,
+    as before quoted parts were understood."""
+    try:
+        node: Any = tomllib.loads(f"{key} = 0")
+    except tomllib.TOMLDecodeError:
+        if '"' in key or "'" in key:
+            raise ConfigError(f"--set {key!r}: not a valid key; quote a part with dots or slashes whole, e.g. "
+                              "--set 'cost.models.\"org/model-1.5\".max_model_calls=10'") from None
+        return key.split(".")
+    path = []
+    while isinstance(node, dict) and len(node) == 1:
+        (part, node), = node.items()
+        path.append(part)
+    return path
 
 
 def load_config(path: Path | None = None, overrides: dict[str, Any] | None = None,

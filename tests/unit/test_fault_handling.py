@@ -87,6 +87,7 @@ def test_a_model_fault_stops_the_run_and_resume_finishes_it_like_an_uninterrupte
     assert len(store.completions()) == 5
     resumed = resume_run(tmp_path / "run", provider=FailingAfter(10**6))
     assert RunStore(tmp_path / "run").get_meta("status") == "finished"
+    assert RunStore(tmp_path / "run").get_meta("stop_reason") is None  # as in an uninterrupted run
 
     def rows(its):  # every column but the duration
         return [(i.iteration, i.improver_hash, i.candidate_hash, i.adopted, i.val, i.test, i.verdict,
