@@ -10,7 +10,7 @@ import typer
 from selftaught.cli.render import ConsoleReporter, console, print_estimate, print_result
 from selftaught.cli.report import print_analysis
 from selftaught.config import load_config
-from selftaught.engine.runner import resume_run, start_run
+from selftaught.engine.runner import resume_estimate, resume_run, start_run
 
 ConfigOpt = Annotated[Path | None, typer.Option("--config", "-c", help="TOML config file")]
 SetOpt = Annotated[list[str] | None, typer.Option("--set", help="override a config key: section.key=value")]
@@ -33,7 +33,8 @@ def register(app: typer.Typer) -> None:
         offline: Annotated[bool, typer.Option(help="with --resume: replay only, never call the model")] = False,
         executor: Annotated[str | None, typer.Option(help="sandbox executor: local, ray")] = None,
         ray_address: Annotated[str | None, typer.Option(help="with --executor ray: cluster address")] = None,
-        dry_run: Annotated[bool, typer.Option(help="print the model-call estimate and exit")] = False,
+        dry_run: Annotated[bool, typer.Option(help="print the model-call estimate and exit (with --resume: of "
+                                                "the rest of the run)")] = False,
         live_report: Annotated[bool, typer.Option(help="keep RUN_DIR/report.html current while the run goes "
                                                   "(it reloads itself in the browser)")] = True,
     ) -> None:
@@ -45,6 +46,10 @@ def register(app: typer.Typer) -> None:
         try:
             if resume is not None:
                 sets = [*(set_ or []), *(f"{k}={v!r}" for k, v in transport.items() if v is not None)]
+                if dry_run:
+                    for line in resume_estimate(resume, iterations=iterations, sets=sets):
+                        console.print(line)
+                    return
                 result = resume_run(resume, reporter=reporter, iterations=iterations, offline=offline, sets=sets)
             else:
                 cfg = load_config(config, {"task": task, "improver": improver, "iterations": iterations,

@@ -34,7 +34,7 @@ from selftaught.errors import (
 )
 from selftaught.improvers import improver_source
 from selftaught.models.base import ModelProvider
-from selftaught.models.cost import Usage, check_prices
+from selftaught.models.cost import CostMeter, Usage, check_prices
 from selftaught.sandbox import Executor
 from selftaught.store import IterationRecord, MetaEvaluationRecord, RunStore
 from selftaught.store.sqlite import stamp_stop
@@ -204,6 +204,24 @@ def resume_run(run_dir: Path, *, reporter: Reporter | None = None, provider: Mod
         models = RunModels.build(config, provider, providers, check=not offline)
         store.mark_running()
         return _drive(store, config, reporter or SilentReporter(), models, offline)
+
+
+def resume_estimate(run_dir: Path, *, iterations: int | None = None, sets: list[str] | None = None) -> list[str]:
+    """What ``resume_run`` with these arguments may call (the estimate's lines, then what the run spent
+    so far), without calling a model or running anything: ``run --resume DIR --dry-run``."""
+    store = RunStore(Path(run_dir))
+    try:
+        start = store.get_meta("start_improver")
+        if start is None:
+            raise RunStoreError(f"{run_dir} holds no run configuration; it was not made by `selftaught run`")
+        config = stored_config(store, [*(sets or []), *([f"iterations={iterations}"] if iterations is not None
+                                                          else [])])
+        spent = CostMeter.for_run(config.cost, config.model.names(), str(store.run_dir), store.completions()).total()
+    finally:
+        store.close()
+    return [*estimate_run(config, start["source"]).lines(),
+            f"already spent by this run: {spent.calls:,} model calls, {spent.tokens:,} tokens, ${spent.usd:.4f} "
+            "(nothing was run: --dry-run)"]
 
 
 def evaluate_improver(config: RunConfig, *, reporter: Reporter | None = None,
