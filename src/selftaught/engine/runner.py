@@ -220,8 +220,8 @@ def resume_estimate(run_dir: Path, *, iterations: int | None = None, sets: list[
     finally:
         store.close()
     return [*estimate_run(config, start["source"]).lines(),
-            f"already spent by this run: {spent.calls:,} model calls, {spent.tokens:,} tokens, ${spent.usd:.4f} "
-            "(nothing was run: --dry-run)"]
+            (f"already spent by this run: {spent.calls:,} model calls, {spent.tokens:,} tokens, "
+             f"${spent.usd:.4f} (nothing was run: --dry-run)")]
 
 
 def evaluate_improver(config: RunConfig, *, reporter: Reporter | None = None,
