@@ -44,3 +44,22 @@ def test_malformed_toml_names_the_file(tmp_path):
     bad.write_text("task = \n")
     proc = selftaught("run", "-c", str(bad))
     assert proc.returncode == 2 and f"{bad} is not valid TOML" in proc.stderr
+
+
+def test_doctor_on_a_core_install_passes_unless_the_embedded_model_is_the_configured_one(monkeypatch, capsys):
+    """A core install against an endpoint is supported: without the embedded extra, doctor says it is not
+    installed (optional) and exits 0, unless the config asks for the embedded model (then it fails, with
+    the pip hint whole: console markup must not eat '[embedded]')."""
+    import selftaught.models.embedded as embedded
+    from selftaught.cli.main import main
+    from selftaught.errors import MissingExtra
+
+    def missing() -> None:
+        raise MissingExtra("the embedded model", "embedded")
+
+    monkeypatch.setattr(embedded, "_require_llama_cpp", missing)  # as without llama-cpp-python
+    assert main(["doctor", "--set", "model.provider='openai'"]) == 0
+    out = capsys.readouterr().out
+    assert "embedded model: not installed (optional" in out and "FAIL" not in out
+    assert main(["doctor"]) == 1  # the default provider is the embedded model
+    assert "pip install 'selftaught[embedded]'" in capsys.readouterr().out

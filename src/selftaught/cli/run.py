@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from selftaught.cli.render import ConsoleReporter, console, print_estimate, print_result
 from selftaught.cli.report import print_analysis
@@ -65,4 +66,4 @@ def register(app: typer.Typer) -> None:
             if isinstance(reporter, LiveReport):
                 reporter.close()  # the final page: as the store stands now (finished, or where it stopped)
                 if reporter.error:
-                    console.print(f"live report not written: {reporter.error}", soft_wrap=True)
+                    console.print(f"live report not written: {escape(reporter.error)}", soft_wrap=True)
