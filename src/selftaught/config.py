@@ -159,8 +159,9 @@ class RunConfig(_Section):
     seed: int = Field(0, ge=0, le=2**32 - 1, description="run seed: instances, sampling seeds")
     held_out: Literal["secret", "seeded"] = Field(
         "secret", description="'secret': held-out test instances and every program's random seeds derive from "
-        "the run seed keyed by this machine's held-out key (~/.local/share/selftaught/held_out.key, which no "
-        "sandbox can read): same seed, same machine, same run; a program that learns the seed still cannot "
+        "the run seed keyed by this machine's held-out key (~/.local/share/selftaught/held_out.key, or the "
+        "environment variable SELFTAUGHT_HELD_OUT_KEY to share one across machines; no sandbox can read "
+        "either): same seed, same machine, same run; a program that learns the seed still cannot "
         "compute the held-out set. 'seeded': from the run seed alone (same on every machine)")
     runs_dir: str = Field("runs", description="where run directories are created")
     model: ModelConfig = ModelConfig()

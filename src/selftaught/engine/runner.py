@@ -20,7 +20,7 @@ from selftaught.engine.concurrency import open_workers
 from selftaught.engine.context import Reporter, SilentReporter
 from selftaught.engine.estimate import ModelCallBound, estimate
 from selftaught.engine.fit import fit_warnings
-from selftaught.engine.held_out import new_secret
+from selftaught.engine.held_out import key_warning, new_secret
 from selftaught.engine.loop import self_improve
 from selftaught.engine.meta_utility import screening_scope
 from selftaught.engine.session import RunModels, RunSession, check_executor, locked, stored_config
@@ -155,6 +155,10 @@ def start_run(config: RunConfig, *, reporter: Reporter | None = None, provider: 
     if run_dir is None:
         check_runs_dir(config.runs_dir)
     models = RunModels.build(config, provider, providers)  # an unreachable server: before anything exists
+    reporter = reporter or SilentReporter()
+    no_key = key_warning(config.held_out)  # makes this user's held-out key, or says what the run falls back to
+    if no_key:
+        reporter.event("warning", message=no_key)
     run_dir = Path(run_dir) if run_dir else new_run_dir(config)
     try:
         store = _create_store(run_dir, {"config": config.model_dump(mode="json"),  # held-out secret: before scoring
@@ -165,7 +169,7 @@ def start_run(config: RunConfig, *, reporter: Reporter | None = None, provider: 
         models.close()
         raise
     with locked(store):
-        return _drive(store, config, reporter or SilentReporter(), models, False, executor)
+        return _drive(store, config, reporter, models, False, executor)
 
 
 def _create_store(run_dir: Path, meta: dict) -> RunStore:
