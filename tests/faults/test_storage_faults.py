@@ -145,3 +145,21 @@ def test_a_damaged_store_is_one_line_for_every_command_and_is_left_as_it_was(kin
         assert proc.returncode == 2, (command, proc.stderr)
         assert ("damaged" if kind != "not-sqlite" else "not a SQLite database") in line, (command, line)
         assert (copy / "run.sqlite").read_bytes() == before, command  # nothing written into it
+
+
+def test_resume_and_watch_on_a_read_only_archive_are_one_line_or_the_final_report(reference, tmpfs, tmp_path):
+    disk = tmpfs("16m")
+    archived = disk / reference[0].name
+    shutil.copytree(reference[0], archived)
+    remount(disk, "ro")
+    resumed = cli("run", "--resume", str(archived))
+    assert resumed.returncode == 2 and "cannot be written" in _one_line(resumed.stderr)
+    watched = cli("report", "--watch", "--interval", "0.1", str(archived), cwd=tmp_path, timeout=120)
+    assert watched.returncode == 0, watched.stderr  # nothing can be running there: the report, once
+    assert "Traceback" not in watched.stderr and (tmp_path / f"{archived.name}-report.html").stat().st_size > 1000
+
+
+def test_a_report_into_a_missing_directory_is_one_line(reference, tmp_path):
+    proc = cli("report", "--no-analyze", "--out", str(tmp_path / "missing" / "r.html"), str(reference[0]))
+    assert proc.returncode == 2 and "does not exist" in _one_line(proc.stderr)
+    assert not (tmp_path / "missing").exists()

@@ -163,3 +163,19 @@ def test_a_core_install_without_matplotlib_still_reaches_the_final_page(tmp_path
     assert live.error is None and live.writes >= 2
     assert "no figure, as matplotlib is not installed (pip install 'selftaught[report]')" in html
     assert 'http-equiv="refresh"' not in html and "(finished," in html
+
+
+def test_before_the_first_page_the_server_answers_a_page_that_reloads_itself(tmp_path):
+    from selftaught.report.live import serve
+
+    server, url = serve(tmp_path / "report.html")
+    try:
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(url, timeout=10)
+        assert info.value.code == 503 and info.value.headers["Retry-After"] == "2"
+        assert 'http-equiv="refresh"' in info.value.read().decode()
+        (tmp_path / "report.html").write_text("<p>the page</p>")
+        with urllib.request.urlopen(url, timeout=10) as reply:
+            assert reply.read() == b"<p>the page</p>"
+    finally:
+        server.shutdown()

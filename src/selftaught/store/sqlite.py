@@ -6,6 +6,7 @@ Thread-safe: one connection guarded by a lock (the engine writes from a few thre
 from __future__ import annotations
 
 import errno
+import fcntl
 import json
 import os
 import sqlite3
@@ -143,6 +144,30 @@ def _damaged(run_dir: Path, detail: str) -> RunStoreError:
 
 def _line(text: str) -> str:
     return " ".join(text.split())
+
+
+#: The file a process running (or resuming) a run holds an exclusive ``flock`` on while it works.
+LOCK_NAME = ".lock"
+#: What a store still marked 'running' means when no process holds its lock.
+ABANDONED = ("its process ended without recording a stop (killed, e.g. with kill -9, or the machine went "
+             "down)")
+
+
+def in_use(run_dir: Path) -> bool:
+    """Whether a process holds the run's lock, i.e. is running it now. A store whose status says 'running'
+    while nobody holds the lock was abandoned. The probe takes a shared lock for an instant (``run_lock``
+    retries briefly, so a run starting at that instant is not refused)."""
+    try:
+        fd = os.open(Path(run_dir) / LOCK_NAME, os.O_RDONLY)
+    except OSError:
+        return False  # never locked (or unreadable): nobody can be running it through us
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing releases the probe's lock
+    return False
 
 
 def stamp_stop(run_dir: Path, status: str, reason: str) -> None:
@@ -328,6 +353,14 @@ class RunStore:
         """The stored value of ``key``, storing ``value`` first if there is none (atomic)."""
         self._exec("INSERT OR IGNORE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
         return self.get_meta(key)
+
+    def status(self) -> tuple[str, str | None]:
+        """(status, stop_reason) as they stand now: a store still marked 'running' that no process holds
+        was abandoned (kill -9), and reads as 'interrupted' with that reason (readers never wait on it)."""
+        status, reason = str(self.get_meta("status") or "unknown"), self.get_meta("stop_reason")
+        if status == "running" and not in_use(self.run_dir):
+            return "interrupted", ABANDONED
+        return status, reason
 
     def get_meta(self, key: str, default: Any = None) -> Any:
         rows = self._all("SELECT value FROM meta WHERE key = ?", (key,))
