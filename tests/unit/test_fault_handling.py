@@ -101,7 +101,8 @@ def test_a_model_fault_stops_the_run_and_resume_finishes_it_like_an_uninterrupte
 def test_a_store_of_an_older_version_gains_finish_reason(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / DB_NAME) as db:  # what v0.1 created: no finish_reason column
         db.executescript(_SCHEMA)
-    store = RunStore(tmp_path)
+    assert RunStore(tmp_path).made_by == "0.1"  # read as it is: v0.1 could still open it
+    store = RunStore(tmp_path, upgrade=True)
     recorder = Recorder(ScriptedModel(replies=["x"]), store)
     recorder.complete_batch("s", [_request()])
     assert [c.finish_reason for c in RunStore(tmp_path).completions()] == ["stop"]

@@ -32,6 +32,9 @@ def register(app: typer.Typer) -> None:
         resume: Annotated[Path | None, typer.Option(help="resume the run in this directory (--set may "
                                                        "raise cost caps or change the executor)")] = None,
         offline: Annotated[bool, typer.Option(help="with --resume: replay only, never call the model")] = False,
+        upgrade: Annotated[bool, typer.Option(help="with --resume: continue a run an older version made, under "
+                                              "this version's rules (its store is migrated: the older version "
+                                              "can no longer open it)")] = False,
         executor: Annotated[str | None, typer.Option(help="sandbox executor: local, ray")] = None,
         ray_address: Annotated[str | None, typer.Option(help="with --executor ray: cluster address")] = None,
         dry_run: Annotated[bool, typer.Option(help="print the model-call estimate and exit (with --resume: of "
@@ -51,7 +54,8 @@ def register(app: typer.Typer) -> None:
                     for line in resume_estimate(resume, iterations=iterations, sets=sets):
                         console.print(line)
                     return
-                result = resume_run(resume, reporter=reporter, iterations=iterations, offline=offline, sets=sets)
+                result = resume_run(resume, reporter=reporter, iterations=iterations, offline=offline, sets=sets,
+                                    upgrade=upgrade)
             else:
                 cfg = load_config(config, {"task": task, "improver": improver, "iterations": iterations,
                                            "seed": seed, "model.provider": model, "model.base_url": base_url,

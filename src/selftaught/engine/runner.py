@@ -195,10 +195,23 @@ def _create_store(run_dir: Path, meta: dict) -> RunStore:
 
 def resume_run(run_dir: Path, *, reporter: Reporter | None = None, provider: ModelProvider | None = None,
                iterations: int | None = None, offline: bool = False, sets: list[str] | None = None,
-               providers: Mapping[str, ModelProvider] | None = None) -> RunResult:
+               providers: Mapping[str, ModelProvider] | None = None, upgrade: bool = False) -> RunResult:
     """Continue a run where it stopped (optionally to more iterations, or with raised cost caps / another
-    executor via ``sets``, e.g. ``["cost.max_usd=5"]``); replays recorded model replies."""
-    with locked(RunStore(Path(run_dir))) as store:
+    executor via ``sets``, e.g. ``["cost.max_usd=5"]``); replays recorded model replies. A run an older
+    version made is refused unless ``upgrade``: this version would go on under its own rules (results
+    differ from the old version's resume) and migrate the store, which the old version then cannot open."""
+    with locked(RunStore(Path(run_dir), upgrade=upgrade)) as store:
+        if store.made_by is not None and not upgrade:
+            raise RunStoreError(
+                f"{run_dir} was made by selftaught {store.made_by}; resuming it here would continue it under "
+                "this version's rules (candidate repair, common draws, held-out secrets: its results would "
+                f"differ from {store.made_by}'s own resume) and migrate its store, which {store.made_by} then "
+                f"cannot open; resume it with selftaught {store.made_by}, or add --upgrade to continue it here "
+                "(on a copy, to keep the original)")
+        reporter = reporter or SilentReporter()
+        if store.made_by is not None:
+            reporter.event("warning", message=f"continuing a run made by selftaught {store.made_by} under this "
+                           f"version's rules; its store was migrated, and {store.made_by} can no longer open it")
         sets = [*(sets or []), *([f"iterations={iterations}"] if iterations is not None else [])]
         if store.get_meta("start_improver") is None:
             raise RunStoreError(f"{run_dir} holds no run configuration; it was not made by `selftaught run`")
@@ -207,7 +220,7 @@ def resume_run(run_dir: Path, *, reporter: Reporter | None = None, provider: Mod
             store.set_meta("config", config.model_dump(mode="json"))
         models = RunModels.build(config, provider, providers, check=not offline)
         store.mark_running()
-        return _drive(store, config, reporter or SilentReporter(), models, offline)
+        return _drive(store, config, reporter, models, offline)
 
 
 def resume_estimate(run_dir: Path, *, iterations: int | None = None, sets: list[str] | None = None) -> list[str]:

@@ -191,9 +191,10 @@ class RunStore:
     """Everything a run produced; re-readable without re-running anything. Opening one checks its file
     (``PRAGMA quick_check``): a damaged store is one line for every command, never a traceback half-way
     through, nor a resume that builds on records it cannot trust. ``check=False`` is for a poll that
-    reads one value of a store a command already checked."""
+    reads one value of a store a command already checked. A store an older version made (``made_by``) is
+    read as it is and migrated only with ``upgrade``: the older version can no longer open it after."""
 
-    def __init__(self, run_dir: Path, *, create: bool = False, check: bool = True) -> None:
+    def __init__(self, run_dir: Path, *, create: bool = False, check: bool = True, upgrade: bool = False) -> None:
         self.run_dir = Path(run_dir)
         db = self.run_dir / DB_NAME
         if create:
@@ -212,10 +213,14 @@ class RunStore:
             self._db = sqlite3.connect(db, check_same_thread=False, isolation_level=None, timeout=30)
             if existed and check:
                 self._check(db)  # before anything writes to it: migrations, WAL mode
+            #: the older version that made this store, if one did ("0.1"); see ``upgrade``
+            self.made_by = self._made_by() if existed else None
+            migrate = self.made_by is None or upgrade
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
-            self._migrate()
+            self._db.executescript(_SCHEMA)  # new tables only: a version that does not know them ignores them
+            if migrate:
+                self._migrate()
         except RunStoreError:
             self._db.close()
             raise
@@ -227,7 +232,7 @@ class RunStore:
         if create and self.get_meta("schema_version") is None:
             self.set_meta("schema_version", SCHEMA_VERSION)
         applied = self.get_meta("migrations", [])
-        if not set(MIGRATIONS) <= set(applied):
+        if migrate and not set(MIGRATIONS) <= set(applied):
             self.set_meta("migrations", list(dict.fromkeys([*applied, *MIGRATIONS])))
         try:
             (self.run_dir / "improvers").mkdir(exist_ok=True)
@@ -257,6 +262,13 @@ class RunStore:
         if tables and "meta" not in tables:
             raise RunStoreError(f"{self.run_dir / DB_NAME} is a SQLite database but not a selftaught run store "
                                 f"(tables: {', '.join(sorted(tables)[:5])}); pass a directory a run printed")
+
+    def _made_by(self) -> str | None:
+        """"0.1" for a store v0.1 made (its completions have no finish_reason), else None. Such a store is
+        read as it is; changing a table's columns (``upgrade``) makes it unreadable to v0.1, whose
+        reader passes every column to its record type."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(completions)")}
+        return "0.1" if columns and "finish_reason" not in columns else None
 
     def _migrate(self) -> None:
         """Apply every migration on each open; an ``ALTER TABLE ... ADD COLUMN`` whose column exists
