@@ -81,6 +81,10 @@ CREATE TABLE IF NOT EXISTS transfers (
 }
 
 
+#: Migrations that change a table an older version reads (it passes every column to its record type).
+ALTERING = frozenset({"finish_reason"})
+
+
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
@@ -215,12 +219,7 @@ class RunStore:
                 self._check(db)  # before anything writes to it: migrations, WAL mode
             #: the older version that made this store, if one did ("0.1"); see ``upgrade``
             self.made_by = self._made_by() if existed else None
-            migrate = self.made_by is None or upgrade
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)  # new tables only: a version that does not know them ignores them
-            if migrate:
-                self._migrate()
+            done = self._migrate(altering=self.made_by is None or upgrade)
         except RunStoreError:
             self._db.close()
             raise
@@ -232,8 +231,8 @@ class RunStore:
         if create and self.get_meta("schema_version") is None:
             self.set_meta("schema_version", SCHEMA_VERSION)
         applied = self.get_meta("migrations", [])
-        if migrate and not set(MIGRATIONS) <= set(applied):
-            self.set_meta("migrations", list(dict.fromkeys([*applied, *MIGRATIONS])))
+        if not set(done) <= set(applied):
+            self.set_meta("migrations", list(dict.fromkeys([*applied, *done])))
         try:
             (self.run_dir / "improvers").mkdir(exist_ok=True)
         except OSError as exc:
@@ -270,15 +269,25 @@ class RunStore:
         columns = {row[1] for row in self._db.execute("PRAGMA table_info(completions)")}
         return "0.1" if columns and "finish_reason" not in columns else None
 
-    def _migrate(self) -> None:
-        """Apply every migration on each open; an ``ALTER TABLE ... ADD COLUMN`` whose column exists
-        already is the one error that means "applied"."""
-        for sql in MIGRATIONS.values():
+    def _migrate(self, altering: bool) -> list[str]:
+        """The schema, then every migration, on each open; returns those applied. New tables are
+        harmless to an older version (it never reads them); a changed table (``ALTERING``) is applied only
+        when ``altering``. An ``ALTER TABLE ... ADD COLUMN`` whose column exists already is the one error
+        that means "applied"."""
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        done = []
+        for name, sql in MIGRATIONS.items():
+            if name in ALTERING and not altering:
+                continue
             try:
                 self._db.executescript(sql)
             except sqlite3.OperationalError as exc:
                 if "duplicate column" not in str(exc):
                     raise
+            done.append(name)
+        return done
 
     # ---- generic ----------------------------------------------------------------------------------
     def _exec(self, sql: str, params: tuple | dict = ()) -> sqlite3.Cursor:
