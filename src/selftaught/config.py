@@ -164,8 +164,9 @@ class RunConfig(_Section):
                       "seed replays exactly) and, under held_out = 'seeded', the held-out instances")
     held_out: Literal["secret", "seeded"] = Field(
         "secret", description="'secret': held-out test instances and every program's random seeds derive from "
-        "the run seed keyed by this machine's held-out key (~/.local/share/selftaught/held_out.key, which no "
-        "sandbox can read): same seed, same machine, same run; a program that learns the seed still cannot "
+        "the run seed keyed by this machine's held-out key (~/.local/share/selftaught/held_out.key, or the "
+        "environment variable SELFTAUGHT_HELD_OUT_KEY to share one across machines; no sandbox can read "
+        "either): same seed, same machine, same run; a program that learns the seed still cannot "
         "compute the held-out set. 'seeded': from the run seed alone (same on every machine)")
     runs_dir: str = Field("runs", description="where run directories are created")
     model: ModelConfig = ModelConfig()
@@ -194,15 +195,44 @@ def _translate(exc: ValidationError, origin: str) -> ConfigError:
 
 
 def parse_override(text: str) -> tuple[list[str], Any]:
-    """``budget.utility_calls=10`` -> (["budget", "utility_calls"], 10). Values are parsed as TOML."""
-    if "=" not in text:
-        raise ConfigError(f"--set {text!r}: expected KEY=VALUE, e.g. --set budget.utility_calls=10")
-    key, raw = text.split("=", 1)
+    """``budget.utility_calls=10`` -> (["budget", "utility_calls"], 10). Values are parsed as TOML, and
+    so are keys: a quoted part (``cost.models."org/m-1.5".max_usd=2``) is one key, dots and all."""
+    key, raw = _split_override(text)
     try:
         value = tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
         value = raw  # a bare word: treat as a string
-    return key.strip().split("."), value
+    return _key_path(key), value
+
+
+def _split_override(text: str) -> tuple[str, str]:
+    """KEY and VALUE of ``KEY=VALUE``, at the first ``=`` outside a quoted key part."""
+    quote = ""
+    for i, ch in enumerate(text):
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "\"'":
+            quote = ch
+        elif ch == "=":
+            return text[:i].strip(), text[i + 1:]
+    raise ConfigError(f"--set {text!r}: expected KEY=VALUE, e.g. --set budget.utility_calls=10")
+
+
+def _key_path(key: str) -> list[str]:
+    """A TOML dotted key as its parts; a key TOML cannot read (``model.name.with/slash``) is split on dots,
+    as before quoted parts were understood."""
+    try:
+        node: Any = tomllib.loads(f"{key} = 0")
+    except tomllib.TOMLDecodeError:
+        if '"' in key or "'" in key:
+            raise ConfigError(f"--set {key!r}: not a valid key; quote a part with dots or slashes whole, e.g. "
+                              "--set 'cost.models.\"org/model-1.5\".max_model_calls=10'") from None
+        return key.split(".")
+    path = []
+    while isinstance(node, dict) and len(node) == 1:
+        (part, node), = node.items()
+        path.append(part)
+    return path
 
 
 def load_config(path: Path | None = None, overrides: dict[str, Any] | None = None,

@@ -49,6 +49,10 @@ class RunStoreError(UserError):
     """The run directory is missing, locked, or not a selftaught run."""
 
 
+class OutputError(UserError):
+    """A file the user asked for (a report page) cannot be written where it was asked for."""
+
+
 class StoreFault(RunStoreError):
     """The run store cannot be written or read (disk full, read-only place, I/O error). Every write before
     the fault is committed, so a run stopped by one resumes once the disk is fixed."""

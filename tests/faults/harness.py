@@ -69,7 +69,15 @@ def progress(run_dir: Path) -> int:
 
 
 #: Columns that measure time (they differ between any two runs, interrupted or not) are left out.
-_TIMING = {"created", "latency", "seconds", "cpu_seconds", "wall_seconds", "cpu"}
+_TIMING = {"created", "latency", "seconds", "cpu_seconds", "wall_seconds", "cpu", "host_seconds"}
+#: Row ids count insertions, whose order threads decide (and ``sqlite_sequence`` holds their counters).
+_ROW_IDS = {"id"}
+#: The only other differences two runs of one config may have, each with its reason:
+#: - ``meta.config.runs_dir``: every run of these tests is made in a directory of its own;
+#: - ``model_events``: a log of every request of every session, sent or replayed, so a resumed run logs
+#:   more rows, with replays (``cache_hit``) where the uninterrupted run sent: compared as the set of
+#:   request keys asked, which must be the same.
+_EVENT_LOGS = {"model_events"}
 
 
 def _clean(value: Any) -> Any:
@@ -85,15 +93,26 @@ def _clean(value: Any) -> Any:
     return value
 
 
-def snapshot(run_dir: Path) -> dict[str, list]:
-    """Every stored record of a run except timings and the meta bookkeeping, in a canonical order."""
-    out: dict[str, list] = {}
+def snapshot(run_dir: Path) -> dict[str, Any]:
+    """Every table of a run's store, ``meta`` included, in a canonical order; left out are timings, row ids
+    and the volatile parts named above (and nothing else)."""
+    out: dict[str, Any] = {}
     with sqlite3.connect(run_dir / "run.sqlite") as con:
         con.row_factory = sqlite3.Row
-        for table in ("completions", "improvers", "programs", "evaluations", "meta_evaluations", "iterations"):
-            rows = [_clean({k: r[k] for k in r.keys() if k != "id"})  # noqa: SIM118 - a Row iterates values
+        tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT "
+                                            "LIKE 'sqlite_%' ORDER BY name")]
+        for table in tables:
+            rows = [{k: r[k] for k in r.keys() if k not in _ROW_IDS}  # noqa: SIM118 - a Row iterates values
                     for r in con.execute(f"SELECT * FROM {table}")]
-            out[table] = sorted(rows, key=lambda r: json.dumps(r, sort_keys=True))
+            if table == "meta":
+                values = {r["key"]: _clean(r["value"]) if r["value"][:1] in "[{" else json.loads(r["value"])
+                          for r in rows}
+                values.get("config", {}).pop("runs_dir", None)
+                out[table] = values
+            elif table in _EVENT_LOGS:
+                out[table] = sorted({r["key"] for r in rows})
+            else:
+                out[table] = sorted((_clean(r) for r in rows), key=lambda r: json.dumps(r, sort_keys=True))
     return out
 
 

@@ -15,6 +15,8 @@ fail in ``mode``:
 - ``cut``: a 200 whose body stops half-way and the connection closes
 - ``badcontent``: a 200 completion whose message content is a list, not text
 - ``notjson``: a 200 whose body is HTML (a proxy's error page)
+- ``trickle``: a good reply sent one byte every ``trickle_seconds`` (each read is quick; the whole is not)
+- ``huge``: a 200 completion whose content is ``huge_bytes`` long (far more than max_tokens allows)
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-MODES = ("429", "500", "slow", "badjson", "nochoices", "nofinish", "cut")
+MODES = ("429", "500", "slow", "badjson", "nochoices", "nofinish", "cut", "trickle", "huge")
 #: Odder shapes, checked against the provider alone (tests/unit/test_fault_handling.py).
 EXTRA_MODES = ("badcontent", "notjson")
 Responder = Callable[[str, str, int], str]  # (system, user, seed) -> reply text
@@ -64,11 +66,13 @@ class FaultServer:
     """Serves ``/v1/models`` and ``/v1/chat/completions`` on 127.0.0.1; see the module docstring."""
 
     def __init__(self, responder: Responder = scripted_reply, model: str = "fault", slow_seconds: float = 3.0,
-                 delay: float = 0.0):
+                 delay: float = 0.0, trickle_seconds: float = 0.5, huge_bytes: int = 50 << 20):
         self.responder = responder
         self.delay = delay  # seconds per good reply: a slower model, so signals land mid-run
         self.model = model
         self.slow_seconds = slow_seconds
+        self.trickle_seconds = trickle_seconds
+        self.huge_bytes = huge_bytes
         self.good = 0  # chat requests let through to a good reply
         self.faults = 0  # requests answered in the planned bad way
         self._plan = _Plan()
@@ -173,6 +177,22 @@ def _handler(state: FaultServer) -> type[BaseHTTPRequestHandler]:
                     {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": [1]}}]}).encode())
             elif fault == "notjson":
                 self._send(200, b"<html><body>502 Bad Gateway</body></html>", {"X-Note": "html"})
+            elif fault == "trickle":
+                data = json.dumps(state._reply(body)).encode()
+                self._send(200, b"", length=len(data))
+                for i in range(len(data)):
+                    self.wfile.write(data[i:i + 1])
+                    self.wfile.flush()
+                    time.sleep(state.trickle_seconds)
+            elif fault == "huge":
+                head = (b'{"id": "x", "object": "chat.completion", "created": 0, "choices": [{"index": 0, '
+                        b'"finish_reason": "stop", "message": {"role": "assistant", "content": "')
+                tail = b'"}}]}'
+                self._send(200, head, length=len(head) + state.huge_bytes + len(tail))
+                chunk = b"x" * (1 << 16)
+                for _ in range(state.huge_bytes // len(chunk)):
+                    self.wfile.write(chunk)
+                self.wfile.write(b"x" * (state.huge_bytes % len(chunk)) + tail)
             elif fault == "cut":
                 self._send(200, b'{"id": "cmpl-fault", "choices": [', length=4096)
                 self.close_connection = True

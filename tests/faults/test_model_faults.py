@@ -4,6 +4,7 @@ uninterrupted run ends. Replies are SCRIPTED by the fault server; CLI, sandbox a
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -40,7 +41,9 @@ def _one_line(stderr: str) -> str:
 def test_a_misbehaving_server_stops_the_run_resumably(mode, server, reference, tmp_path):
     runs = tmp_path / "runs"
     server.misbehave(mode, after=7)  # mid-way through iteration 1
+    started = time.monotonic()
     proc = cli(*run_args(server.base_url, runs, ITERATIONS))
+    took = time.monotonic() - started
     line = _one_line(proc.stderr)
     assert proc.returncode == 4, proc.stderr
     assert line.startswith("stopped: ") and server.base_url in line and "--resume" in line
@@ -50,6 +53,9 @@ def test_a_misbehaving_server_stops_the_run_resumably(mode, server, reference, t
     stored = snapshot(run_dir)["completions"]
     assert stored and all(c["text"] and c["finish_reason"] == "stop" for c in stored)  # no bad reply cached
     assert len(stored) <= 7
+    # no hang past the timeouts (a trickled reply ends at model.timeout in all), nothing huge kept
+    assert mode != "trickle" or took < 60, took
+    assert sum(p.stat().st_size for p in run_dir.rglob("*") if p.is_file()) < 5 << 20
 
     server.behave()
     resumed = cli(*resume_args(run_dir))

@@ -92,3 +92,97 @@ def test_kill_9_anywhere_then_resume_gives_the_uninterrupted_store_and_table(fra
     os.kill(child.pid, signal.SIGKILL)
     child.communicate()
     _resume_matches(run_dir, reference)
+
+
+def _start_trickling(runs: Path, *extra: str) -> tuple[FaultServer, subprocess.Popen]:
+    """A run whose server trickles every reply after the third (each read quick, the whole 60 s+), with
+    ``model.timeout`` long enough that the run is mid-request when the signal comes."""
+    srv = FaultServer(trickle_seconds=0.5)
+    srv.misbehave("trickle", after=3)
+    child = subprocess.Popen([sys.executable, "-m", "selftaught.cli.main", *run_args(srv.base_url, runs, 1),
+                              "--set", "model.timeout=120", *extra],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    deadline = time.monotonic() + 120
+    while srv.faults == 0 and child.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert srv.faults, child.communicate()[1][-2000:]
+    time.sleep(1)  # the request is now being trickled
+    return srv, child
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_one_signal_stops_a_run_waiting_on_a_trickling_server_at_once(sig, tmp_path):
+    runs = tmp_path / "runs"
+    srv, child = _start_trickling(runs)
+    try:
+        sent = time.monotonic()
+        child.send_signal(sig)
+        _, err = child.communicate(timeout=60)
+        waited = time.monotonic() - sent
+    finally:
+        child.kill()
+        srv.close()
+    assert child.returncode == 128 + sig, err
+    assert waited < 15, waited  # not the trickle's minutes, nor model.timeout's 120 s
+    run_dir = next(runs.iterdir())
+    assert meta(run_dir, "status") == "interrupted" and "Traceback" not in err
+
+
+def test_a_second_signal_leaves_at_once_with_an_honest_status(tmp_path):
+    runs = tmp_path / "runs"
+    srv, child = _start_trickling(runs)
+    try:
+        child.send_signal(signal.SIGTERM)
+        time.sleep(0.2)  # two signals at once are one to Python
+        child.send_signal(signal.SIGTERM)  # a no-op if the first already ended the run
+        child.communicate(timeout=60)
+    finally:
+        child.kill()
+        srv.close()
+    assert child.returncode == 143
+    assert meta(next(runs.iterdir()), "status") == "interrupted"  # never 'running' after a stop
+
+
+def test_watch_ends_on_a_run_killed_with_9_and_its_page_says_so(server, tmp_path):
+    runs = tmp_path / "runs"
+    child, run_dir = _start_and_wait(server, runs, 3)
+    os.kill(child.pid, signal.SIGKILL)
+    child.communicate()
+    assert meta(run_dir, "status") == "running"  # nobody could record the stop
+    watched = cli("report", "--watch", "--interval", "0.2", "--no-analyze", str(run_dir), timeout=120)
+    assert watched.returncode == 0, watched.stderr
+    page = (run_dir / "report.html").read_text()
+    assert "kill -9" in page and 'http-equiv="refresh"' not in page
+    shown = cli("show", "--no-analyze", str(run_dir))
+    said = " ".join(shown.stdout.split())  # the console wraps long lines
+    assert "kill -9" in said and "resume with: selftaught run --resume" in said
+    resumed = cli(*resume_args(run_dir))  # and it resumes like any interrupted run
+    assert resumed.returncode == 0 and meta(run_dir, "status") == "finished", resumed.stderr
+
+
+def test_watch_serves_the_final_page_after_the_run_ends(server, reference, tmp_path):
+    import urllib.request
+
+    runs = tmp_path / "runs"
+    done = cli(*run_args(server.base_url, runs, 0))
+    assert done.returncode == 0, done.stderr
+    run_dir = next(runs.iterdir())
+    child = subprocess.Popen([sys.executable, "-m", "selftaught.cli.main", "report", "--watch", "--port", "0",
+                              "--interval", "0.2", "--no-analyze", str(run_dir)],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+    try:
+        url, ended = None, False
+        assert child.stdout is not None
+        for line in child.stdout:
+            url = url or next((w for w in line.split() if w.startswith("http://127.0.0.1")), None)
+            if "the run has ended" in line:
+                ended = True
+                break
+        assert url and ended, child.communicate()[1]
+        time.sleep(2)  # a tab that reloads a little later
+        with urllib.request.urlopen(url, timeout=10) as reply:
+            page = reply.read().decode()
+        assert "(finished," in page and 'http-equiv="refresh"' not in page
+    finally:
+        child.kill()
+        child.communicate()

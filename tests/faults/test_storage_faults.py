@@ -8,6 +8,7 @@ Mounting needs root (CI runs as root); elsewhere these tests skip.
 from __future__ import annotations
 
 import os
+import random
 import shutil
 import subprocess
 from collections.abc import Callable, Iterator
@@ -113,3 +114,52 @@ def test_show_report_and_analyze_work_on_a_read_only_archive(reference, tmpfs, t
     assert (tmp_path / f"{archived.name}-report.html").stat().st_size > 1000
     assert {p.name: p.read_bytes() for p in archived.iterdir() if p.is_file()} == before
     assert meta(archived, "status") == "finished"
+
+
+def _damaged_copy(run_dir: Path, into: Path, kind: str) -> Path:
+    """A copy of a finished run whose store was damaged the way disks and copies damage files."""
+    copy = into / run_dir.name
+    shutil.copytree(run_dir, copy)
+    db = copy / "run.sqlite"
+    data = bytearray(db.read_bytes())
+    if kind == "random-last-page":
+        data[-4096:] = random.Random(0).randbytes(4096)
+    elif kind == "cut-one-byte":  # reads as a zero where the byte was: a value changed silently
+        data = data[:-1]
+    elif kind == "not-sqlite":
+        data[:16] = b"x" * 16
+    db.write_bytes(bytes(data))
+    return copy
+
+
+DAMAGED_COMMANDS = [["show"], ["report"], ["analyze"], ["run", "--resume"], ["report", "--watch", "--interval", "0.1"]]
+
+
+@pytest.mark.parametrize("kind", ["random-last-page", "cut-one-byte", "not-sqlite"])
+def test_a_damaged_store_is_one_line_for_every_command_and_is_left_as_it_was(kind, reference, tmp_path):
+    for n, command in enumerate(DAMAGED_COMMANDS):
+        copy = _damaged_copy(reference[0], tmp_path / str(n), kind)
+        before = (copy / "run.sqlite").read_bytes()
+        proc = cli(command[0], *command[1:], str(copy), timeout=120)
+        line = _one_line(proc.stderr)
+        assert proc.returncode == 2, (command, proc.stderr)
+        assert ("damaged" if kind != "not-sqlite" else "not a SQLite database") in line, (command, line)
+        assert (copy / "run.sqlite").read_bytes() == before, command  # nothing written into it
+
+
+def test_resume_and_watch_on_a_read_only_archive_are_one_line_or_the_final_report(reference, tmpfs, tmp_path):
+    disk = tmpfs("16m")
+    archived = disk / reference[0].name
+    shutil.copytree(reference[0], archived)
+    remount(disk, "ro")
+    resumed = cli("run", "--resume", str(archived))
+    assert resumed.returncode == 2 and "cannot be written" in _one_line(resumed.stderr)
+    watched = cli("report", "--watch", "--interval", "0.1", str(archived), cwd=tmp_path, timeout=120)
+    assert watched.returncode == 0, watched.stderr  # nothing can be running there: the report, once
+    assert "Traceback" not in watched.stderr and (tmp_path / f"{archived.name}-report.html").stat().st_size > 1000
+
+
+def test_a_report_into_a_missing_directory_is_one_line(reference, tmp_path):
+    proc = cli("report", "--no-analyze", "--out", str(tmp_path / "missing" / "r.html"), str(reference[0]))
+    assert proc.returncode == 2 and "does not exist" in _one_line(proc.stderr)
+    assert not (tmp_path / "missing").exists()

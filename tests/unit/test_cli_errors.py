@@ -55,3 +55,22 @@ def test_an_improver_file_too_deep_to_compile_is_one_line(tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "nested too deeply for Python to compile" in lines[0], proc.stderr
     assert not (tmp_path / "runs").exists()
+
+
+def test_doctor_on_a_core_install_passes_unless_the_embedded_model_is_the_configured_one(monkeypatch, capsys):
+    """A core install against an endpoint is supported: without the embedded extra, doctor says it is not
+    installed (optional) and exits 0, unless the config asks for the embedded model (then it fails, with
+    the pip hint whole: console markup must not eat '[embedded]')."""
+    import selftaught.models.embedded as embedded
+    from selftaught.cli.main import main
+    from selftaught.errors import MissingExtra
+
+    def missing() -> None:
+        raise MissingExtra("the embedded model", "embedded")
+
+    monkeypatch.setattr(embedded, "_require_llama_cpp", missing)  # as without llama-cpp-python
+    assert main(["doctor", "--set", "model.provider='openai'"]) == 0
+    out = capsys.readouterr().out
+    assert "embedded model: not installed (optional" in out and "FAIL" not in out
+    assert main(["doctor"]) == 1  # the default provider is the embedded model
+    assert "pip install 'selftaught[embedded]'" in capsys.readouterr().out

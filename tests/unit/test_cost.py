@@ -164,3 +164,55 @@ def test_estimate_command_and_dry_run_print_the_binding_limit_and_create_nothing
         assert "model calls the budgets allow at most: 3,264" in proc.stdout
         assert "at most 50 model calls; the first limit to bind: max_model_calls" in proc.stdout
     assert not (tmp_path / "runs").exists()
+
+
+def test_a_quoted_key_part_is_one_key_dots_and_slashes_included():
+    from selftaught.config import parse_override
+
+    assert parse_override('cost.models."org/m-1.5".max_model_calls=3') == (
+        ["cost", "models", "org/m-1.5", "max_model_calls"], 3)
+    assert parse_override("cost.models.'a=b'.max_usd=2.5") == (["cost", "models", "a=b", "max_usd"], 2.5)
+    assert parse_override("budget.utility_calls=10") == (["budget", "utility_calls"], 10)
+    cfg = load_config(sets=['cost.models."gpt-4o-mini".max_model_calls=7'])
+    assert cfg.cost.models["gpt-4o-mini"].max_model_calls == 7 and '"gpt-4o-mini"' not in cfg.cost.models
+    with pytest.raises(ConfigError, match="not a valid key"):
+        parse_override('cost.models."a"b.max_usd=1')
+    with pytest.raises(ConfigError, match="expected KEY=VALUE"):
+        parse_override('cost.models."unclosed.max_usd=1')
+
+
+def test_the_per_model_cap_hint_raises_the_cap_and_counts_calls_in_flight(tmp_path):
+    """The stop message's --set, pasted as printed, raises that model's cap; the calls it counts include
+    the ones already sent (in flight at the stop), never '0 sent' after one was."""
+    import re
+    import shlex
+
+    go, _ = _go(tmp_path, "capped", **{"cost.models": {"gpt-4o-mini": {"max_model_calls": 1}},
+                                        "model.concurrency": 3})
+    with pytest.raises(BudgetExhausted) as info:
+        go()
+    message = str(info.value)
+    sent = len(RunStore(tmp_path / "capped").completions())
+    assert sent == 1 and re.search(r"\(1 model calls sent;", message), message
+    hint = shlex.split(message.split("resume with a higher cap: ")[1])
+    assert hint[:3] == ["selftaught", "run", "--resume"] and hint[4] == "--set", hint
+    try:
+        resume_run(tmp_path / "capped", provider=ScriptedModel(responder=responder), sets=[hint[5]])
+    except BudgetExhausted as again:  # the raised cap may bind later on: then at the raised value
+        assert "max_model_calls = 11 reached (11 model calls sent" in str(again)
+    stored = RunStore(tmp_path / "capped").get_meta("config")["cost"]["models"]
+    assert set(stored) == {"gpt-4o-mini"} and stored["gpt-4o-mini"]["max_model_calls"] == 11
+    assert len(RunStore(tmp_path / "capped").completions()) > 1  # the hint let the run go on
+
+
+def test_resume_dry_run_prints_the_estimate_and_runs_nothing(tmp_path):
+    go, _ = _go(tmp_path, "capped", **{"cost.max_model_calls": 4})
+    with pytest.raises(BudgetExhausted):
+        go()
+    run_dir = tmp_path / "capped"
+    before = (len(RunStore(run_dir).completions()), RunStore(run_dir).get_meta("status"))
+    proc = _cli("run", "--resume", str(run_dir), "--dry-run", "--set", "cost.max_model_calls=100", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "model calls the budgets allow at most" in proc.stdout and "nothing was run" in proc.stdout
+    assert (len(RunStore(run_dir).completions()), RunStore(run_dir).get_meta("status")) == before
+    assert RunStore(run_dir).get_meta("config")["cost"]["max_model_calls"] == 4  # the --set was not kept

@@ -21,6 +21,8 @@ ALLOWED = {
     ("config.py", "ValueError"): "pydantic's validator protocol: load_config turns it into a ConfigError",
     ("engine/baseline.py", "ValueError"): BUG,
     ("models/embedded.py", "ValueError"): BUG,
+    ("models/http_limits.py", "RuntimeError"): "an httpx whose transport we cannot bound: our bug to fix, "
+                                               "never a user's (a traceback, not a silent unbounded client)",
     ("models/providers.py", "TypeError"): "a model plug-in that builds no ModelProvider is its author's bug",
     ("models/llama_session.py", "ValueError"): "the model does not load (embedded.py turns it into a ConfigError), "
                                                "or a seed count or prompt size the provider never passes (a bug)",

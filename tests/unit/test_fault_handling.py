@@ -87,6 +87,7 @@ def test_a_model_fault_stops_the_run_and_resume_finishes_it_like_an_uninterrupte
     assert len(store.completions()) == 5
     resumed = resume_run(tmp_path / "run", provider=FailingAfter(10**6))
     assert RunStore(tmp_path / "run").get_meta("status") == "finished"
+    assert RunStore(tmp_path / "run").get_meta("stop_reason") is None  # as in an uninterrupted run
 
     def rows(its):  # every column but the duration
         return [(i.iteration, i.improver_hash, i.candidate_hash, i.adopted, i.val, i.test, i.verdict,
@@ -100,7 +101,8 @@ def test_a_model_fault_stops_the_run_and_resume_finishes_it_like_an_uninterrupte
 def test_a_store_of_an_older_version_gains_finish_reason(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / DB_NAME) as db:  # what v0.1 created: no finish_reason column
         db.executescript(_SCHEMA)
-    store = RunStore(tmp_path)
+    assert RunStore(tmp_path).made_by == "0.1"  # read as it is: v0.1 could still open it
+    store = RunStore(tmp_path, upgrade=True)
     recorder = Recorder(ScriptedModel(replies=["x"]), store)
     recorder.complete_batch("s", [_request()])
     assert [c.finish_reason for c in RunStore(tmp_path).completions()] == ["stop"]
@@ -205,3 +207,66 @@ def test_a_binary_task_file_is_one_line(tmp_path: Path, content: bytes, needle: 
     with pytest.raises(TaskError, match=needle) as info:
         load_task(str(path))
     assert "None" not in str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_trickled_reply_ends_at_the_timeout_in_all_not_per_read() -> None:
+    """A byte every 0.2 s never trips a per-read timeout of 1 s; the whole request must still end by it."""
+    import time
+
+    from tests.faults.server import FaultServer
+
+    from selftaught.models.openai_compat import OpenAICompatModel
+
+    server = FaultServer(trickle_seconds=0.2)
+    server.misbehave("trickle")
+    model = OpenAICompatModel(model="fault", base_url=server.base_url, timeout=1.0, max_retries=1, retry_base=0.01)
+    started = time.monotonic()
+    try:
+        with pytest.raises(ModelError, match="did not answer within 1 s") as info:
+            model.complete(_request())
+    finally:
+        model.close()
+        server.close()
+    assert time.monotonic() - started < 4  # 2 attempts of 1 s each, not the ~60 s the trickle takes
+    assert "\n" not in str(info.value) and server.faults == 2
+
+
+def test_a_huge_reply_is_refused_unread_and_not_retried(tmp_path: Path) -> None:
+    """A reply far larger than max_tokens can explain stops at the cap: a model error, nothing cached."""
+    from tests.faults.server import FaultServer
+
+    from selftaught.models.openai_compat import REPLY_BYTES_BASE, REPLY_BYTES_PER_TOKEN, OpenAICompatModel
+
+    server = FaultServer(huge_bytes=50 << 20)
+    server.misbehave("huge")
+    store = RunStore(tmp_path, create=True)
+    model = OpenAICompatModel(model="fault", base_url=server.base_url, max_retries=3, retry_base=0.01)
+    try:
+        with pytest.raises(ModelError, match="sent a reply of more than") as info:
+            Recorder(model, store).complete_batch("s", [_request()])
+    finally:
+        model.close()
+        server.close()
+    assert "\n" not in str(info.value) and server.faults == 1  # not retried
+    assert store.completions() == []
+    assert f"{REPLY_BYTES_BASE + REPLY_BYTES_PER_TOKEN * 8:,} bytes" in str(info.value)
+    store.close()
+
+
+def test_a_second_signal_records_the_stop_before_it_leaves(tmp_path: Path) -> None:
+    """The second signal ends the process at once, wherever the main thread is; what the run registered
+    (its status) is written first, on a connection of its own, so the store never says 'running'."""
+    store = RunStore(tmp_path, create=True)
+    store.set_meta("status", "running")
+    store.close()
+    code = ("import os, signal, time\nfrom functools import partial\nfrom selftaught import signals\n"
+            "from selftaught.store.sqlite import stamp_stop\nsignals.install()\n"
+            f"with signals.last_words(partial(stamp_stop, {str(tmp_path)!r}, 'interrupted', 'second signal')):\n"
+            "    try:\n        os.kill(os.getpid(), signal.SIGTERM); time.sleep(5)\n"
+            "    except KeyboardInterrupt:\n        pass\n"
+            "    os.kill(os.getpid(), signal.SIGTERM); time.sleep(5)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=30, check=False)
+    assert done.returncode == 143, done.stderr
+    store = RunStore(tmp_path)
+    assert store.get_meta("status") == "interrupted" and store.get_meta("stop_reason") == "second signal"
+    store.close()

@@ -142,3 +142,40 @@ def test_rewrites_rest_in_proportion_to_their_cost_and_none_asked_for_is_dropped
     assert min(gaps) >= live_module.RENDER_SHARE * 0.05 * 0.9
     report.close()
     assert len(written) == report.writes
+
+
+def test_a_core_install_without_matplotlib_still_reaches_the_final_page(tmp_path, monkeypatch):
+    """No ``report`` extra: the pages go without figures (and say so) instead of failing after the first,
+    which left the page saying 'running' forever."""
+    from tests.conftest import FIXED_MAX, scripted_config
+
+    from selftaught.engine.runner import start_run
+    from selftaught.models.scripted import ScriptedModel
+
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import matplotlib -> ImportError
+    live = LiveReport(Events(), reload_seconds=3)
+    try:
+        start_run(scripted_config(iterations=1), reporter=live, provider=ScriptedModel(replies=[FIXED_MAX]),
+                  run_dir=tmp_path / "run")
+    finally:
+        live.close()
+    html = page(tmp_path / "run" / "report.html")
+    assert live.error is None and live.writes >= 2
+    assert "no figure, as matplotlib is not installed (pip install 'selftaught[report]')" in html
+    assert 'http-equiv="refresh"' not in html and "(finished," in html
+
+
+def test_before_the_first_page_the_server_answers_a_page_that_reloads_itself(tmp_path):
+    from selftaught.report.live import serve
+
+    server, url = serve(tmp_path / "report.html")
+    try:
+        with pytest.raises(urllib.error.HTTPError) as info:
+            urllib.request.urlopen(url, timeout=10)
+        assert info.value.code == 503 and info.value.headers["Retry-After"] == "2"
+        assert 'http-equiv="refresh"' in info.value.read().decode()
+        (tmp_path / "report.html").write_text("<p>the page</p>")
+        with urllib.request.urlopen(url, timeout=10) as reply:
+            assert reply.read() == b"<p>the page</p>"
+    finally:
+        server.shutdown()

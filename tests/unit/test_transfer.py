@@ -132,6 +132,6 @@ def test_a_store_made_before_the_transfers_table_gains_it_on_open(tmp_path: Path
     with sqlite3.connect(tmp_path / DB_NAME) as db:  # what an older selftaught created
         db.executescript(_SCHEMA)
         db.execute("INSERT INTO meta VALUES ('schema_version', '1')")
-    store = RunStore(tmp_path)
-    assert store.transfers() == [] and store.get_meta("migrations") == ["transfers", "finish_reason"]
+    store = RunStore(tmp_path)  # a new table only: the column change waits for an upgrade (resume --upgrade)
+    assert store.transfers() == [] and store.get_meta("migrations") == ["transfers"]
     assert store.get_meta("schema_version") == 1

@@ -237,3 +237,34 @@ def test_a_forged_clock_is_a_reward_hacking_finding(executor, tmp_path) -> None:
                                                                                       honest, "val")
     flagged = {f.subject for f in detect(store) if f.rule == "clock-disagrees"}
     assert bad.program_hash in flagged and good.program_hash not in flagged
+
+
+def test_without_a_writable_data_directory_a_run_says_what_its_secret_falls_back_to(tmp_path, monkeypatch) -> None:
+    """No key can be made (the data directory is unwritable; a file stands where it should be, which even
+    root cannot write through): the run starts, with one warning line that names the fix."""
+    from tests.conftest import FIXED_MAX, scripted_config
+
+    from selftaught.engine.held_out import key_warning
+    from selftaught.engine.runner import start_run
+    from selftaught.models.scripted import ScriptedModel
+
+    (tmp_path / "file").write_text("")
+    monkeypatch.delenv("SELFTAUGHT_HELD_OUT_KEY", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "file" / "data"))
+    warned: list[str] = []
+
+    class Warnings:
+        def event(self, name: str, **fields: object) -> None:
+            if name == "warning":
+                warned.append(str(fields["message"]))
+
+    start_run(scripted_config(iterations=0), reporter=Warnings(), provider=ScriptedModel(replies=[FIXED_MAX]),
+              run_dir=tmp_path / "run")
+    [line] = [w for w in warned if "held-out key" in w]
+    assert "random secret" in line and "SELFTAUGHT_HELD_OUT_KEY" in line and "\n" not in line
+    assert key_warning("seeded") is None
+    monkeypatch.setenv("SELFTAUGHT_HELD_OUT_KEY", "lab-key")
+    assert key_warning("secret") is None
+    monkeypatch.delenv("SELFTAUGHT_HELD_OUT_KEY")
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    assert key_warning("secret") is None and (tmp_path / "data" / "selftaught" / "held_out.key").exists()

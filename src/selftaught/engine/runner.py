@@ -11,14 +11,16 @@ import shutil
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
+from selftaught import signals
 from selftaught.config import RunConfig
 from selftaught.engine.concurrency import open_workers
 from selftaught.engine.context import Reporter, SilentReporter
 from selftaught.engine.estimate import ModelCallBound, estimate
 from selftaught.engine.fit import role_fit_warnings
-from selftaught.engine.held_out import new_secret
+from selftaught.engine.held_out import key_warning, new_secret
 from selftaught.engine.loop import self_improve
 from selftaught.engine.meta_utility import screening_scope
 from selftaught.engine.session import RunModels, RunSession, check_executor, locked, stored_config
@@ -32,9 +34,10 @@ from selftaught.errors import (
 )
 from selftaught.improvers import improver_source
 from selftaught.models.base import ModelProvider
-from selftaught.models.cost import Usage, check_prices
+from selftaught.models.cost import CostMeter, Usage, check_prices
 from selftaught.sandbox import Executor
 from selftaught.store import IterationRecord, MetaEvaluationRecord, RunStore
+from selftaught.store.sqlite import stamp_stop
 from selftaught.tasks.base import Task
 from selftaught.tasks.registry import ensure_valid, load_task
 
@@ -91,9 +94,13 @@ def _drive(store: RunStore, config: RunConfig, reporter: Reporter, models: RunMo
            executor: Executor | None = None) -> RunResult:
     """Run to the end, or record how the run stopped (status and reason) and re-raise."""
     resume = f"selftaught run --resume {store.run_dir}"
+    forced = partial(stamp_stop, store.run_dir, "interrupted", "interrupted by a second signal (left at once)")
     try:
-        with recorded_stop(store):
-            with RunSession(store, config, models, offline=offline, executor=executor) as session:
+        with signals.last_words(forced), recorded_stop(store):  # a stop while the session opens or closes
+            # the stop is recorded (inner) before the session closes: closing waits for work in flight,
+            # and a second signal that ends the process then must not leave the status 'running'
+            with RunSession(store, config, models, offline=offline, executor=executor) as session, \
+                    recorded_stop(store):
                 result = _execute(session, reporter)
             store.set_meta("status", "finished")
             return result
@@ -148,6 +155,10 @@ def start_run(config: RunConfig, *, reporter: Reporter | None = None, provider: 
     if run_dir is None:
         check_runs_dir(config.runs_dir)
     models = RunModels.build(config, provider, providers)  # an unreachable server: before anything exists
+    reporter = reporter or SilentReporter()
+    no_key = key_warning(config.held_out)  # makes this user's held-out key, or says what the run falls back to
+    if no_key:
+        reporter.event("warning", message=no_key)
     run_dir = Path(run_dir) if run_dir else new_run_dir(config)
     try:
         store = _create_store(run_dir, {"config": config.model_dump(mode="json"),  # held-out secret: before scoring
@@ -158,7 +169,7 @@ def start_run(config: RunConfig, *, reporter: Reporter | None = None, provider: 
         models.close()
         raise
     with locked(store):
-        return _drive(store, config, reporter or SilentReporter(), models, False, executor)
+        return _drive(store, config, reporter, models, False, executor)
 
 
 def _create_store(run_dir: Path, meta: dict) -> RunStore:
@@ -184,10 +195,23 @@ def _create_store(run_dir: Path, meta: dict) -> RunStore:
 
 def resume_run(run_dir: Path, *, reporter: Reporter | None = None, provider: ModelProvider | None = None,
                iterations: int | None = None, offline: bool = False, sets: list[str] | None = None,
-               providers: Mapping[str, ModelProvider] | None = None) -> RunResult:
+               providers: Mapping[str, ModelProvider] | None = None, upgrade: bool = False) -> RunResult:
     """Continue a run where it stopped (optionally to more iterations, or with raised cost caps / another
-    executor via ``sets``, e.g. ``["cost.max_usd=5"]``); replays recorded model replies."""
-    with locked(RunStore(Path(run_dir))) as store:
+    executor via ``sets``, e.g. ``["cost.max_usd=5"]``); replays recorded model replies. A run an older
+    version made is refused unless ``upgrade``: this version would go on under its own rules (results
+    differ from the old version's resume) and migrate the store, which the old version then cannot open."""
+    with locked(RunStore(Path(run_dir), upgrade=upgrade)) as store:
+        if store.made_by is not None and not upgrade:
+            raise RunStoreError(
+                f"{run_dir} was made by selftaught {store.made_by}; resuming it here would continue it under "
+                "this version's rules (candidate repair, common draws, held-out secrets: its results would "
+                f"differ from {store.made_by}'s own resume) and migrate its store, which {store.made_by} then "
+                f"cannot open; resume it with selftaught {store.made_by}, or add --upgrade to continue it here "
+                "(on a copy, to keep the original)")
+        reporter = reporter or SilentReporter()
+        if store.made_by is not None:
+            reporter.event("warning", message=f"continuing a run made by selftaught {store.made_by} under this "
+                           f"version's rules; its store was migrated, and {store.made_by} can no longer open it")
         sets = [*(sets or []), *([f"iterations={iterations}"] if iterations is not None else [])]
         if store.get_meta("start_improver") is None:
             raise RunStoreError(f"{run_dir} holds no run configuration; it was not made by `selftaught run`")
@@ -195,8 +219,26 @@ def resume_run(run_dir: Path, *, reporter: Reporter | None = None, provider: Mod
         if sets:
             store.set_meta("config", config.model_dump(mode="json"))
         models = RunModels.build(config, provider, providers, check=not offline)
-        store.set_meta("status", "running")
-        return _drive(store, config, reporter or SilentReporter(), models, offline)
+        store.mark_running()
+        return _drive(store, config, reporter, models, offline)
+
+
+def resume_estimate(run_dir: Path, *, iterations: int | None = None, sets: list[str] | None = None) -> list[str]:
+    """What ``resume_run`` with these arguments may call (the estimate's lines, then what the run spent
+    so far), without calling a model or running anything: ``run --resume DIR --dry-run``."""
+    store = RunStore(Path(run_dir))
+    try:
+        start = store.get_meta("start_improver")
+        if start is None:
+            raise RunStoreError(f"{run_dir} holds no run configuration; it was not made by `selftaught run`")
+        config = stored_config(store, [*(sets or []), *([f"iterations={iterations}"] if iterations is not None
+                                                          else [])])
+        spent = CostMeter.for_run(config.cost, config.model.names(), str(store.run_dir), store.completions()).total()
+    finally:
+        store.close()
+    return [*estimate_run(config, start["source"]).lines(),
+            (f"already spent by this run: {spent.calls:,} model calls, {spent.tokens:,} tokens, "
+             f"${spent.usd:.4f} (nothing was run: --dry-run)")]
 
 
 def evaluate_improver(config: RunConfig, *, reporter: Reporter | None = None,

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -36,6 +37,7 @@ from selftaught.models.recorder import Recorder
 from selftaught.sandbox.executor import Executor
 from selftaught.sandbox.slots import SlottedExecutor
 from selftaught.store import RunStore
+from selftaught.store.sqlite import LOCK_NAME
 from selftaught.tasks.base import Task
 
 #: ``[model]`` keys the engine uses itself; every other key is an option of the provider plug-in.
@@ -48,13 +50,21 @@ ENGINE_SANDBOX_KEYS = {"executor", "memory_mb", "parallel", "cpus", "allow_unsan
 @contextmanager
 def run_lock(run_dir: Path) -> Iterator[None]:
     """This process is the run directory's only writer while the block runs."""
-    fd = os.open(Path(run_dir) / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise RunStoreError(f"{run_dir} is in use by another selftaught process; wait for it or stop it") \
-                from None
+        fd = os.open(Path(run_dir) / LOCK_NAME, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:  # a read-only archive, someone else's directory
+        raise RunStoreError(f"{run_dir} cannot be written ({exc.strerror or exc}); to run or resume, use a "
+                            "writable place (a copy of the run); show and report work where it is") from None
+    try:
+        for attempt in range(10):  # a watcher's probe (``in_use``) holds a shared lock for an instant
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if attempt == 9:
+                    raise RunStoreError(f"{run_dir} is in use by another selftaught process; wait for it or "
+                                        "stop it") from None
+                time.sleep(0.05)
         yield
     finally:
         os.close(fd)

@@ -167,7 +167,7 @@ def run_sandbox_flag(config: RunConfig, samples: int, *, warning: bool = False, 
         store.set_meta("experiment", {"kind": KIND, "samples": samples, "warning": warning,
                                       "model": config.model.model_dump(mode="json")})
         store.set_meta("config", config.model_dump(mode="json"))
-        store.set_meta("status", "running")
+        store.mark_running()  # a re-run experiment: no stale stop_reason
         seed_hash = program_hash(source)
         store.put_improver(ImproverRecord(seed_hash, source, None, origin, 0))
         # no cost meter, as ever: an experiment's spend is the replies it records, not a run's

@@ -139,7 +139,7 @@ def _plus(a: Reservation | None, b: Reservation, sign: int) -> Reservation:
 def _breach(c: Caps, prefix: str, spent: Usage, f: Reservation, need: Reservation, run_dir: str) -> str | None:
     """The message for the first cap of ``c`` that ``need`` might break, or None."""
     checks = [("max_model_calls", c.max_model_calls, spent.calls + f.calls + need.calls, need.calls,
-               f"{spent.calls} model calls sent"),
+               f"{spent.calls + f.calls} model calls sent"),  # in flight: sent, not yet answered
               ("max_tokens", c.max_tokens, spent.tokens + f.tokens + need.tokens, need.tokens,
                f"{spent.tokens:,} tokens used"),
               ("max_usd", c.max_usd, spent.usd + f.usd + need.usd, need.usd, f"${spent.usd:.4f} spent")]

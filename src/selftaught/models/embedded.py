@@ -72,6 +72,17 @@ def thread_policy(n_threads: int | None) -> Callable[[], int]:
     return ThreadGovernor(min(MAX_AUTO_THREADS, len(usable_cores())))
 
 
+def installed() -> bool:
+    """Whether the ``embedded`` extra is here (llama.cpp and the shipped weights): a core install that
+    talks to an endpoint has neither, and is a supported setup."""
+    try:
+        _require_llama_cpp()
+        default_gguf_path()
+    except MissingExtra:
+        return False
+    return True
+
+
 def _require_llama_cpp() -> None:
     if importlib.util.find_spec("llama_cpp") is None:
         raise MissingExtra("the embedded model", "embedded")

@@ -19,6 +19,7 @@ import openai
 
 from selftaught.errors import ModelError, ModelUnavailable
 from selftaught.models.base import ChatRequest, Completion, ModelProvider
+from selftaught.models.http_limits import ReplyTooLarge, bounded, bounded_client, caused_by
 
 #: Sent as the API key to servers that need none: the client refuses to start without one.
 PLACEHOLDER_KEY = "not-needed"
@@ -26,6 +27,12 @@ OPENAI_URL = "https://api.openai.com/v1"
 #: Status codes worth another attempt: rate limits, server overload and gateway errors.
 _RETRY_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 _CONTEXT_WORDS = ("context length", "context_length", "context window", "maximum context", "too long")
+#: The most bytes a reply may take: room for headers, JSON and usage, plus a generous bound per token (a
+#: token is a few bytes of text, up to 6x that when JSON-escaped). A 256-token reply may take 1.06 MB.
+REPLY_BYTES_BASE = 1 << 20
+REPLY_BYTES_PER_TOKEN = 256
+#: A model list carries no max_tokens; some servers list hundreds of models with descriptions.
+LIST_BYTES = 16 << 20
 
 T = TypeVar("T")
 
@@ -89,8 +96,11 @@ class OpenAICompatModel(ModelProvider):
                     "or point model.base_url at a local server")
             key = PLACEHOLDER_KEY
         self._key_is_placeholder = key == PLACEHOLDER_KEY
-        # max_retries=0: retrying is ours (see module docstring). The client is thread-safe.
-        self._client = openai.OpenAI(api_key=key, base_url=base_url, timeout=self.timeout, max_retries=0)
+        # max_retries=0: retrying is ours (see module docstring). The client is thread-safe. Its transport
+        # bounds each request by one total deadline and a byte cap (``http_limits``): httpx's own timeout
+        # is per read, which a server trickling its reply never trips.
+        self._client = openai.OpenAI(api_key=key, base_url=base_url, timeout=self.timeout, max_retries=0,
+                                     http_client=bounded_client(self.timeout))
 
     @property
     def model_id(self) -> str:
@@ -135,8 +145,11 @@ class OpenAICompatModel(ModelProvider):
         )
 
     def _usable(self, kwargs: dict) -> tuple:
-        """One request; a 200 whose body is not a completion raises ``_BadReply`` (retried)."""
-        resp = self._client.chat.completions.create(**kwargs)
+        """One request (within ``model.timeout`` in all, and a reply size that ``max_tokens`` can explain);
+        a 200 whose body is not a completion raises ``_BadReply`` (retried)."""
+        max_bytes = REPLY_BYTES_BASE + REPLY_BYTES_PER_TOKEN * int(kwargs.get("max_tokens") or 0)
+        with bounded(self.timeout, max_bytes):
+            resp = self._client.chat.completions.create(**kwargs)
         choices = getattr(resp, "choices", None)
         if not isinstance(choices, list) or not choices:
             raise _BadReply("a reply with no choices")
@@ -155,8 +168,7 @@ class OpenAICompatModel(ModelProvider):
         Every failure becomes ``ModelUnavailable``: before a run, nothing is worth starting without it."""
         try:
             try:
-                listed = self._with_retries(lambda: {getattr(m, "id", None) for m in self._client.models.list()},
-                                            retries=1)[0]
+                listed = self._with_retries(self._listed, retries=1)[0]
             except (ModelUnavailable, ModelError) as exc:
                 if not isinstance(exc.__cause__, (openai.NotFoundError, _BadReply)):
                     raise
@@ -172,6 +184,10 @@ class OpenAICompatModel(ModelProvider):
                                    "name or options") from exc
         except ModelError as exc:
             raise ModelUnavailable(f"{exc}") from exc
+
+    def _listed(self) -> set:
+        with bounded(self.timeout, LIST_BYTES):
+            return {getattr(m, "id", None) for m in self._client.models.list()}
 
     def close(self) -> None:
         self._client.close()
@@ -200,7 +216,12 @@ class OpenAICompatModel(ModelProvider):
                 if exc.status_code not in _RETRY_STATUS:
                     self._raise_permanent(exc)
                 last: Exception = exc
-            except (openai.APIConnectionError, _BadReply) as exc:  # includes APITimeoutError
+            except (openai.APIConnectionError, _BadReply, ReplyTooLarge) as exc:  # includes APITimeoutError
+                too_large = caused_by(exc, ReplyTooLarge)  # raised as is, or wrapped (openai < 3)
+                if too_large is not None:  # not retried: the same server would send the same again
+                    raise ModelError(f"the model server at {self.url} sent a reply of {too_large}, more than "
+                                     "any completion of this request's max_tokens needs; nothing of it was "
+                                     "kept; check the server (its logs, its version) or model.base_url") from exc
                 last = exc
             except (openai.APIResponseValidationError, ValueError) as exc:  # ValueError: invalid JSON
                 last = _BadReply(f"a reply that is not valid JSON ({_one_line(exc)[:100]})")

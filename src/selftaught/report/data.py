@@ -205,6 +205,7 @@ def load(run_dir: Path) -> ReportData:
     try:
         with FindingsTable(Path(run_dir)) as table:
             findings = table.all()
+        status, stop_reason = store.status()
         iterations = store.iterations()
         evaluations = store.evaluations()
         metas = store.meta_evaluations()
@@ -214,7 +215,7 @@ def load(run_dir: Path) -> ReportData:
         data = ReportData(
             run_dir=Path(run_dir),
             config=store.get_meta("config") or {},
-            status=store.get_meta("status") or "unknown",
+            status=status,
             seed_solution={k: (float(v[0]), float(v[1])) for k, v in (store.get_meta("seed_solution") or {}).items()},
             iterations=rows,
             versions=_versions(store.improvers(), findings),
@@ -239,7 +240,7 @@ def load(run_dir: Path) -> ReportData:
                      if r.source_hash != r.raw_hash},
             task_splits=task_splits(store, iterations),
             cut_replies=cut_replies(completions),
-            stop_reason=store.get_meta("stop_reason"),
+            stop_reason=stop_reason,
         )
     finally:
         store.close()

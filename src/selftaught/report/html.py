@@ -46,6 +46,9 @@ def _table(headers: list[str], rows: list[list[Any]], left: set[int] | None = No
 
 
 def _img(uri: str, alt: str) -> str:
+    if not uri:  # matplotlib is not installed (a core install): the page says so instead
+        return (f"<p class=muted>{escape(alt)}: no figure, as matplotlib is not installed "
+                "(pip install 'selftaught[report]')</p>")
     return f'<img class="plot" alt="{escape(alt)}" src="{uri}">'
 
 

@@ -25,8 +25,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+from selftaught.errors import OutputError
 from selftaught.report.data import load
 from selftaught.report.html import render
+from selftaught.store.sqlite import ABANDONED
 
 #: Events after which the page is rewritten.
 REWRITE_ON = frozenset({"run_start", "meta_evaluation", "iteration_end"})
@@ -38,16 +40,29 @@ MAX_REST = 60.0
 
 
 def write_atomically(path: Path, text: str) -> None:
-    """Replace ``path`` by ``text`` in one rename: a reader sees the old file or the new one, whole."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """Replace ``path`` by ``text`` in one rename: a reader sees the old file or the new one, whole. The
+    OS's refusal (no such directory, read-only, full) is one line naming the path."""
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise _unwritable(path, exc) from None
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise _unwritable(path, exc) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _unwritable(path: Path, exc: OSError) -> OutputError:
+    where = "does not exist" if isinstance(exc, FileNotFoundError) else f"cannot be written ({exc.strerror or exc})"
+    return OutputError(f"cannot write {path}: its directory {path.parent} {where}; pass --out with a writable "
+                       "place")
 
 
 def write_live(run_dir: Path, out: Path | None = None, reload_seconds: int = 5) -> Path:
@@ -122,9 +137,10 @@ def _fingerprint(run_dir: Path) -> tuple[int, ...]:
 def _status(run_dir: Path) -> str:
     from selftaught.store import RunStore
 
-    store = RunStore(run_dir)
+    store = RunStore(run_dir, check=False)  # polled every few seconds; the page's own read checks it
     try:
-        return str(store.get_meta("status") or "unknown")
+        status, reason = store.status()
+        return "abandoned" if reason == ABANDONED else status
     finally:
         store.close()
 
@@ -135,8 +151,14 @@ def watch(run_dir: Path, out: Path | None = None, interval: float = 2.0, reload_
     the run is no longer running (then once more, as the final page). Returns the page's path."""
     run_dir = Path(run_dir)
     seen: tuple[int, ...] | None = None
+    abandoned = 0
     while True:
         status = _status(run_dir)  # read before rendering: the page is at least as new as this status
+        # marked 'running' with no process holding it: killed (kill -9), unless a run that is starting
+        # has not taken its lock yet, so only when the next poll says so too
+        abandoned = abandoned + 1 if status == "abandoned" else 0
+        if abandoned == 1:
+            status = "running"
         now = _fingerprint(run_dir)
         if now != seen or status != "running":
             seen = now
@@ -146,6 +168,15 @@ def watch(run_dir: Path, out: Path | None = None, interval: float = 2.0, reload_
         if status != "running":
             return page
         time.sleep(interval)
+
+
+#: What the server answers before the first page is written: it reloads itself until there is one.
+WAITING = ('<!doctype html><html><head><meta charset="utf-8"><meta http-equiv="refresh" content="2">'
+           "<title>selftaught: waiting for the report</title></head><body><p>The report of this run is not "
+           "written yet (it is, once the run has started); this page reloads every 2 s.</p></body></html>")
+#: How long ``report --watch --port`` keeps serving after the final page: a tab that reloads every
+#: ``reload_seconds`` (5) gets it, however its reloads fall.
+LINGER_SECONDS = 12.0
 
 
 def serve(page: Path, port: int = 0) -> tuple[ThreadingHTTPServer, str]:
@@ -161,11 +192,16 @@ class _PageHandler(BaseHTTPRequestHandler):
     page: Path
 
     def do_GET(self) -> None:  # the base class's name
-        if self.path.split("?")[0] not in ("/", f"/{self.page.name}") or not self.page.exists():
+        if self.path.split("?")[0] not in ("/", f"/{self.page.name}"):
             self.send_error(404)
             return
-        body = self.page.read_bytes()
-        self.send_response(200)
+        try:
+            body, status = self.page.read_bytes(), 200
+        except FileNotFoundError:  # not written yet: a page that says so and asks again, not a bare 404
+            body, status = WAITING.encode(), 503
+        self.send_response(status)
+        if status == 503:
+            self.send_header("Retry-After", "2")
         self.send_header("Content-Type", "text/html; charset=utf-8")
         self.send_header("Content-Length", str(len(body)))
         self.send_header("Cache-Control", "no-store")

@@ -10,17 +10,18 @@ import io
 from collections import Counter
 from typing import Any
 
-from selftaught.errors import MissingExtra
 from selftaught.report.data import IterationRow
 
 VAL, TEST, CAND = "#1f77b4", "#d62728", "#7f7f7f"
 
 
-def _pyplot() -> Any:
+def _pyplot() -> Any | None:
+    """pyplot (Agg), or None without the ``report`` extra: the report then has no figures but is still
+    whole, so a core install's live report reaches its final page instead of stopping at 'running'."""
     try:
         import matplotlib
-    except ImportError as exc:
-        raise MissingExtra("selftaught report", "report") from exc
+    except ImportError:
+        return None
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 
@@ -28,9 +29,11 @@ def _pyplot() -> Any:
 
 
 def _png(fig: Any) -> str:
+    import matplotlib.pyplot as plt
+
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
-    _pyplot().close(fig)
+    plt.close(fig)
     return "data:image/png;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
 
 
@@ -42,6 +45,8 @@ def meta_utility_curve(rows: list[IterationRow], seed_solution: dict[str, tuple[
     """Val and test meta-utility of the improver in force per iteration, 95% t-intervals over its runs;
     rejected candidates as grey crosses; the seed solution's u(s) as dotted lines."""
     plt = _pyplot()
+    if plt is None:
+        return ""
     fig, ax = plt.subplots(figsize=(7.5, 3.6))
     ts = [r.record.iteration for r in rows]
     for label, colour, cis, shift in (("val (seen by improvers)", VAL, [r.val_ci for r in rows], -0.06),
@@ -69,6 +74,8 @@ def meta_utility_curve(rows: list[IterationRow], seed_solution: dict[str, tuple[
 def usage_bars(rows: list[IterationRow]) -> str:
     """Model completions, tokens and seconds per iteration (recorded, replays included once)."""
     plt = _pyplot()
+    if plt is None:
+        return ""
     fig, axes = plt.subplots(1, 3, figsize=(9, 2.8))
     ts = [str(r.record.iteration) for r in rows]
     axes[0].bar(ts, [r.completions for r in rows], color=VAL)
@@ -92,6 +99,8 @@ def usage_bars(rows: list[IterationRow]) -> str:
 def label_counts(counts: Counter[str], title: str) -> str:
     """Horizontal bars: improvers per strategy label."""
     plt = _pyplot()
+    if plt is None:
+        return ""
     items = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
     fig, ax = plt.subplots(figsize=(6, 0.4 * max(2, len(items)) + 0.8))
     ax.barh([k for k, _ in items][::-1], [v for _, v in items][::-1], color=VAL)
@@ -105,6 +114,8 @@ def label_counts(counts: Counter[str], title: str) -> str:
 def rate_bars(rates: dict[str, dict[str, float]], labels: dict[str, str]) -> str:
     """Sandbox-flag rates with their 95% Wilson intervals."""
     plt = _pyplot()
+    if plt is None:
+        return ""
     keys = [k for k in labels if k in rates]
     fig, ax = plt.subplots(figsize=(6.5, 0.5 * len(keys) + 1))
     vals = [rates[k]["count"] / max(1, rates[k]["n"]) for k in keys]

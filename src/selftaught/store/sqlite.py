@@ -6,6 +6,7 @@ Thread-safe: one connection guarded by a lock (the engine writes from a few thre
 from __future__ import annotations
 
 import errno
+import fcntl
 import json
 import os
 import sqlite3
@@ -82,6 +83,10 @@ CREATE TABLE IF NOT EXISTS transfers (
 }
 
 
+#: Migrations that change a table an older version reads (it passes every column to its record type).
+ALTERING = frozenset({"finish_reason", "improver_author"})
+
+
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
 
@@ -133,10 +138,69 @@ def _fault(run_dir: Path, exc: BaseException) -> StoreFault:
                       f"selftaught run --resume {run_dir}", text)
 
 
-class RunStore:
-    """Everything a run produced; re-readable without re-running anything."""
+def _damaged(run_dir: Path, detail: str) -> RunStoreError:
+    """A store whose file is corrupt (or no database at all): one line, and what can still be done."""
+    if "not a database" in detail:
+        return RunStoreError(f"{run_dir / DB_NAME} is not a SQLite database; pass a directory a selftaught run "
+                             "printed")
+    return RunStoreError(f"the run store {run_dir / DB_NAME} is damaged ({_line(detail)[:200]}); nothing was "
+                         f"changed; restore the run directory from a backup, or start a new run (SQLite's "
+                         f"'.recover' command may save its records)")
 
-    def __init__(self, run_dir: Path, *, create: bool = False) -> None:
+
+def _line(text: str) -> str:
+    return " ".join(text.split())
+
+
+#: The file a process running (or resuming) a run holds an exclusive ``flock`` on while it works.
+LOCK_NAME = ".lock"
+#: What a store still marked 'running' means when no process holds its lock.
+ABANDONED = ("its process ended without recording a stop (killed, e.g. with kill -9, or the machine went "
+             "down)")
+
+
+def in_use(run_dir: Path) -> bool:
+    """Whether a process holds the run's lock, i.e. is running it now. A store whose status says 'running'
+    while nobody holds the lock was abandoned. The probe takes a shared lock for an instant (``run_lock``
+    retries briefly, so a run starting at that instant is not refused)."""
+    try:
+        fd = os.open(Path(run_dir) / LOCK_NAME, os.O_RDONLY)
+    except OSError:
+        return False  # never locked (or unreadable): nobody can be running it through us
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        os.close(fd)  # closing releases the probe's lock
+    return False
+
+
+def stamp_stop(run_dir: Path, status: str, reason: str) -> None:
+    """Record a stop on a short-lived connection of its own: for a process about to end at once (a second
+    signal), whose store connection may be anywhere in the main thread. Best effort: a store that stays
+    busy for 2 s keeps the status it had (resume accepts 'running' just the same)."""
+    try:
+        db = sqlite3.connect(Path(run_dir) / DB_NAME, timeout=2, isolation_level=None)
+        try:
+            db.execute("BEGIN IMMEDIATE")
+            db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                           [("status", json.dumps(status)), ("stop_reason", json.dumps(reason))])
+            db.execute("COMMIT")
+        finally:
+            db.close()
+    except sqlite3.Error:
+        pass
+
+
+class RunStore:
+    """Everything a run produced; re-readable without re-running anything. Opening one checks its file
+    (``PRAGMA quick_check``): a damaged store is one line for every command, never a traceback half-way
+    through, nor a resume that builds on records it cannot trust. ``check=False`` is for a poll that
+    reads one value of a store a command already checked. A store an older version made (``made_by``) is
+    read as it is and migrated only with ``upgrade``: the older version can no longer open it after."""
+
+    def __init__(self, run_dir: Path, *, create: bool = False, check: bool = True, upgrade: bool = False) -> None:
         self.run_dir = Path(run_dir)
         db = self.run_dir / DB_NAME
         if create:
@@ -150,36 +214,82 @@ class RunStore:
                 f"{self.run_dir} is not a selftaught run (no {DB_NAME}); pass the directory a run printed"
             )
         self._lock = threading.RLock()
+        existed = db.exists() and db.stat().st_size > 0
         try:
             self._db = sqlite3.connect(db, check_same_thread=False, isolation_level=None, timeout=30)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_SCHEMA)
-            self._migrate()
+            if existed and check:
+                self._check(db)  # before anything writes to it: migrations, WAL mode
+            #: the older version that made this store, if one did ("0.1"); see ``upgrade``
+            self.made_by = self._made_by() if existed else None
+            done = self._migrate(altering=self.made_by is None or upgrade)
+        except RunStoreError:
+            self._db.close()
+            raise
         except sqlite3.OperationalError as exc:
             raise _fault(self.run_dir, exc) from None
         except sqlite3.DatabaseError as exc:
-            raise RunStoreError(f"cannot open the run store {db}: {exc}; is it a selftaught run directory?") from None
+            raise _damaged(self.run_dir, str(exc)) from None
         self._db.row_factory = sqlite3.Row
         if create and self.get_meta("schema_version") is None:
             self.set_meta("schema_version", SCHEMA_VERSION)
         applied = self.get_meta("migrations", [])
-        if not set(MIGRATIONS) <= set(applied):
-            self.set_meta("migrations", list(dict.fromkeys([*applied, *MIGRATIONS])))
+        if not set(done) <= set(applied):
+            self.set_meta("migrations", list(dict.fromkeys([*applied, *done])))
         try:
             (self.run_dir / "improvers").mkdir(exist_ok=True)
         except OSError as exc:
             raise _fault(self.run_dir, exc) from None
 
-    def _migrate(self) -> None:
-        """Apply every migration on each open; an ``ALTER TABLE ... ADD COLUMN`` whose column exists
-        already is the one error that means "applied"."""
-        for sql in MIGRATIONS.values():
+    def _check(self, db: Path) -> None:
+        """The file's own consistency (whole pages, b-trees, indexes against their tables, NOT NULL) and
+        that it is a run store at all. A truncated file reads as zeros where its end was: a stored value
+        silently changed, unless the size is checked."""
+        try:
+            page = int(self._db.execute("PRAGMA page_size").fetchone()[0])
+            size = db.stat().st_size
+            if size % page:
+                raise _damaged(self.run_dir, f"{size:,} bytes is not a whole number of {page:,}-byte pages: the "
+                                             "file was cut short or appended to")
+            found = [row[0] for row in self._db.execute("PRAGMA integrity_check(3)").fetchall()]
+        except sqlite3.OperationalError as exc:
+            if "malformed" in str(exc).lower() or "corrupt" in str(exc).lower():
+                raise _damaged(self.run_dir, str(exc)) from None
+            raise
+        except sqlite3.DatabaseError as exc:
+            raise _damaged(self.run_dir, str(exc)) from None
+        if found != ["ok"]:
+            raise _damaged(self.run_dir, "; ".join(map(str, found[:3])))
+        tables = {row[0] for row in self._db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        if tables and "meta" not in tables:
+            raise RunStoreError(f"{self.run_dir / DB_NAME} is a SQLite database but not a selftaught run store "
+                                f"(tables: {', '.join(sorted(tables)[:5])}); pass a directory a run printed")
+
+    def _made_by(self) -> str | None:
+        """"0.1" for a store v0.1 made (its completions have no finish_reason), else None. Such a store is
+        read as it is; changing a table's columns (``upgrade``) makes it unreadable to v0.1, whose
+        reader passes every column to its record type."""
+        columns = {row[1] for row in self._db.execute("PRAGMA table_info(completions)")}
+        return "0.1" if columns and "finish_reason" not in columns else None
+
+    def _migrate(self, altering: bool) -> list[str]:
+        """The schema, then every migration, on each open; returns those applied. New tables are
+        harmless to an older version (it never reads them); a changed table (``ALTERING``) is applied only
+        when ``altering``. An ``ALTER TABLE ... ADD COLUMN`` whose column exists already is the one error
+        that means "applied"."""
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+        done = []
+        for name, sql in MIGRATIONS.items():
+            if name in ALTERING and not altering:
+                continue
             try:
                 self._db.executescript(sql)
             except sqlite3.OperationalError as exc:
                 if "duplicate column" not in str(exc):
                     raise
+            done.append(name)
+        return done
 
     # ---- generic ----------------------------------------------------------------------------------
     def _exec(self, sql: str, params: tuple | dict = ()) -> sqlite3.Cursor:
@@ -188,6 +298,8 @@ class RunStore:
                 return self._db.execute(sql, params)
             except sqlite3.OperationalError as exc:
                 raise _fault(self.run_dir, exc) from None
+            except sqlite3.DatabaseError as exc:  # damaged after the check on open (another writer, the disk)
+                raise _damaged(self.run_dir, str(exc)) from None
 
     def _all(self, sql: str, params: tuple = ()) -> list[sqlite3.Row]:
         with self._lock:
@@ -195,6 +307,8 @@ class RunStore:
                 return self._db.execute(sql, params).fetchall()
             except sqlite3.OperationalError as exc:
                 raise _fault(self.run_dir, exc) from None
+            except sqlite3.DatabaseError as exc:
+                raise _damaged(self.run_dir, str(exc)) from None
 
     def _insert(self, table: str, rec: DataclassInstance, *, replace: bool = False) -> None:
         """Write one record as a row of ``table`` (columns named like its fields): the first write of a
@@ -238,6 +352,23 @@ class RunStore:
             except sqlite3.OperationalError as exc:
                 raise _fault(self.run_dir, exc) from None
 
+    def mark_running(self) -> None:
+        """Status ``running`` and no ``stop_reason``, in one transaction: a resumed run that finishes
+        must read like an uninterrupted one, not keep the reason of a stop it got past."""
+        with self._lock:
+            try:
+                self._db.execute("BEGIN IMMEDIATE")
+                try:
+                    self._db.execute("DELETE FROM meta WHERE key = 'stop_reason'")
+                    self._db.execute("INSERT OR REPLACE INTO meta VALUES ('status', ?)", (json.dumps("running"),))
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    if self._db.in_transaction:
+                        self._db.execute("ROLLBACK")
+                    raise
+            except sqlite3.OperationalError as exc:
+                raise _fault(self.run_dir, exc) from None
+
     def set_meta(self, key: str, value: Any) -> None:
         self._exec("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
 
@@ -245,6 +376,14 @@ class RunStore:
         """The stored value of ``key``, storing ``value`` first if there is none (atomic)."""
         self._exec("INSERT OR IGNORE INTO meta VALUES (?, ?)", (key, json.dumps(value)))
         return self.get_meta(key)
+
+    def status(self) -> tuple[str, str | None]:
+        """(status, stop_reason) as they stand now: a store still marked 'running' that no process holds
+        was abandoned (kill -9), and reads as 'interrupted' with that reason (readers never wait on it)."""
+        status, reason = str(self.get_meta("status") or "unknown"), self.get_meta("stop_reason")
+        if status == "running" and not in_use(self.run_dir):
+            return "interrupted", ABANDONED
+        return status, reason
 
     def get_meta(self, key: str, default: Any = None) -> Any:
         rows = self._all("SELECT value FROM meta WHERE key = ?", (key,))
