@@ -25,7 +25,7 @@ from selftaught.engine.held_out import call_seed, seeded_secret
 from selftaught.engine.programs import MAX_PROGRAM_CHARS, program_hash
 from selftaught.sandbox import Executor, Limits, Verdict, Worker
 from selftaught.store import EvaluationRecord, InstanceResult, RunStore
-from selftaught.tasks.base import InvalidAnswer, Split, Task
+from selftaught.tasks.base import UNKNOWN, InvalidAnswer, Split, Task
 
 _REPR = reprlib.Repr()  # Python 3.11's takes no keyword arguments
 _REPR.maxlist = _REPR.maxtuple = 24
@@ -184,17 +184,20 @@ def feedback_text(task: Task, instances: list[Any], rec: EvaluationRecord, cases
     for ir in by_size:
         first.setdefault(ir[1].verdict, ir)
     chosen = {i for i, _ in first.values()}
-    shown = (sorted(first.values(), key=by_size.index) + [ir for ir in by_size if ir[0] not in chosen])[:cases]
-    for i, r in shown:
+    ordered = sorted(first.values(), key=by_size.index) + [ir for ir in by_size if ir[0] not in chosen]
+    cases_shown: dict[str, None] = {}  # distinct lines, in order
+    for i, r in ordered:
         args = ", ".join(short_repr(a, 120) for a in task.arguments(instances[i]))
-        call = f"{task.entry}({args})"
         if r.verdict == "ok" or r.verdict == INVALID:
             got = f"returned {r.answer}" if r.answer is not None else "returned a wrong answer"
         else:
             got = f"failed ({r.verdict}): {clean_text(r.error or '', 160)}"
         expected = task.expected(instances[i])
-        lines.append(f"- {call} {got}" + (f"; expected {short_repr(expected, 120)}" if expected is not None else ""))
-    return "\n".join(lines)
+        cases_shown[f"- {task.entry}({args}) {got}"
+                    + ("" if expected is UNKNOWN else f"; expected {short_repr(expected, 120)}")] = None
+        if len(cases_shown) == cases:
+            break
+    return "\n".join([*lines, *cases_shown])
 
 
 class UtilityService:

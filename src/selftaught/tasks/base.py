@@ -33,6 +33,16 @@ Split = Literal["val", "test"]
 SPLIT_CODES: dict[str, int] = {"val": 1, "test": 2}
 
 
+class _Unknown:
+    """The type of ``UNKNOWN``: a task that cannot name the right answer (None may be a right answer)."""
+
+    def __repr__(self) -> str:
+        return "UNKNOWN"
+
+
+UNKNOWN = _Unknown()
+
+
 class InvalidAnswer(Exception):
     """Raised by ``Task.score`` when an answer has the wrong type, shape or values (scores 0)."""
 
@@ -77,9 +87,10 @@ class Task:
         return self.score(instance, answer)
 
     def expected(self, instance: Any) -> Any:
-        """The right answer to ``instance``, shown next to a wrong one by ``utility.feedback`` (validation
-        instances only). None (the default): feedback says only that the answer scored below 1."""
-        return None
+        """The right answer to ``instance`` (None included), shown next to a wrong one by
+        ``utility.feedback`` (validation instances only). ``UNKNOWN`` (the default): feedback says only
+        that the answer scored below 1."""
+        return UNKNOWN
 
     # ---- provided -------------------------------------------------------------------------------
 
