@@ -11,7 +11,7 @@ import statistics
 
 import pytest
 
-from selftaught.analysis.paired import best_of, final_matched_cost, matched_cost, paired_difference
+from selftaught.analysis.paired import best_of, matched_cost, paired_difference
 from selftaught.engine.adoption import paired_p
 from selftaught.engine.provenance import author_of
 from selftaught.engine.utility import UtilityService, feedback_text
@@ -135,7 +135,9 @@ def test_matched_cost_says_when_an_improver_only_spends_more():
 # ---- adoption states its evidence ----------------------------------------------------------------------
 
 def test_an_adoption_reports_its_paired_p_value():
-    runs = lambda vals: tuple(ImproverRunResult(task="t", run=j, verdict="ok", val=v) for j, v in enumerate(vals))
+    def runs(vals: list[float]) -> tuple[ImproverRunResult, ...]:
+        return tuple(ImproverRunResult(task="t", run=j, verdict="ok", val=v) for j, v in enumerate(vals))
+
     parent = MetaEvaluationRecord("p", "s", 0.1, 0.1, runs([0.0, 0.2, 0.0, 0.2]))
     child = MetaEvaluationRecord("c", "s", 0.6, 0.6, runs([0.8, 0.6, 0.4, 0.6]))
     assert paired_p(parent, child) == (4, pytest.approx(2 / 16))
@@ -160,7 +162,7 @@ class _Scorer:
 
         self.splits_read.append(split)
         ns: dict = {}
-        exec(source, ns)  # noqa: S102 - our own fixed solutions, not model code
+        exec(source, ns)  # our own fixed solutions, not model code
         results = []
         for inst in self._instances[split]:
             try:
