@@ -89,8 +89,8 @@ def test_candidates_are_screened_on_common_random_numbers(run_scripted):
     parent = store.get_meta_evaluation(root, screening_scope(root))
     variants = [m for m in store.meta_evaluations()
                 if m.scope.startswith("mu/") and m.improver_hash != root]
-    more = [m for m in variants if "SAMPLES = 2" in store.get_program(m.improver_hash)]
-    assert more, "the SAMPLES + 1 variant was screened"
+    more = [m for m in variants if "SAMPLES = 3" in store.get_program(m.improver_hash)]
+    assert more, "the SAMPLES + 2 variant was screened"
     # Same draws: the variant replays the parent's reply of run j and adds a second, so it can only
     # gain on every run; fresh draws would lose some runs.
     diff = paired_runs(parent.runs, more[0].runs, "val")

@@ -99,6 +99,8 @@ def print_paired(comps: list[Comparison], its: list[IterationRecord], matched: M
     how much on held-out test instances over fresh paired runs, and at matched model cost."""
     if comps:
         console.print(paired_table(comps))
+        console.print("  B - A run by run, run j of both on the same model draws; confirmation: fresh draws after "
+                      "screening picked the candidate; final: fresh draws at the end of the run", style="dim")
     final = [c for c in comps if c.draws == "final"]
     if final:
         c = final[0]
