@@ -365,3 +365,22 @@ def test_the_same_prompt_again_reuses_all_of_it_and_changes_no_reply() -> None:
     finally:
         session.close()
         fresh.close()
+
+
+def test_a_stop_sequence_ends_the_reply_where_the_same_seed_would_have_said_it(model) -> None:
+    """``model.stop``: decoding ends at the first stop sequence, which is cut off; everything before it is
+    what the same seed says without a stop (the stop saves tokens, it changes no draw)."""
+    from dataclasses import replace
+
+    stop = ("\n```\n",)
+    fired = 0
+    for seed in (21, 22, 23, 24):
+        free = model.complete(_req(PROMPT, seed=seed, max_tokens=160))
+        stopped = model.complete(replace(_req(PROMPT, seed=seed, max_tokens=160), stop=stop))
+        assert "\n```\n" not in stopped.text
+        assert free.text.startswith(stopped.text)
+        if "\n```\n" in free.text:  # the stop fired: the reply ends there, in fewer tokens
+            assert free.text.split("\n```\n")[0] == stopped.text
+            assert stopped.finish_reason == "stop" and stopped.completion_tokens < free.completion_tokens
+            fired += 1
+    assert fired, "no reply closed its code block: the prompt no longer tests the stop"
