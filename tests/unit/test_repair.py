@@ -168,12 +168,12 @@ def test_canonical_dump_costs_linear_time_in_the_depth() -> None:
     def cost(terms: int) -> float:
         tree = parse(_long_sum(terms))
         assert isinstance(tree, ast.Module)
-        began = time.perf_counter()
+        began = time.process_time()
         canonical_dump(tree)
-        return time.perf_counter() - began
+        return time.process_time() - began
 
-    small, large = min(cost(250) for _ in range(3)), min(cost(2_500) for _ in range(3))
-    assert large < 40 * small + 0.01  # 10x the depth: linear is ~10x, quadratic 100x
+    small, large = min(cost(250) for _ in range(5)), min(cost(2_500) for _ in range(5))
+    assert large < 50 * small + 0.02  # 10x the depth: linear is ~10x, quadratic 100x
 
 
 def test_repair_leaves_candidates_beyond_the_limits_to_the_gate() -> None:

@@ -86,7 +86,7 @@ def test_a_call_takes_about_the_pace_and_never_more_than_the_cap() -> None:
 
 def test_the_pace_is_the_median_of_the_runs_recent_improver_completions(tmp_path: Path) -> None:
     store = RunStore(tmp_path / "run", create=True)
-    for i, latency in enumerate([0.5, 0.7, 9.0, 0.6, 30.0]):
+    for i, latency in enumerate([0.05, 0.07, 9.0, 0.06, 30.0]):
         store.put_completion(CompletionRecord(key=f"k{i}", scope="s", occurrence=0, model="m", request={},
                                               text="", latency=latency, role="improver"))
     store.put_completion(CompletionRecord(key="meta", scope="s", occurrence=0, model="m", request={}, text="",
@@ -97,7 +97,11 @@ def test_the_pace_is_the_median_of_the_runs_recent_improver_completions(tmp_path
 
     ctx = Ctx()
     ctx.store = store  # type: ignore[attr-defined]
-    assert model_pace(ctx) == pytest.approx(0.7)  # type: ignore[arg-type]
+    assert model_pace(ctx) == pytest.approx(0.07)  # type: ignore[arg-type]
+    for i in range(6):  # slow completions: the pace stops at the cap
+        store.put_completion(CompletionRecord(key=f"slow{i}", scope="s", occurrence=0, model="m", request={},
+                                              text="", latency=4.0, role="improver"))
+    assert model_pace(ctx) == pytest.approx(PACE_CAP)  # type: ignore[arg-type]
     store.close()
 
 
