@@ -111,7 +111,8 @@ def _findings(run_dir: Path, d: ReportData) -> None:
     console.print("lineage:")
     for v in d.versions[:30]:
         parent = f"<- v-{v.record.parent[:12]}" if v.record.parent else "(root)"
-        console.print(clean(f"  {v.anchor} {v.record.origin} t={v.record.iteration} {parent}: "
+        author = f" by {v.record.author}" if v.record.author else ""
+        console.print(clean(f"  {v.anchor} {v.record.origin}{author} t={v.record.iteration} {parent}: "
                       f"{', '.join(v.labels) or 'unlabelled'}" + (f"; {len(v.findings)} flag(s)" if v.findings else "")
                       + (f"; repaired: {'; '.join(d.repairs[v.record.hash][1])}" if v.record.hash in d.repairs
                          else "")), markup=False)
