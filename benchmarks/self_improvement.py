@@ -100,8 +100,9 @@ def summary(rows: list[dict[str, Any]], config_path: Path, sets: list[str], requ
         (f"- independent replicates: model replay keys shared by two seeds: **{shared}** "
         f"(of {sum(len(r.get('replay_keys', [])) for r in rows)} replies)"),
         (f"- wall time per run: median **{statistics.median(walls):.0f} s** (min {min(walls):.0f}, max {max(walls):.0f}) "
-        f"at the load averages below; CPU time of the run's process (the model runs in it, one thread): median "
-        f"**{statistics.median(r['cpu_seconds'] for r in rows):.0f} s**, about the wall time on an idle machine"),
+        f"at the load averages below; CPU time of the run's process (the model decodes in it, on every core "
+        f"it finds free): median "
+        f"**{statistics.median(r['cpu_seconds'] for r in rows):.0f} s**"),
         "",
         ("| seed | adopted | I_0 -> I_T | n | test gain [95% CI] | wins/losses | p | matched-cost gain (k) "
         "| wall s | CPU s | load before/after |"),
