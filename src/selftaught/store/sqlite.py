@@ -12,7 +12,8 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -338,29 +339,26 @@ class RunStore:
     def begin_run(self, meta: dict[str, Any]) -> None:
         """Write a new run's defining records (config, start improver, status) in one transaction: a
         run directory either holds all of them, and can be resumed, or none."""
-        with self._lock:
-            try:
-                self._db.execute("BEGIN IMMEDIATE")
-                try:
-                    self._db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
-                                         [(k, json.dumps(v)) for k, v in meta.items()])
-                    self._db.execute("COMMIT")
-                except BaseException:
-                    if self._db.in_transaction:
-                        self._db.execute("ROLLBACK")
-                    raise
-            except sqlite3.OperationalError as exc:
-                raise _fault(self.run_dir, exc) from None
+        with self._transaction():
+            self._db.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                                 [(k, json.dumps(v)) for k, v in meta.items()])
 
     def mark_running(self) -> None:
         """Status ``running`` and no ``stop_reason``, in one transaction: a resumed run that finishes
         must read like an uninterrupted one, not keep the reason of a stop it got past."""
+        with self._transaction():
+            self._db.execute("DELETE FROM meta WHERE key = 'stop_reason'")
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES ('status', ?)", (json.dumps("running"),))
+
+    @contextmanager
+    def _transaction(self) -> Iterator[None]:
+        """The block's writes in one transaction: all of them or, on any error, none (a full disk is a
+        one-line fault)."""
         with self._lock:
             try:
                 self._db.execute("BEGIN IMMEDIATE")
                 try:
-                    self._db.execute("DELETE FROM meta WHERE key = 'stop_reason'")
-                    self._db.execute("INSERT OR REPLACE INTO meta VALUES ('status', ?)", (json.dumps("running"),))
+                    yield
                     self._db.execute("COMMIT")
                 except BaseException:
                     if self._db.in_transaction:
